@@ -34,9 +34,8 @@ def data_dir() -> Path | None:
 
 def ensure_cartopy() -> None:
     """Import pyproj and cartopy first and point cartopy at the preseeded data folder."""
-    import pyproj  # noqa: F401  (import order matters, see module docstring)
-
     import cartopy
+    import pyproj  # noqa: F401  (import order matters, see module docstring)
 
     d = data_dir()
     if d is not None:
