@@ -1,0 +1,56 @@
+"""Fixtures for the metrics tests: frame records and a throw-away PostgreSQL database."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+from framecast.records import FrameRecord
+
+PG_ADMIN = os.environ.get("FRAMECAST_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def make_records(model="icon-eu", run="2026-11-23T00:00:00+00:00", products=("t_2m", "pmsl"),
+                 regions=("europe",), steps=range(0, 6), render_ms=100.0, try_number=1,
+                 host="worker-1"):
+    """Frame records with deterministic timings: render time grows a little with the step."""
+    out = []
+    for p in products:
+        for reg in regions:
+            for s in steps:
+                out.append(FrameRecord(
+                    model=model, run=run, product=p, region=reg, step=s,
+                    path=f"{p}/{reg}/{s:03d}.png", load_ms=10.0, render_ms=render_ms + s,
+                    encode_ms=5.0, upload_ms=1.0, bytes=1000 + s, host=host,
+                    try_number=try_number, valid_time="",
+                ))
+    return out
+
+
+@pytest.fixture
+def pg_url():
+    """A fresh PostgreSQL database for one test, dropped afterwards."""
+    psycopg = pytest.importorskip("psycopg")
+    name = f"framecast_metrics_test_{uuid.uuid4().hex[:8]}"
+    admin = PG_ADMIN.replace("postgresql+psycopg://", "postgresql://")
+    try:
+        conn = psycopg.connect(admin, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL not reachable at {admin}: {exc}")
+    with conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+    yield url
+    from framecast.metrics.store import get_engine
+
+    get_engine(url).dispose()
+    get_engine.cache_clear()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def make():
+    """The record factory, as a fixture (test modules cannot import conftest)."""
+    return make_records
