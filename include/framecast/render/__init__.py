@@ -1,0 +1,1 @@
+"""Rendering: declarative products drawn fast, the static map built once per worker."""

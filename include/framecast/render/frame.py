@@ -1,0 +1,383 @@
+"""One product on one region: the figure is built once, each frame replaces only the data.
+
+Why it is fast: the naive script lets cartopy re-project every contour path of every frame
+(seconds per frame). Here the map is laid out once with cartopy, then frozen into pixels:
+
+- ``underlay``: figure background, land/ocean, colorbar and legend, rendered once to RGBA;
+- ``overlay``: coastlines, borders, lakes and the map outline, rendered once to RGBA;
+- the fill: each output pixel's position on the model grid is computed once
+  (:mod:`framecast.render.sampling`); a frame is a gather + a colour-table lookup;
+- line contours and barbs are computed per frame on a pixel-aligned grid in the map's own
+  projected coordinates, so no path is ever re-projected.
+
+Per frame only the fill image, the contour/barb artists and the title change; the static
+images are composited by Agg. Nothing accumulates between frames, so time and memory per frame
+stay flat however many frames a worker renders.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from matplotlib.artist import Artist
+from shapely import Polygon, contains_xy
+
+from framecast.errors import RenderError
+from framecast.field import Field
+from framecast.geo import ensure_cartopy
+from framecast.products import BarbsLayer, ContourLayer, FilledLayer, Product, Region
+from framecast.render.colors import ColorTable, norm_for
+from framecast.render.sampling import Sampler, build_sampler
+
+TITLE_PX = 46  # height of the title band
+COLORBAR_PX = 58  # height of the colorbar band
+LAND = "#efe9dc"
+OCEAN = "#dbe8f3"
+CONTOUR_FACTOR = 2  # contour grid = every 2nd output pixel
+
+
+@dataclass
+class FrameTiming:
+    render_ms: float
+    pixels: tuple[int, int]
+
+
+def _natural_earth(category: str, name: str, scale: str, **kw):
+    import cartopy.feature as cfeature
+
+    from framecast.geo import natural_earth_path
+
+    natural_earth_path(category, name, scale)  # clear error instead of a download
+    return cfeature.NaturalEarthFeature(category, name, scale, **kw)
+
+
+def _lakes_scale(scale: str) -> str:
+    return "50m" if scale == "10m" else scale  # Natural Earth lakes are preseeded at 110m/50m
+
+
+class MapFrame:
+    """Renders frames of one product on one region for fields on one grid."""
+
+    def __init__(self, product: Product, region: Region) -> None:
+        ensure_cartopy()
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        self.product, self.region = product, region
+        self.width, self.height = product.size
+        self._fill_layer = next((x for x in product.layers if isinstance(x, FilledLayer)), None)
+        self._build_static()
+        self._samplers: dict[tuple[str, str], Sampler] = {}
+        self._dynamic: list = []
+
+    # ---- static part, once per worker ---------------------------------------------------
+    def _build_static(self) -> None:
+        import cartopy.crs as ccrs
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.cm import ScalarMappable
+        from matplotlib.figure import Figure
+
+        p, r = self.product, self.region
+        dpi = p.dpi
+        fig = Figure(figsize=(self.width / dpi, self.height / dpi), dpi=dpi, facecolor="white")
+        FigureCanvasAgg(fig)
+        h = self.height
+        has_cb = self._fill_layer is not None and self._fill_layer.colorbar
+        bottom = (COLORBAR_PX if has_cb else 8) / h
+        top = 1 - TITLE_PX / h
+        crs = r.crs()
+        geo = fig.add_axes((0.01, bottom, 0.98, top - bottom), projection=crs)
+        if r.bounds is None:
+            geo.set_global()
+        else:
+            geo.set_extent(r.bounds, crs=ccrs.PlateCarree())
+        geo.set_facecolor(OCEAN)
+        land = geo.add_feature(_natural_earth("physical", "land", _lakes_scale(r.coastline_scale),
+                                              facecolor=LAND, edgecolor="none"), zorder=0)
+        lines = [geo.add_feature(_natural_earth("physical", "coastline", r.coastline_scale,
+                                                facecolor="none", edgecolor="#1a1a1a"),
+                                 linewidth=0.6, zorder=3)]
+        if r.borders:
+            lines.append(geo.add_feature(
+                _natural_earth("cultural", "admin_0_boundary_lines_land", r.coastline_scale,
+                               facecolor="none", edgecolor="#333333"),
+                linewidth=0.5, linestyle=(0, (4, 2)), zorder=3))
+        if r.lakes:
+            lines.append(geo.add_feature(
+                _natural_earth("physical", "lakes", _lakes_scale(r.coastline_scale),
+                               facecolor="none", edgecolor="#1a1a1a"), linewidth=0.4, zorder=3))
+        cax = None
+        if has_cb:
+            layer = self._fill_layer
+            cax = fig.add_axes((0.12, 30 / h, 0.76, 12 / h))
+            sm = ScalarMappable(norm=norm_for(layer), cmap=layer.cmap)
+            cb = fig.colorbar(sm, cax=cax, orientation="horizontal", extend=layer.extend,
+                              ticks=layer.levels if layer.levels.size <= 24 else None,
+                              spacing="uniform")
+            cb.ax.tick_params(labelsize=7, length=2, pad=1)
+            if layer.colorbar_label:
+                cb.set_label(layer.colorbar_label, fontsize=8, labelpad=1)
+        fig.canvas.draw()  # applies the map's aspect ratio: the axes box is now final
+
+        # Freeze the map geometry in pixels and projected coordinates.
+        bbox = geo.get_window_extent()
+        x0, y0 = int(round(bbox.x0)), int(round(bbox.y0))
+        x1, y1 = int(round(bbox.x1)), int(round(bbox.y1))
+        self.map_px = (x0, y0, x1 - x0, y1 - y0)  # left, bottom, width, height (display px)
+        self.xlim, self.ylim = geo.get_xlim(), geo.get_ylim()
+        self.crs = crs
+
+        # Underlay: everything except the line features.
+        for a in lines:
+            a.set_visible(False)
+        fig.canvas.draw()
+        under = np.asarray(fig.canvas.buffer_rgba()).copy()
+        # Overlay: the line features and the map outline, on a transparent figure.
+        for a in lines:
+            a.set_visible(True)
+        land.set_visible(False)
+        geo.patch.set_visible(False)
+        fig.patch.set_alpha(0.0)
+        if cax is not None:
+            cax.set_visible(False)
+        fig.canvas.draw()
+        over = np.asarray(fig.canvas.buffer_rgba()).copy()
+
+        # The dynamic figure: static images + a plain axes with the map's projected limits.
+        fig.clear()
+        fig.patch.set_alpha(1.0)
+        fig.add_artist(PixelImage(under, 0, 0, zorder=-3))
+        self._fill_img = None
+        if self._fill_layer is not None:
+            w, hh = self.map_px[2], self.map_px[3]
+            self._fill_img = fig.add_artist(PixelImage(np.zeros((hh, w, 4), np.uint8), x0, y0,
+                                                       zorder=-2))
+        oy0, oy1, ox0, ox1 = _nonempty_box(over)
+        fig.add_artist(PixelImage(over[oy0:oy1, ox0:ox1], ox0, h - oy1, zorder=-1))
+        ax = fig.add_axes(geo.get_position().bounds)
+        ax.set_xlim(self.xlim)
+        ax.set_ylim(self.ylim)
+        ax.set_axis_off()
+        ax.patch.set_visible(False)
+        self.ax = ax
+        self._title = fig.text(0.5, 1 - 4 / h, "", ha="center", va="top", fontsize=10,
+                               linespacing=1.35)
+        self.fig = fig
+        self._pixel_lonlat()
+
+    def _pixel_lonlat(self) -> None:
+        """Longitude/latitude of every map pixel centre (NaN outside the projection's domain)."""
+        import cartopy.crs as ccrs
+
+        _, _, w, h = self.map_px
+        (xa, xb), (ya, yb) = self.xlim, self.ylim
+        xs = xa + (np.arange(w) + 0.5) * (xb - xa) / w
+        ys = yb - (np.arange(h) + 0.5) * (yb - ya) / h  # top row first (image order)
+        self.px_x, self.px_y = xs, ys
+        self._lonlat: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._geodetic = ccrs.PlateCarree()
+
+    def _grid_points(self, factor: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Projected x/y axes and lon/lat of pixel centres, subsampled by ``factor``."""
+        if factor not in self._lonlat:
+            xs = self.px_x[factor // 2::factor]
+            ys = self.px_y[factor // 2::factor]
+            gx, gy = np.meshgrid(xs, ys)
+            pts = self._geodetic.transform_points(self.crs, gx.ravel(), gy.ravel())
+            lon, lat = pts[:, 0], pts[:, 1]
+            # Points off the globe (e.g. Robinson's corners) come back as inf or NaN.
+            bad = ~(np.isfinite(lon) & np.isfinite(lat)) | (np.abs(lat) > 90)
+            # Also drop points outside the projection's boundary.
+            bad |= ~contains_xy(Polygon(self.crs.boundary.coords), gx.ravel(), gy.ravel())
+            lon = np.where(bad, np.nan, lon)
+            lat = np.where(bad, np.nan, lat)
+            self._lonlat[factor] = (xs, ys, lon, lat)
+        return self._lonlat[factor]
+
+    def sampler(self, field: Field, factor: int) -> Sampler:
+        """The (cached) sampler of ``field``'s grid at this map's pixels / ``factor``."""
+        key = (field.grid.key, str(factor))
+        s = self._samplers.get(key)
+        if s is None:
+            _, _, lon, lat = self._grid_points(factor)
+            s = build_sampler(field.grid, lon, lat)
+            self._samplers[key] = s
+        return s
+
+    # ---- per frame -------------------------------------------------------------------------
+    def _sampled(self, field: Field, factor: int) -> np.ndarray:
+        xs, ys, _, _ = self._grid_points(factor)
+        return self.sampler(field, factor).sample(field.values).reshape(ys.size, xs.size)
+
+    def _draw_fill(self, layer: FilledLayer, field: Field) -> None:
+        table = self._tables.get(id(layer)) if hasattr(self, "_tables") else None
+        if table is None:
+            self._tables = getattr(self, "_tables", {})
+            table = self._tables[id(layer)] = ColorTable.for_layer(layer)
+        if layer.mode == "raster":
+            vals = self._sampled(field, 1)
+            self._fill_img.set_data(table.colorize(vals, layer.min_value))
+            return
+        xs, ys, _, _ = self._grid_points(1)
+        vals = self._sampled(field, 1)
+        if layer.min_value is not None:
+            vals = np.where(vals < layer.min_value, np.nan, vals)
+        self._fill_img.set_data(np.zeros((ys.size, xs.size, 4), np.uint8))
+        cs = self.ax.contourf(xs, ys, np.ma.masked_invalid(vals), levels=layer.levels,
+                              cmap=layer.cmap, norm=norm_for(layer), extend=layer.extend,
+                              alpha=layer.alpha, zorder=1)
+        self._dynamic.append(cs)
+
+    def _draw_contour(self, layer: ContourLayer, field: Field) -> None:
+        xs, ys, _, _ = self._grid_points(CONTOUR_FACTOR)
+        vals = self._sampled(field, CONTOUR_FACTOR)
+        if layer.smooth > 0:
+            vals = _smooth(vals, layer.smooth)
+        finite = vals[np.isfinite(vals)]
+        if finite.size == 0:
+            return
+        lv = layer.levels[(layer.levels >= finite.min()) & (layer.levels <= finite.max())]
+        if lv.size == 0:
+            return
+        cs = self.ax.contour(xs, ys, np.ma.masked_invalid(vals), levels=lv, colors=layer.color,
+                             linewidths=layer.linewidth, linestyles=layer.linestyle, zorder=2)
+        self._dynamic.append(cs)
+        if layer.labels:
+            # Labels belong to the ContourSet: removing it next frame removes them too.
+            self.ax.clabel(cs, inline=True, inline_spacing=2, fontsize=layer.label_size,
+                           fmt=layer.label_fmt.format)
+
+    def _barb_geometry(self, layer: BarbsLayer):
+        key = ("barbs", layer.spacing)
+        cache = getattr(self, "_barb_cache", {})
+        self._barb_cache = cache
+        if key not in cache:
+            import cartopy.crs as ccrs
+
+            _, _, w, h = self.map_px
+            (xa, xb), (ya, yb) = self.xlim, self.ylim
+            sp = layer.spacing
+            cols = np.arange(sp / 2, w, sp)
+            rows = np.arange(sp / 2, h, sp)
+            gx, gy = np.meshgrid(xa + cols * (xb - xa) / w, yb - rows * (yb - ya) / h)
+            gx, gy = gx.ravel(), gy.ravel()
+            pts = ccrs.PlateCarree().transform_points(self.crs, gx, gy)
+            ok = np.isfinite(pts[:, 0]) & np.isfinite(pts[:, 1]) & (np.abs(pts[:, 1]) <= 90)
+            gx, gy, lon, lat = gx[ok], gy[ok], pts[ok, 0], pts[ok, 1]
+            # Rotation from geographic (east, north) to the map's x/y axes, once.
+            ue, ve = self.crs.transform_vectors(ccrs.PlateCarree(), lon, lat,
+                                                np.ones_like(lon), np.zeros_like(lon))
+            un, vn = self.crs.transform_vectors(ccrs.PlateCarree(), lon, lat,
+                                                np.zeros_like(lon), np.ones_like(lon))
+            cache[key] = (gx, gy, lon, lat, ue, ve, un, vn)
+        return cache[key]
+
+    def _draw_barbs(self, layer: BarbsLayer, u: Field, v: Field) -> None:
+        gx, gy, lon, lat, ue, ve, un, vn = self._barb_geometry(layer)
+        skey = (u.grid.key, f"barbs{layer.spacing}")
+        s = self._samplers.get(skey)
+        if s is None:
+            s = self._samplers[skey] = build_sampler(u.grid, lon, lat)
+        us, vs = s.sample(u.values), s.sample(v.values)
+        ok = np.isfinite(us) & np.isfinite(vs)
+        mx = us * ue + vs * un
+        my = us * ve + vs * vn
+        # Keep the geographic speed: normalise the rotated vectors to the original length.
+        speed = np.hypot(us, vs)
+        norm = np.hypot(mx, my)
+        norm[norm == 0] = 1
+        mx, my = mx / norm * speed, my / norm * speed
+        if layer.style == "barbs":
+            art = self.ax.barbs(gx[ok], gy[ok], mx[ok], my[ok], length=layer.length,
+                                color=layer.color, linewidth=0.5, zorder=4)
+        else:
+            art = self.ax.quiver(gx[ok], gy[ok], mx[ok], my[ok], color=layer.color,
+                                 zorder=4, width=0.0015)
+        self._dynamic.append(art)
+
+    def render(self, fields: dict[str, Field], *, model: str, run_time: datetime,
+               step: int) -> np.ndarray:
+        """Draw one frame from ``fields`` (variable name -> Field in the layer's units).
+
+        Returns the frame as an (height, width, 4) uint8 view of the canvas buffer, valid until
+        the next call.
+        """
+        for art in self._dynamic:
+            art.remove()
+        self._dynamic.clear()
+        try:
+            for layer in self.product.layers:
+                if isinstance(layer, FilledLayer):
+                    self._draw_fill(layer, fields[layer.field])
+                elif isinstance(layer, ContourLayer):
+                    self._draw_contour(layer, fields[layer.field])
+                else:
+                    self._draw_barbs(layer, fields[layer.u], fields[layer.v])
+        except KeyError as exc:
+            raise RenderError(f"product {self.product.name!r}: no field {exc.args[0]!r} "
+                              "was given to the renderer") from None
+        self._title.set_text(self.product.format_title(region=self.region.name, model=model,
+                                                       run=run_time, step=step))
+        self.fig.canvas.draw()
+        return np.asarray(self.fig.canvas.buffer_rgba())
+
+    def timed_render(self, fields: dict[str, Field], **kw) -> tuple[np.ndarray, float]:
+        t0 = time.perf_counter()
+        img = self.render(fields, **kw)
+        return img, (time.perf_counter() - t0) * 1000
+
+
+class PixelImage(Artist):
+    """An RGBA image drawn 1:1 at a pixel position: no resampling, no normalisation.
+
+    matplotlib's own image artists resample and re-normalise on every draw (tens of ms for a
+    full-size image); a frame's layers are already at output resolution, so they are handed
+    to the renderer as they are and Agg only alpha-blends them.
+    """
+
+    def __init__(self, rgba: np.ndarray, x: int, y: int, zorder: float = 0) -> None:
+        super().__init__()
+        self.x, self.y = x, y  # bottom-left corner, display pixels
+        self.set_zorder(zorder)
+        self.set_data(rgba)
+
+    def set_data(self, rgba: np.ndarray) -> None:
+        """``rgba`` in image order (top row first); Agg wants the bottom row first."""
+        self._rgba = np.ascontiguousarray(rgba[::-1], dtype=np.uint8)
+
+    def draw(self, renderer) -> None:
+        if not self.get_visible():
+            return
+        gc = renderer.new_gc()
+        renderer.draw_image(gc, self.x, self.y, self._rgba)
+        gc.restore()
+
+
+def _nonempty_box(rgba: np.ndarray) -> tuple[int, int, int, int]:
+    """Row/column range holding all non-transparent pixels (to blend only that part)."""
+    alpha = rgba[..., 3] > 0
+    rows, cols = np.flatnonzero(alpha.any(axis=1)), np.flatnonzero(alpha.any(axis=0))
+    if rows.size == 0:
+        return 0, 1, 0, 1
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def _smooth(vals: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian smoothing that ignores NaN (normalised convolution), keeping NaN where it was."""
+    from scipy.ndimage import gaussian_filter
+
+    mask = np.isfinite(vals)
+    if mask.all():
+        return gaussian_filter(vals, sigma, mode="nearest")
+    filled = np.where(mask, vals, 0).astype(np.float32)
+    num = gaussian_filter(filled, sigma, mode="nearest")
+    den = gaussian_filter(mask.astype(np.float32), sigma, mode="nearest")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = num / den
+    out[~mask] = np.nan
+    if not np.isfinite(out[mask]).all():
+        raise RenderError("smoothing produced non-finite values")
+    return out
