@@ -1,0 +1,188 @@
+"""Rendering a chunk of frames (one product, one region, some steps), or a whole run in parallel.
+
+A chunk is the unit of work of one Airflow mapped task or one CLI worker job: the worker keeps
+its :class:`~framecast.render.frame.MapFrame` (static layers, projected pixel geometry) in a
+per-process cache, so consecutive chunks of the same product/region pay the set-up once.
+Each chunk rewrites exactly its own frames and its own records file, so re-running it is safe.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from framecast.errors import DataError, RenderError
+from framecast.products import BarbsLayer, Catalog, Product, load_catalog
+from framecast.records import FrameRecord, chunk_name, run_dir, write_records
+
+_FRAMES: dict[tuple, object] = {}
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One unit of rendering work."""
+
+    product: str
+    region: str
+    steps: tuple[int, ...]
+
+    @property
+    def label(self) -> str:
+        """Human name used for mapped task instances, e.g. ``t2m_mslp/europe/+000..+012``."""
+        return f"{self.product}/{self.region}/+{min(self.steps):03d}..+{max(self.steps):03d}"
+
+
+def plan_chunks(catalog: Catalog, products: Sequence[str], regions: Sequence[str] | None,
+                steps: Sequence[int], chunk_size: int) -> list[Chunk]:
+    """All (product, region, steps) chunks, early steps first so first charts appear soonest.
+
+    ``regions=None`` uses each product's own region list.
+    """
+    if chunk_size < 1:
+        raise RenderError(f"chunk size must be >= 1, got {chunk_size}")
+    steps = sorted(set(steps))
+    if not steps:
+        raise DataError("no forecast steps to render")
+    pairs: list[tuple[str, str]] = []
+    for p in products:
+        prod = catalog.product(p)
+        for r in (regions if regions is not None else prod.regions):
+            catalog.region(r)
+            pairs.append((p, r))
+    groups = [tuple(steps[i:i + chunk_size]) for i in range(0, len(steps), chunk_size)]
+    return [Chunk(p, r, g) for g in groups for (p, r) in pairs]
+
+
+def _frame_for(catalog: Catalog, product: Product, region: str):
+    from framecast.render.frame import MapFrame
+
+    key = (catalog.sources, product.name, region)
+    frame = _FRAMES.get(key)
+    if frame is None:
+        frame = MapFrame(product, catalog.region(region))
+        _FRAMES[key] = frame
+    return frame
+
+
+def _needed(product: Product) -> list[tuple[str, str | None]]:
+    out: list[tuple[str, str | None]] = []
+    for layer in product.layers:
+        names = [layer.u, layer.v] if isinstance(layer, BarbsLayer) else [layer.field]
+        out.extend((n, layer.units) for n in names)
+    return out
+
+
+def load_fields(dataset, product: Product, step: int) -> dict:
+    """The fields one frame of ``product`` needs at ``step``, in each layer's units."""
+    return {name: dataset.field(name, step).to(units) for name, units in _needed(product)}
+
+
+def render_chunk(data_dir: Path, out_root: Path, *, model: str, run_time: datetime,
+                 product: str, region: str, steps: Iterable[int],
+                 catalog: Catalog | None = None, try_number: int = 0,
+                 on_frame: Callable[[FrameRecord], None] | None = None) -> list[FrameRecord]:
+    """Render ``steps`` of ``product`` on ``region`` from the GRIB files in ``data_dir``.
+
+    Frames go to ``run_dir(out_root, model, run_time)/<product>/<region>/``; the chunk's
+    records to ``_records/``. All steps are checked before anything is drawn, so a missing step
+    or variable fails the chunk with a clear error instead of leaving half of it rendered.
+    """
+    from framecast.dataset import RunDataset
+    from framecast.render.encode import encode_png, write_atomic
+
+    catalog = catalog or load_catalog()
+    prod = catalog.product(product)
+    catalog.region(region)
+    steps = sorted(set(steps))
+    base = run_dir(out_root, model, run_time)
+    frame_dir = base / product / region
+    host = socket.gethostname()
+    records: list[FrameRecord] = []
+    with RunDataset.open(Path(data_dir), model=model) as ds:
+        if ds.run_time != run_time:
+            raise DataError(f"{data_dir}: holds run {ds.run_time:%Y-%m-%d %H} UTC, "
+                            f"expected {run_time:%Y-%m-%d %H} UTC")
+        missing = [s for s in steps if s not in ds.steps]
+        if missing:
+            raise DataError(f"{data_dir}: step(s) {missing} missing for product {product!r} "
+                            f"(available: {ds.steps})")
+        frame = _frame_for(catalog, prod, region)
+        for step in steps:
+            t0 = time.perf_counter()
+            fields = load_fields(ds, prod, step)
+            t1 = time.perf_counter()
+            img = frame.render(fields, model=model, run_time=run_time, step=step)
+            t2 = time.perf_counter()
+            name = prod.format_filename(region=region, model=model, run=run_time, step=step)
+            nbytes = write_atomic(frame_dir / name,
+                                  encode_png(img, compress_level=prod.png_compress_level))
+            t3 = time.perf_counter()
+            valid = next(iter(fields.values())).valid_time
+            rec = FrameRecord(
+                model=model, run=run_time.isoformat(), product=product, region=region,
+                step=step, path=f"{product}/{region}/{name}", load_ms=(t1 - t0) * 1000,
+                render_ms=(t2 - t1) * 1000, encode_ms=(t3 - t2) * 1000, bytes=nbytes,
+                host=host, try_number=try_number, valid_time=valid.isoformat())
+            records.append(rec)
+            if on_frame is not None:
+                on_frame(rec)
+    write_records(base, chunk_name(product, region, steps), records)
+    return records
+
+
+def _worker_init() -> None:
+    from framecast.geo import ensure_cartopy
+
+    ensure_cartopy()  # pyproj/cartopy before eccodes, see framecast.geo
+
+
+def _run_chunk(args: tuple) -> list[FrameRecord]:
+    data_dir, out_root, model, run_time, chunk, products_file, regions_file = args
+    catalog = load_catalog(products_file, regions_file)
+    return render_chunk(data_dir, out_root, model=model, run_time=run_time,
+                        product=chunk.product, region=chunk.region, steps=chunk.steps,
+                        catalog=catalog)
+
+
+def render_run(data_dir: Path, out_root: Path, *, model: str, run_time: datetime,
+               chunks: Sequence[Chunk], workers: int | None = None,
+               products_file: Path | None = None, regions_file: Path | None = None,
+               progress: Callable[[int], None] | None = None) -> list[FrameRecord]:
+    """Render all ``chunks`` with a process pool (``workers=1`` renders in this process).
+
+    The first error stops the run: pending chunks are cancelled and the error re-raised.
+    """
+    workers = workers or max(1, min(len(chunks), os.cpu_count() or 1))
+    jobs = [(Path(data_dir), Path(out_root), model, run_time, c, products_file, regions_file)
+            for c in chunks]
+    out: list[FrameRecord] = []
+    if workers == 1:
+        _worker_init()
+        for j in jobs:
+            recs = _run_chunk(j)
+            out.extend(recs)
+            if progress:
+                progress(len(recs))
+        return out
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init) as pool:
+        futures = [pool.submit(_run_chunk, j) for j in jobs]
+        try:
+            for fut in as_completed(futures):
+                recs = fut.result()
+                out.extend(recs)
+                if progress:
+                    progress(len(recs))
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+    return out
