@@ -1,0 +1,245 @@
+"""What a published run contains: the local file inventory, the run manifest, the run index.
+
+Pure functions over plain data (no I/O except reading local files to hash them), so the exact
+JSON a viewer reads is easy to test. Three documents live on the server:
+
+- ``<model>/<run_id>/manifest.json``: products -> regions -> frames (step, valid time, file,
+  size, sha256) and videos, plus a flat ``files`` map used to skip identical files when a run
+  is published again. Written after every file of the listed products arrived.
+- ``<model>/latest.json``: the run a viewer shows by default; switched only when a run is
+  complete.
+- ``<model>/runs.json``: every run on the server (newest first) for the viewer's run picker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from framecast.errors import DataError, PublishError
+from framecast.records import RECORDS_DIR, read_records
+
+MANIFEST_FORMAT = 1
+MANIFEST_NAME = "manifest.json"
+LATEST_NAME = "latest.json"
+RUNS_NAME = "runs.json"
+RUN_ID_RE = re.compile(r"^\d{10}$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+VIDEO_KINDS = {".mp4": "mp4", ".gif": "gif"}
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    """One file of a rendered run that is to be published."""
+
+    rel: str  # POSIX path relative to the run directory, e.g. "t2m/europe/t2m_003.png"
+    path: Path
+    size: int
+    sha256: str
+    mtime: float
+    product: str
+    region: str
+    kind: str  # "frame", "mp4" or "gif"
+    step: int | None = None
+    valid_time: str = ""
+
+
+def run_id_of(run_time: datetime) -> str:
+    """``YYYYMMDDHH`` of a run time (naive times are taken as UTC)."""
+    return as_utc(run_time).strftime("%Y%m%d%H")
+
+
+def as_utc(t: datetime) -> datetime:
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+def check_name(kind: str, value: str, where: str) -> str:
+    """Names become URL and path components on the server: keep them boring."""
+    if not _NAME_RE.match(value or ""):
+        raise DataError(
+            f"{where}: {kind} {value!r} is not a safe name (letters, digits, '._+-' only)"
+        )
+    return value
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _local_file(run_path: Path, rel: str, **kw) -> LocalFile:
+    path = run_path / rel
+    try:
+        st = path.stat()
+    except FileNotFoundError as exc:
+        raise DataError(f"{run_path / RECORDS_DIR}: recorded file {rel} is missing") from exc
+    if st.st_size == 0:
+        raise DataError(f"{path}: file is empty; refusing to publish it")
+    return LocalFile(
+        rel=rel, path=path, size=st.st_size, sha256=sha256_file(path), mtime=st.st_mtime, **kw
+    )
+
+
+def collect_files(
+    run_path: Path, run_time: datetime, products: Iterable[str] | None = None
+) -> list[LocalFile]:
+    """Every frame (from the run's frame records) and video of the wanted products.
+
+    Frames come from the records rather than from globbing, so stray files in the run folder
+    (a half-rendered chunk, an editor's backup) are never published. Videos are whatever
+    ``<product>/<region>/*.mp4|*.gif`` exists for a product/region that has frames.
+    """
+    run_path = Path(run_path)
+    wanted = set(products) if products is not None else None
+    records = read_records(run_path)
+    if not records:
+        raise DataError(f"{run_path / RECORDS_DIR}: no frame records; render the run first")
+    where = str(run_path / RECORDS_DIR)
+    files: list[LocalFile] = []
+    regions: set[tuple[str, str]] = set()
+    for rec in records:
+        if wanted is not None and rec.product not in wanted:
+            continue
+        check_name("product", rec.product, where)
+        check_name("region", rec.region, where)
+        rel = Path(rec.path).as_posix()
+        if rel.startswith("/") or ".." in rel.split("/"):
+            raise DataError(f"{where}: frame path {rec.path!r} is not inside the run directory")
+        valid = rec.valid_time or (as_utc(run_time) + timedelta(hours=rec.step)).isoformat()
+        files.append(
+            _local_file(
+                run_path, rel, product=rec.product, region=rec.region, kind="frame",
+                step=int(rec.step), valid_time=valid,
+            )
+        )
+        regions.add((rec.product, rec.region))
+    if wanted is not None:
+        missing = wanted - {p for p, _ in regions}
+        if missing:
+            raise DataError(f"{where}: no frames recorded for product(s) {sorted(missing)}")
+    for product, region in sorted(regions):
+        folder = run_path / product / region
+        for video in sorted(folder.glob("*")):
+            kind = VIDEO_KINDS.get(video.suffix.lower())
+            if kind and video.is_file() and not video.name.startswith("."):
+                rel = video.relative_to(run_path).as_posix()
+                files.append(_local_file(run_path, rel, product=product, region=region, kind=kind))
+    return files
+
+
+def build_manifest(
+    model: str,
+    run_time: datetime,
+    files: list[LocalFile],
+    *,
+    complete: bool,
+    previous: dict | None = None,
+    now: datetime | None = None,
+) -> dict:
+    """The run manifest for ``files``; products of ``previous`` not in ``files`` are kept.
+
+    Keeping earlier products is what lets products be published one by one: each call adds
+    (or replaces) its products and the viewer sees every product published so far.
+    """
+    now = now or datetime.now(UTC)
+    products: dict[str, dict] = {}
+    flat: dict[str, dict] = {}
+    new_products = {f.product for f in files}
+    if previous:
+        for name, prod in (previous.get("products") or {}).items():
+            if name in new_products:
+                continue
+            products[name] = prod
+            for rel, meta in (previous.get("files") or {}).items():
+                if rel.split("/", 1)[0] == name:
+                    flat[rel] = meta
+    for f in sorted(files, key=lambda f: (f.product, f.region, f.kind, f.step or 0, f.rel)):
+        region = (
+            products.setdefault(f.product, {"regions": {}})["regions"]
+            .setdefault(f.region, {"frames": [], "videos": {}})
+        )
+        entry = {"file": f.rel, "size": f.size, "sha256": f.sha256}
+        if f.kind == "frame":
+            region["frames"].append({"step": f.step, "valid_time": f.valid_time, **entry})
+        else:
+            region["videos"][f.kind] = entry
+        flat[f.rel] = {"size": f.size, "sha256": f.sha256}
+    steps = sorted(
+        {fr["step"] for p in products.values() for r in p["regions"].values() for fr in r["frames"]}
+    )
+    regions = sorted({r for p in products.values() for r in p["regions"]})
+    return {
+        "format": MANIFEST_FORMAT,
+        "model": model,
+        "run": as_utc(run_time).isoformat(),
+        "run_id": run_id_of(run_time),
+        "complete": complete,
+        "published_at": now.isoformat(timespec="seconds"),
+        "products": dict(sorted(products.items())),
+        "product_names": sorted(products),
+        "regions": regions,
+        "steps": steps,
+        "files": dict(sorted(flat.items())),
+    }
+
+
+def latest_doc(manifest: dict) -> dict:
+    """``latest.json``: just enough for a viewer to find the run's manifest."""
+    return {
+        "format": MANIFEST_FORMAT,
+        "model": manifest["model"],
+        "run_id": manifest["run_id"],
+        "run": manifest["run"],
+        "manifest": f"{manifest['run_id']}/{MANIFEST_NAME}",
+        "published_at": manifest["published_at"],
+    }
+
+
+def runs_doc(model: str, entries: dict[str, dict], latest: str | None) -> dict:
+    """``runs.json`` from per-run summaries keyed by run id, newest first."""
+    return {
+        "format": MANIFEST_FORMAT,
+        "model": model,
+        "latest": latest,
+        "runs": [entries[k] for k in sorted(entries, reverse=True)],
+    }
+
+
+def run_summary(manifest: dict) -> dict:
+    return {
+        "run_id": manifest["run_id"],
+        "run": manifest["run"],
+        "complete": bool(manifest.get("complete")),
+        "products": sorted(manifest.get("products", {})),
+        "manifest": f"{manifest['run_id']}/{MANIFEST_NAME}",
+        "published_at": manifest.get("published_at", ""),
+    }
+
+
+def dumps(doc: dict) -> bytes:
+    return (json.dumps(doc, indent=1, sort_keys=False) + "\n").encode()
+
+
+def loads(data: bytes | None, where: str) -> dict | None:
+    """Parse a JSON document read from the target; None if absent.
+
+    A document that does not parse is reported, not silently replaced: it means something
+    other than framecast writes into the publish folder.
+    """
+    if data is None:
+        return None
+    try:
+        doc = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PublishError(f"{where}: not valid JSON ({exc})") from exc
+    if not isinstance(doc, dict):
+        raise PublishError(f"{where}: expected a JSON object")
+    return doc

@@ -1,0 +1,270 @@
+/*
+ * framecast viewer: browse the published runs of one model.
+ *
+ * Everything is read relative to this page's URL: runs.json (run picker), latest.json (the
+ * default run), <run_id>/manifest.json (products, regions, frames). Documents are fetched
+ * with cache: "no-store" because they change every cycle while frames never change under a
+ * given name. Neighbouring frames are preloaded so stepping and playing do not flicker, and
+ * playback waits for the next frame to be decoded instead of skipping it.
+ */
+(function () {
+  "use strict";
+
+  const $ = (id) => document.getElementById(id);
+  const el = {
+    title: $("title"), run: $("run"), product: $("product"), region: $("region"),
+    status: $("status"), img: $("frame"), slider: $("slider"), play: $("play"),
+    prev: $("prev"), next: $("next"), first: $("first"), last: $("last"), speed: $("speed"),
+    validtime: $("validtime"), stepinfo: $("stepinfo"), downloads: $("downloads"),
+    runinfo: $("runinfo"),
+  };
+  const PRELOAD_AHEAD = 3;
+  const PRELOAD_BEHIND = 1;
+  const cache = new Map(); // url -> HTMLImageElement (keeps preloaded frames decoded)
+  const state = {
+    runs: [], manifest: null, runId: null, product: null, region: null,
+    frames: [], index: 0, timer: null, playing: false,
+  };
+
+  async function getJSON(url) {
+    const resp = await fetch(url, { cache: "no-store" });
+    if (!resp.ok) throw new Error(url + ": HTTP " + resp.status);
+    return resp.json();
+  }
+
+  function setStatus(text, cls) {
+    el.status.textContent = text;
+    el.status.className = cls || "";
+  }
+
+  function readHash() {
+    const out = {};
+    for (const part of location.hash.replace(/^#/, "").split("&")) {
+      const [k, v] = part.split("=");
+      if (k) out[decodeURIComponent(k)] = decodeURIComponent(v || "");
+    }
+    return out;
+  }
+
+  function writeHash() {
+    const frame = state.frames[state.index];
+    const parts = [["run", state.runId], ["product", state.product], ["region", state.region]];
+    if (frame) parts.push(["step", String(frame.step)]);
+    const hash = "#" + parts.map(([k, v]) => k + "=" + encodeURIComponent(v || "")).join("&");
+    if (location.hash !== hash) history.replaceState(null, "", hash);
+  }
+
+  function fillSelect(select, values, labels, wanted) {
+    select.innerHTML = "";
+    values.forEach((v, i) => {
+      const opt = document.createElement("option");
+      opt.value = v;
+      opt.textContent = labels ? labels[i] : v;
+      select.appendChild(opt);
+    });
+    select.value = values.includes(wanted) ? wanted : values[0] || "";
+    return select.value;
+  }
+
+  function pad(n) { return String(n).padStart(2, "0"); }
+
+  function fmtTime(iso) {
+    const d = new Date(iso);
+    if (isNaN(d)) return iso || "";
+    const days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+    return days[d.getUTCDay()] + " " + d.getUTCFullYear() + "-" + pad(d.getUTCMonth() + 1) +
+      "-" + pad(d.getUTCDate()) + " " + pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes()) +
+      " UTC";
+  }
+
+  function runLabel(r) {
+    return r.run_id.slice(0, 8) + " " + r.run_id.slice(8) + "Z" + (r.complete ? "" : " (in progress)");
+  }
+
+  function frameUrl(frame) { return state.runId + "/" + frame.file; }
+
+  function preload(url) {
+    let img = cache.get(url);
+    if (!img) {
+      img = new Image();
+      img.decoding = "async";
+      img.src = url;
+      cache.set(url, img);
+      if (cache.size > 400) cache.delete(cache.keys().next().value);
+    }
+    return img;
+  }
+
+  function preloadAround(i) {
+    const n = state.frames.length;
+    for (let d = -PRELOAD_BEHIND; d <= PRELOAD_AHEAD; d++) {
+      if (d !== 0 && n > 0) preload(frameUrl(state.frames[(i + d + n) % n]));
+    }
+  }
+
+  function show(i) {
+    const n = state.frames.length;
+    if (!n) return;
+    state.index = ((i % n) + n) % n;
+    const frame = state.frames[state.index];
+    const url = frameUrl(frame);
+    preload(url);
+    el.img.dataset.loaded = "0";
+    el.img.dataset.step = String(frame.step);
+    el.img.src = url;
+    el.img.alt = state.product + " " + state.region + " +" + frame.step + " h";
+    el.slider.value = String(state.index);
+    el.validtime.textContent = fmtTime(frame.valid_time);
+    el.stepinfo.textContent = "+" + frame.step + " h  (" + (state.index + 1) + "/" + n + ")";
+    writeHash();
+    preloadAround(state.index);
+  }
+
+  el.img.addEventListener("load", () => { el.img.dataset.loaded = "1"; });
+  el.img.addEventListener("error", () => {
+    el.img.dataset.loaded = "error";
+    setStatus("Frame missing: " + el.img.getAttribute("src"), "error");
+  });
+
+  function stop() {
+    state.playing = false;
+    clearTimeout(state.timer);
+    el.play.classList.remove("playing");
+    el.play.innerHTML = "&#x25B6;";
+  }
+
+  function tick() {
+    if (!state.playing) return;
+    const n = state.frames.length;
+    const next = preload(frameUrl(state.frames[(state.index + 1) % n]));
+    const advance = () => {
+      if (!state.playing) return;
+      show(state.index + 1);
+      state.timer = setTimeout(tick, Number(el.speed.value));
+    };
+    if (next.complete) advance();
+    else next.addEventListener("load", advance, { once: true });
+  }
+
+  function play() {
+    if (state.frames.length < 2) return;
+    state.playing = true;
+    el.play.classList.add("playing");
+    el.play.innerHTML = "&#x23F8;";
+    state.timer = setTimeout(tick, Number(el.speed.value));
+  }
+
+  function togglePlay() { state.playing ? stop() : play(); }
+
+  function showDownloads(videos) {
+    el.downloads.innerHTML = "";
+    for (const [kind, entry] of Object.entries(videos || {})) {
+      const a = document.createElement("a");
+      a.href = state.runId + "/" + entry.file;
+      a.textContent = kind.toUpperCase() + " (" + Math.round(entry.size / 1024) + " kB)";
+      a.download = "";
+      el.downloads.appendChild(a);
+    }
+  }
+
+  function selectRegion(wantedStep) {
+    const prod = state.manifest.products[state.product];
+    const reg = prod.regions[state.region];
+    state.frames = (reg.frames || []).slice().sort((a, b) => a.step - b.step);
+    el.slider.max = String(Math.max(0, state.frames.length - 1));
+    showDownloads(reg.videos);
+    let idx = state.frames.findIndex((f) => String(f.step) === String(wantedStep));
+    if (idx < 0) idx = Math.min(state.index, state.frames.length - 1);
+    show(Math.max(0, idx));
+  }
+
+  function selectProduct(wantedRegion, wantedStep) {
+    const regions = Object.keys(state.manifest.products[state.product].regions).sort();
+    state.region = fillSelect(el.region, regions, null, wantedRegion || state.region);
+    selectRegion(wantedStep);
+  }
+
+  async function loadRun(runId, wanted) {
+    stop();
+    const entry = state.runs.find((r) => r.run_id === runId);
+    const url = entry && entry.manifest ? entry.manifest : runId + "/manifest.json";
+    setStatus("Loading run " + runId + "…");
+    state.manifest = await getJSON(url);
+    state.runId = state.manifest.run_id;
+    const names = Object.keys(state.manifest.products).sort();
+    if (!names.length) throw new Error("run " + runId + " has no products yet");
+    state.product = fillSelect(el.product, names, null, wanted.product || state.product);
+    el.title.textContent = state.manifest.model;
+    document.title = state.manifest.model + " " + state.runId + " – framecast";
+    el.runinfo.textContent = "Run " + fmtTime(state.manifest.run) + ", published " +
+      fmtTime(state.manifest.published_at) + ".";
+    if (state.manifest.complete) setStatus("");
+    else setStatus("This run is still being published: more products will follow.", "partial");
+    selectProduct(wanted.region, wanted.step);
+  }
+
+  async function init() {
+    const wanted = readHash();
+    let latest = null;
+    try {
+      const runs = await getJSON("runs.json");
+      state.runs = runs.runs || [];
+      latest = runs.latest;
+    } catch (err) {
+      state.runs = [];
+    }
+    if (!latest) {
+      try {
+        const doc = await getJSON("latest.json");
+        latest = doc.run_id;
+        if (!state.runs.length) state.runs = [{ run_id: doc.run_id, complete: true, manifest: doc.manifest }];
+      } catch (err) { /* fall through to the newest listed run */ }
+    }
+    if (!state.runs.length && !latest) {
+      setStatus("No published runs found next to this page.", "error");
+      return;
+    }
+    const ids = state.runs.map((r) => r.run_id);
+    const start = ids.includes(wanted.run) ? wanted.run : latest || ids[0];
+    fillSelect(el.run, ids, state.runs.map(runLabel), start);
+    await loadRun(start, wanted);
+  }
+
+  function guarded(fn) {
+    return (...args) => Promise.resolve(fn(...args)).catch((err) => setStatus(String(err.message || err), "error"));
+  }
+
+  el.run.addEventListener("change", guarded(() => loadRun(el.run.value, {})));
+  el.product.addEventListener("change", () => {
+    state.product = el.product.value;
+    const step = state.frames[state.index] ? state.frames[state.index].step : null;
+    selectProduct(state.region, step);
+  });
+  el.region.addEventListener("change", () => {
+    state.region = el.region.value;
+    const step = state.frames[state.index] ? state.frames[state.index].step : null;
+    selectRegion(step);
+  });
+  el.slider.addEventListener("input", () => { stop(); show(Number(el.slider.value)); });
+  el.play.addEventListener("click", togglePlay);
+  el.prev.addEventListener("click", () => { stop(); show(state.index - 1); });
+  el.next.addEventListener("click", () => { stop(); show(state.index + 1); });
+  el.first.addEventListener("click", () => { stop(); show(0); });
+  el.last.addEventListener("click", () => { stop(); show(state.frames.length - 1); });
+  document.addEventListener("keydown", (ev) => {
+    if (ev.target && ev.target.tagName === "SELECT") return;
+    const keys = {
+      ArrowLeft: () => { stop(); show(state.index - 1); },
+      ArrowRight: () => { stop(); show(state.index + 1); },
+      Home: () => { stop(); show(0); },
+      End: () => { stop(); show(state.frames.length - 1); },
+      " ": togglePlay,
+    };
+    if (keys[ev.key]) {
+      ev.preventDefault();
+      keys[ev.key]();
+    }
+  });
+
+  guarded(init)();
+})();
