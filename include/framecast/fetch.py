@@ -1,0 +1,359 @@
+"""Downloading model runs: streaming, retried, verified, atomic, and idempotent.
+
+A file only counts as downloaded once it sits at its final path and parses as complete GRIB2
+with the expected number of messages. Until then it lives in a temp file beside the target,
+so an interrupted task, a dropped connection or a corrupt transfer never leaves a half-written
+file that a later render would read. A file already present and valid is not downloaded again,
+so re-running a DAG run costs one local check per file.
+
+Transient failures (HTTP 5xx, 429, timeouts, connection resets, truncated bodies, corrupt
+payloads) are retried with exponential back-off; anything else fails at once with a
+:class:`~framecast.errors.FetchError` naming the URL.
+
+GFS files are large multi-field files; only the needed fields are fetched with HTTP Range
+requests using the byte offsets of the wgrib2 ``.idx`` index published beside each file.
+"""
+
+from __future__ import annotations
+
+import bz2
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from framecast.catalog import HttpSpec, RemoteFile
+from framecast.errors import FetchError, GribError
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1 << 20
+RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+USER_AGENT = "framecast/0.1 (+https://github.com/framecast)"
+
+
+class _Transient(Exception):
+    """A failure worth retrying (server error, reset, truncated or corrupt payload)."""
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What happened to one file: ``downloaded`` or ``skipped`` (already valid locally)."""
+
+    url: str
+    path: str
+    status: str
+    bytes: int
+    attempts: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class IdxEntry:
+    """One line of a wgrib2 ``.idx`` file with the byte range of its message.
+
+    ``end`` is exclusive; None for the last message (up to the end of the file).
+    """
+
+    number: int
+    start: int
+    end: int | None
+    var: str
+    level: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.var}:{self.level}"
+
+
+# --------------------------------------------------------------------------- GRIB checks
+
+
+def grib_message_count(path: Path) -> int:
+    """Count GRIB messages by walking their headers; GribError if the structure is broken.
+
+    Reads only the 16-byte headers and 4-byte end markers, so it costs microseconds even for
+    large files: every message must start with ``GRIB``, give its length, and end in ``7777``.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    if size == 0:
+        raise GribError(f"{path}: empty file, expected GRIB2")
+    count, offset = 0, 0
+    with open(path, "rb") as fh:
+        while offset < size:
+            fh.seek(offset)
+            head = fh.read(16)
+            if len(head) < 16 or head[:4] != b"GRIB":
+                raise GribError(f"{path}: no GRIB message at byte {offset} (truncated or not GRIB)")
+            edition = head[7]
+            if edition == 2:
+                length = int.from_bytes(head[8:16], "big")
+            elif edition == 1:
+                length = int.from_bytes(head[4:7], "big")
+            else:
+                raise GribError(f"{path}: unknown GRIB edition {edition} at byte {offset}")
+            if length < 20 or offset + length > size:
+                raise GribError(
+                    f"{path}: message {count + 1} at byte {offset} claims {length} bytes but the "
+                    f"file has {size - offset} left (truncated)"
+                )
+            fh.seek(offset + length - 4)
+            if fh.read(4) != b"7777":
+                raise GribError(f"{path}: message {count + 1} at byte {offset} lacks its end "
+                                "marker '7777' (corrupt)")
+            count += 1
+            offset += length
+    return count
+
+
+def _deep_validator() -> Callable[[Path, int], object] | None:
+    """``framecast.dataset.validate_grib`` when available: decodes the messages with ecCodes."""
+    try:
+        from framecast.dataset import validate_grib
+    except ImportError:  # the dataset layer is optional for pure transfer use
+        return None
+    return validate_grib
+
+
+def validate_file(path: Path, messages: int) -> None:
+    """Raise GribError unless ``path`` is complete GRIB with exactly ``messages`` messages."""
+    n = grib_message_count(path)
+    if n != messages:
+        raise GribError(f"{path}: expected {messages} GRIB message(s), found {n}")
+    deep = _deep_validator()
+    if deep is not None:
+        deep(Path(path), messages)
+
+
+def is_valid(path: Path, messages: int) -> bool:
+    """True when ``path`` exists and validates; never raises for a bad or missing file."""
+    if not Path(path).is_file():
+        return False
+    try:
+        validate_file(path, messages)
+    except GribError:
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------- .idx
+
+
+def parse_idx(text: str, source: str = ".idx") -> list[IdxEntry]:
+    """Parse a wgrib2 inventory (``n:offset:d=YYYYMMDDHH:VAR:LEVEL:STEP:...``)."""
+    rows: list[tuple[int, int, str, str]] = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split(":")
+        if len(parts) < 5:
+            raise FetchError(f"{source}: line {lineno} is not a wgrib2 inventory line: {line!r}")
+        try:
+            number, offset = int(parts[0].split(".")[0]), int(parts[1])
+        except ValueError:
+            raise FetchError(f"{source}: line {lineno}: bad message number/offset: {line!r}") from None
+        rows.append((number, offset, parts[3], parts[4]))
+    entries = []
+    for i, (number, offset, var, level) in enumerate(rows):
+        end = rows[i + 1][1] if i + 1 < len(rows) else None
+        entries.append(IdxEntry(number, offset, end, var, level))
+    return entries
+
+
+def idx_ranges(entries: list[IdxEntry], fields: Iterable[str], source: str) -> list[
+    tuple[int, int | None]
+]:
+    """Byte ranges covering ``fields`` (``VAR:LEVEL``), adjacent messages merged, in file order."""
+    want = list(dict.fromkeys(fields))
+    by_key: dict[str, IdxEntry] = {}
+    for e in entries:
+        by_key.setdefault(e.key, e)
+    missing = [f for f in want if f not in by_key]
+    if missing:
+        raise FetchError(f"{source}: field(s) {missing} not in the index")
+    chosen = sorted((by_key[f] for f in want), key=lambda e: e.start)
+    ranges: list[tuple[int, int | None]] = []
+    for e in chosen:
+        if ranges and ranges[-1][1] == e.start:
+            ranges[-1] = (ranges[-1][0], e.end)
+        else:
+            ranges.append((e.start, e.end))
+    return ranges
+
+
+# --------------------------------------------------------------------------- HTTP
+
+
+def join_url(base_url: str, path: str) -> str:
+    return base_url.rstrip("/") + "/" + path.lstrip("/")
+
+
+def new_session() -> requests.Session:
+    s = requests.Session()
+    s.headers["User-Agent"] = USER_AGENT
+    return s
+
+
+def _stream_to(resp: requests.Response, fh, decompressor, url: str) -> int:
+    """Copy a response body into ``fh`` (decompressing); return bytes received on the wire."""
+    received = 0
+    expected = resp.headers.get("Content-Length")
+    try:
+        for chunk in resp.iter_content(CHUNK):
+            received += len(chunk)
+            fh.write(decompressor.decompress(chunk) if decompressor else chunk)
+    except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError,
+            requests.exceptions.Timeout) as exc:
+        raise _Transient(f"{url}: connection lost after {received} bytes ({exc})") from None
+    except (OSError, EOFError, ValueError) as exc:
+        raise _Transient(f"{url}: corrupt compressed data after {received} bytes ({exc})") from None
+    if expected is not None and received != int(expected):
+        raise _Transient(f"{url}: got {received} of {expected} bytes")
+    if decompressor is not None and not decompressor.eof:
+        raise _Transient(f"{url}: bz2 stream ended early after {received} bytes")
+    return received
+
+
+def _get(session: requests.Session, url: str, http: HttpSpec, headers=None) -> requests.Response:
+    try:
+        resp = session.get(url, stream=True, timeout=http.timeout, headers=headers or {})
+    except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+        raise _Transient(f"{url}: {type(exc).__name__}: {exc}") from None
+    if resp.status_code in RETRY_STATUS:
+        resp.close()
+        raise _Transient(f"{url}: HTTP {resp.status_code}")
+    if resp.status_code == 404:
+        resp.close()
+        raise FetchError(f"{url}: HTTP 404 not found on the upstream server")
+    if resp.status_code >= 400:
+        resp.close()
+        raise FetchError(f"{url}: HTTP {resp.status_code} {resp.reason}")
+    return resp
+
+
+def _download_once(
+    session: requests.Session, base_url: str, rf: RemoteFile, tmp: Path, http: HttpSpec
+) -> int:
+    """One attempt: write the file's final bytes to ``tmp``; returns bytes transferred."""
+    url = join_url(base_url, rf.url_path)
+    with open(tmp, "wb") as fh:
+        if rf.fields:
+            idx_url = url + ".idx"
+            resp = _get(session, idx_url, http)
+            try:
+                text = resp.content.decode("utf-8", "replace")
+            except requests.exceptions.RequestException as exc:
+                raise _Transient(f"{idx_url}: connection lost ({exc})") from None
+            finally:
+                resp.close()
+            total = 0
+            for start, end in idx_ranges(parse_idx(text, idx_url), rf.fields, idx_url):
+                rng = f"bytes={start}-" + ("" if end is None else str(end - 1))
+                resp = _get(session, url, http, headers={"Range": rng})
+                try:
+                    if resp.status_code != 206:
+                        raise FetchError(f"{url}: server ignored Range {rng} "
+                                         f"(HTTP {resp.status_code}); ranged download needs 206")
+                    total += _stream_to(resp, fh, None, url)
+                finally:
+                    resp.close()
+            return total
+        resp = _get(session, url, http)
+        try:
+            dec = bz2.BZ2Decompressor() if rf.compression == "bz2" else None
+            return _stream_to(resp, fh, dec, url)
+        finally:
+            resp.close()
+
+
+def fetch_file(
+    base_url: str,
+    rf: RemoteFile,
+    dest_root: Path,
+    *,
+    http: HttpSpec | None = None,
+    session: requests.Session | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> FetchResult:
+    """Download one file into ``dest_root / rf.local_path`` unless a valid copy is there."""
+    http = http or HttpSpec()
+    target = Path(dest_root) / rf.local_path
+    url = join_url(base_url, rf.url_path)
+    t0 = time.perf_counter()
+    if is_valid(target, rf.messages):
+        return FetchResult(url, str(target), "skipped", 0, 0, time.perf_counter() - t0)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    own = session is None
+    session = session or new_session()
+    last = ""
+    try:
+        for attempt in range(1, http.retries + 1):
+            fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
+                                            suffix=".part")
+            os.close(fd)
+            tmp = Path(tmp_name)
+            try:
+                nbytes = _download_once(session, base_url, rf, tmp, http)
+                try:
+                    validate_file(tmp, rf.messages)
+                except GribError as exc:
+                    raise _Transient(f"{url}: downloaded file is not valid: {exc}") from None
+                os.replace(tmp, target)
+                return FetchResult(url, str(target), "downloaded", nbytes, attempt,
+                                   time.perf_counter() - t0)
+            except _Transient as exc:
+                last = str(exc)
+                log.warning("attempt %d/%d failed: %s", attempt, http.retries, last)
+                if attempt < http.retries:
+                    sleep(http.backoff * 2 ** (attempt - 1))
+            finally:
+                tmp.unlink(missing_ok=True)
+    finally:
+        if own:
+            session.close()
+    raise FetchError(f"{url}: failed after {http.retries} attempts; last error: {last}")
+
+
+def fetch_files(
+    base_url: str,
+    files: Iterable[RemoteFile],
+    dest_root: Path,
+    *,
+    http: HttpSpec | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[FetchResult]:
+    """Download several files over one connection pool, in order; stops at the first failure."""
+    with new_session() as session:
+        return [fetch_file(base_url, rf, dest_root, http=http, session=session, sleep=sleep)
+                for rf in files]
+
+
+def remote_exists(session: requests.Session, url: str, timeout: float) -> bool:
+    """True when the server has ``url`` (HEAD 200); 404 is False; other failures raise."""
+    try:
+        resp = session.head(url, timeout=timeout, allow_redirects=True)
+    except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+        raise FetchError(f"{url}: upstream unreachable ({type(exc).__name__})") from None
+    if resp.status_code == 200:
+        return True
+    if resp.status_code in (403, 404):
+        return False
+    raise FetchError(f"{url}: HEAD returned HTTP {resp.status_code}")
+
+
+def missing_files(base_url: str, files: Iterable[RemoteFile], timeout: float = 30.0) -> list[str]:
+    """URL paths of ``files`` not (yet) on the server; for GFS the ``.idx`` must exist too."""
+    missing = []
+    with new_session() as session:
+        for rf in files:
+            paths = [rf.url_path] + ([rf.url_path + ".idx"] if rf.fields else [])
+            for p in paths:
+                if not remote_exists(session, join_url(base_url, p), timeout):
+                    missing.append(p)
+    return missing

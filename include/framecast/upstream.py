@@ -1,0 +1,261 @@
+"""A local HTTP upstream: serves a directory in DWD/NOAA layout, with fault injection.
+
+Tests and the demo point framecast at this server instead of opendata.dwd.de or NOMADS. It is a
+real HTTP/1.1 server on 127.0.0.1 (random free port) supporting HEAD, GET and single byte-range
+requests, so the download code runs exactly as in production. Faults reproduce what real
+upstreams do to a busy downloader: transient 5xx, connections dropped mid-body, corrupted
+payloads, and files not published yet.
+
+Run it by hand: ``python -m framecast.upstream ROOT [--port N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+@dataclass
+class Faults:
+    """Injected faults, keyed by URL path relative to the server root (no leading slash).
+
+    ``errors``/``drops``/``corrupt`` count down per GET of that path: the next N requests
+    fail that way, then the file is served normally. ``missing`` paths answer 404 until
+    removed from the set (a run still being published).
+    """
+
+    errors: Counter = field(default_factory=Counter)
+    drops: Counter = field(default_factory=Counter)
+    corrupt: Counter = field(default_factory=Counter)
+    missing: set[str] = field(default_factory=set)
+    error_status: int = 500
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request as seen by the server (for tests: what was downloaded, how often)."""
+
+    method: str
+    path: str
+    range: str
+    status: int
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 (stdlib signature)
+        pass  # requests are recorded in server.requests instead of stderr noise
+
+    def _rel(self) -> str:
+        return unquote(urlsplit(self.path).path).lstrip("/")
+
+    def _record(self, status: int) -> None:
+        with self.server.lock:
+            self.server.requests.append(
+                Request(self.command, self._rel(), self.headers.get("Range", ""), status)
+            )
+
+    def _file(self) -> Path | None:
+        rel = self._rel()
+        root = self.server.root
+        p = (root / rel).resolve()
+        if root not in p.parents and p != root:
+            return None
+        if rel in self.server.faults.missing or not p.is_file():
+            return None
+        return p
+
+    def _error(self, status: int) -> None:
+        body = f"{status} {HTTPStatus(status).phrase}\n".encode()
+        self._record(status)
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _take(self, counter: Counter, rel: str) -> bool:
+        with self.server.lock:
+            if counter[rel] > 0:
+                counter[rel] -= 1
+                return True
+        return False
+
+    def do_HEAD(self) -> None:  # noqa: N802 (stdlib naming)
+        self._serve(head=True)
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._serve(head=False)
+
+    def _serve(self, head: bool) -> None:
+        rel = self._rel()
+        faults = self.server.faults
+        p = self._file()
+        if p is None:
+            self._error(404)
+            return
+        if not head and self._take(faults.errors, rel):
+            self._error(faults.error_status)
+            return
+        size = p.stat().st_size
+        start, end = 0, size - 1
+        status = 200
+        rng = self.headers.get("Range")
+        if rng:
+            m = _RANGE.match(rng.strip())
+            if not m or (not m.group(1) and not m.group(2)):
+                self._error(416)
+                return
+            if m.group(1):
+                start = int(m.group(1))
+                end = min(int(m.group(2)), size - 1) if m.group(2) else size - 1
+            else:  # suffix range: the last N bytes
+                start = max(0, size - int(m.group(2)))
+            if start >= size or start > end:
+                self._error(416)
+                return
+            status = 206
+        length = end - start + 1
+        self._record(status)
+        self.send_response(status)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(length))
+        self.send_header("Accept-Ranges", "bytes")
+        if status == 206:
+            self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+        self.end_headers()
+        if head:
+            return
+        with open(p, "rb") as fh:
+            fh.seek(start)
+            body = fh.read(length)
+        if self._take(faults.corrupt, rel):
+            body = corrupt_bytes(body)
+        if self._take(faults.drops, rel):
+            self.wfile.write(body[: max(1, len(body) // 2)])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        self.wfile.write(body)
+
+
+def corrupt_bytes(body: bytes) -> bytes:
+    """Same length, damaged the way bad transfers damage files: a zeroed block and tail."""
+    b = bytearray(body)
+    n = len(b)
+    mid = n // 2
+    b[mid : mid + 4096] = bytes(len(b[mid : mid + 4096]))
+    b[max(0, n - 8) :] = bytes(len(b[max(0, n - 8) :]))
+    return bytes(b)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, addr, root: Path, faults: Faults) -> None:
+        super().__init__(addr, _Handler)
+        self.root = root
+        self.faults = faults
+        self.requests: list[Request] = []
+        self.lock = threading.Lock()
+
+
+class UpstreamServer:
+    """A local upstream serving ``root``; use as a context manager or start()/stop()."""
+
+    def __init__(self, root: Path, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.root = Path(root).resolve()
+        self.faults = Faults()
+        self._server = _Server((host, port), self.root, self.faults)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def requests(self) -> list[Request]:
+        with self._server.lock:
+            return list(self._server.requests)
+
+    def clear_log(self) -> None:
+        with self._server.lock:
+            self._server.requests.clear()
+
+    def gets(self, suffix: str = "") -> list[Request]:
+        """Successful GETs (full or ranged) of paths ending in ``suffix``."""
+        return [r for r in self.requests
+                if r.method == "GET" and r.status in (200, 206) and r.path.endswith(suffix)]
+
+    def fail(self, path: str, times: int = 1, status: int = 500) -> None:
+        self.faults.error_status = status
+        self.faults.errors[path] += times
+
+    def drop(self, path: str, times: int = 1) -> None:
+        self.faults.drops[path] += times
+
+    def corrupt(self, path: str, times: int = 1) -> None:
+        self.faults.corrupt[path] += times
+
+    def hide(self, path: str) -> None:
+        self.faults.missing.add(path)
+
+    def publish(self, path: str) -> None:
+        self.faults.missing.discard(path)
+
+    def start(self) -> UpstreamServer:
+        self._thread = threading.Thread(target=self._server.serve_forever, name="upstream",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> UpstreamServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Serve a directory as a local model upstream.")
+    parser.add_argument("root", type=Path)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv)
+    server = UpstreamServer(args.root, args.host, args.port)
+    print(f"serving {server.root} at {server.url}", flush=True)
+    try:
+        server._server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server._server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,97 @@
+"""The bodies of the model DAG's tasks: each a few lines calling core framecast functions.
+
+Kept apart from the DAG factory so the DAG file stays declarative and each step can be swapped
+(for example the publish step, when a deployment publishes to a remote server) without touching
+scheduling code. Everything here receives the Airflow context explicitly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from framecast.catalog import (
+    RemoteFile,
+    batches,
+    format_run,
+    needed_variables,
+    render_chunks,
+    run_files,
+)
+
+from framecast_airflow.hooks import FramecastUpstreamHook
+from framecast_airflow.runtime import metrics_db, run_context
+
+
+def plan_downloads(model: str, context: Any) -> list[list[dict[str, Any]]]:
+    """The run's files (those its products need) in download batches, early steps first."""
+    rc = run_context(model, context)
+    spec = rc.spec
+    return batches(run_files(spec, rc.run_time, needed_variables(spec)),
+                   spec.download_batch_size)
+
+
+def plan_renders(model: str, context: Any) -> list[dict[str, Any]]:
+    """The run's (product, region, steps) render chunks, early steps first."""
+    spec = run_context(model, context).spec
+    return render_chunks(spec.products, spec.regions, spec.steps, spec.chunk_size)
+
+
+def batch_label(batch: list[dict[str, Any]]) -> str:
+    steps = [d["step"] for d in batch if d.get("step") is not None]
+    span = f"+{min(steps):03d}..+{max(steps):03d}" if steps else "invariant"
+    return f"{span} ({len(batch)} files)"
+
+
+def download(model: str, batch: list[dict[str, Any]], context: Any) -> dict[str, int]:
+    """Fetch one batch into the run's raw folder; valid files already there are skipped."""
+    rc = run_context(model, context)
+    results = FramecastUpstreamHook(rc.spec).download(
+        [RemoteFile.from_dict(d) for d in batch], rc.raw_dir)
+    return {
+        "downloaded": sum(r.status == "downloaded" for r in results),
+        "skipped": sum(r.status == "skipped" for r in results),
+        "bytes": sum(r.bytes for r in results),
+        "retried": sum(max(0, r.attempts - 1) for r in results),
+    }
+
+
+def render(model: str, chunk: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Render one (product, region, steps) chunk; writes its frames and timing records."""
+    from framecast.render.runner import render_chunk
+
+    rc = run_context(model, context)
+    ti = context.get("ti")
+    records = render_chunk(
+        rc.raw_dir, rc.frames_root, model=model, run_time=rc.run_time,
+        product=chunk["product"], region=chunk["region"], steps=list(chunk["steps"]),
+        try_number=int(getattr(ti, "try_number", 0) or 0),
+    )
+    return {"frames": len(records), "bytes": sum(r.bytes for r in records)}
+
+
+def publish(model: str, context: Any) -> str:
+    """Publish the run's frames to the local publish folder (atomic swap, manifest last)."""
+    from framecast_airflow.publishing import publish_local
+
+    rc = run_context(model, context)
+    return str(publish_local(rc.frames_dir, rc.publish_root, model, format_run(rc.run_time)))
+
+
+def metrics(model: str, context: Any) -> int:
+    """Store the run's per-frame timings and write its report next to the frames."""
+    from framecast.metrics.report import write_report
+    from framecast.metrics.store import ingest_run
+
+    rc = run_context(model, context)
+    n = ingest_run(metrics_db(rc.data_root), rc.frames_dir)
+    write_report(rc.frames_dir)
+    return n
+
+
+def retention(model: str, context: Any) -> list[str]:
+    """Delete raw data of all but the newest ``retention_runs`` runs of this model."""
+    from framecast.retention import prune_runs
+
+    rc = run_context(model, context)
+    deleted = prune_runs(rc.data_root / "raw" / model, rc.spec.retention_runs, rc.run_time)
+    return [p.name for p in deleted]
