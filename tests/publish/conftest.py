@@ -23,16 +23,26 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def make_png(path: Path, text: str, colour: tuple[int, int, int], size=(200, 150)) -> None:
-    """A small real PNG; noise makes sizes differ per frame like real charts."""
+def make_png(
+    path: Path, text: str, colour: tuple[int, int, int], size=(200, 150), noise: bool = False
+) -> None:
+    """A small real PNG; a few text-seeded dots make sizes differ per frame like real charts.
+    ``noise`` fills a band with random pixels so the file is large (for mid-upload faults)."""
     img = Image.new("RGB", size, (245, 245, 245))
     draw = ImageDraw.Draw(img)
     draw.rectangle([10, 10, size[0] - 10, size[1] - 40], fill=colour)
-    draw.text((20, size[1] - 32), text, fill=(0, 0, 0))
     seed = int(hashlib.sha256(text.encode()).hexdigest()[:8], 16)
     for i in range(40):
         x = (seed >> (i % 24)) % size[0] + i
         draw.point((x % size[0], (seed + 7 * i) % size[1]), fill=(i * 5 % 255, 0, 0))
+    if noise:
+        import numpy as np
+
+        rng = np.random.default_rng(seed)
+        band = rng.integers(0, 255, size=(size[1] // 3, size[0], 3), dtype=np.uint8)
+        img.paste(Image.fromarray(band), (0, size[1] // 3))
+        draw = ImageDraw.Draw(img)
+    draw.text((20, size[1] - 32), text, fill=(0, 0, 0))
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path, format="PNG")
 
@@ -47,6 +57,7 @@ def make_run(
     steps=(0, 1, 2, 3),
     tag: str = "",
     size=(200, 150),
+    noise: bool = False,
 ) -> Path:
     """A rendered run folder: PNG frames + frame records, like the renderer leaves it."""
     rd = run_dir(out_root, model, run_time)
@@ -56,7 +67,7 @@ def make_run(
             for step in steps:
                 rel = f"{product}/{region}/{product}_{region}_{step:03d}.png"
                 make_png(rd / rel, f"{tag}{model} {product} {region} +{step}h",
-                         COLOURS.get(product, (120, 120, 120)), size)
+                         COLOURS.get(product, (120, 120, 120)), size, noise)
                 recs.append(FrameRecord(
                     model=model, run=run_time.isoformat(), product=product, region=region,
                     step=step, path=rel, bytes=(rd / rel).stat().st_size,
@@ -94,3 +105,151 @@ def assert_published(root: Path, model: str, run_path: Path, *, complete: bool =
 @pytest.fixture
 def run_path(tmp_path: Path) -> Path:
     return make_run(tmp_path / "out")
+
+
+@pytest.fixture
+def make_run_dir():
+    """The :func:`make_run` helper, for tests that need several runs."""
+    return make_run
+
+
+@pytest.fixture
+def check_published():
+    """The :func:`assert_published` helper."""
+    return assert_published
+
+
+# --------------------------------------------------------------------------------------------
+# FTP / FTPS: pyftpdlib in a thread, optional server-side fault after N uploaded bytes
+# --------------------------------------------------------------------------------------------
+
+
+def self_signed_cert(folder: Path) -> Path:
+    """A PEM file with a self-signed cert for 127.0.0.1 and its key (also the client's CA)."""
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    pem = folder / "server.pem"
+    pem.write_bytes(
+        cert.public_bytes(serialization.Encoding.PEM)
+        + key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return pem
+
+
+class Fault:
+    """Server-side fault: after ``after_bytes`` received by one upload, call ``on_fault`` (in
+    the server thread, while the client is mid-upload) and drop the client's connections."""
+
+    def __init__(self, after_bytes: int, times: int = 1, on_fault=None) -> None:
+        self.after_bytes = after_bytes
+        self.remaining = times
+        self.on_fault = on_fault
+        self.fired = 0
+        self.errors: list[BaseException] = []
+
+    def should_fire(self, received: int) -> bool:
+        return self.remaining > 0 and received >= self.after_bytes
+
+
+class FtpServer:
+    def __init__(self, root: Path, *, tls: bool, fault: Fault | None, cert: Path | None):
+        import threading
+
+        from pyftpdlib.authorizers import DummyAuthorizer
+        from pyftpdlib.handlers import DTPHandler, FTPHandler
+        from pyftpdlib.servers import FTPServer
+
+        self.root = root
+        self.user, self.password = "pub", "s3cret"
+        self.cafile = cert
+        auth = DummyAuthorizer()
+        auth.add_user(self.user, self.password, str(root), perm="elradfmwMT")
+        if tls:
+            from pyftpdlib.handlers import TLS_DTPHandler, TLS_FTPHandler
+
+            base_handler, base_dtp = TLS_FTPHandler, TLS_DTPHandler
+        else:
+            base_handler, base_dtp = FTPHandler, DTPHandler
+
+        class FaultyDTP(base_dtp):
+            def handle_read_event(self):
+                super().handle_read_event()
+                if self._closed:
+                    return
+                if fault is not None and fault.should_fire(self.tot_bytes_received):
+                    fault.remaining -= 1
+                    fault.fired += 1
+                    if fault.on_fault is not None:
+                        try:
+                            fault.on_fault()
+                        except BaseException as exc:  # reported by the test
+                            fault.errors.append(exc)
+                    cmd = self.cmd_channel
+                    self.close()
+                    cmd.close()
+
+        attrs = {"authorizer": auth, "dtp_handler": FaultyDTP, "banner": "framecast test"}
+        if tls:
+            attrs.update(certfile=str(cert), tls_control_required=True, tls_data_required=True)
+        handler = type("Handler", (base_handler,), attrs)
+        self.server = FTPServer(("127.0.0.1", 0), handler)
+        self.port = self.server.socket.getsockname()[1]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.server.serve_forever(timeout=0.05, blocking=False, handle_exit=False)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.server.close_all()
+
+
+@pytest.fixture
+def ftp_server(tmp_path: Path):
+    """Factory: ``ftp_server(tls=False, fault=None)`` -> a running pyftpdlib server."""
+    servers: list[FtpServer] = []
+
+    def start(*, tls: bool = False, fault: Fault | None = None) -> FtpServer:
+        root = tmp_path / f"ftproot{len(servers)}"
+        root.mkdir()
+        cert = self_signed_cert(tmp_path) if tls else None
+        srv = FtpServer(root, tls=tls, fault=fault, cert=cert)
+        servers.append(srv)
+        return srv
+
+    yield start
+    for srv in servers:
+        srv.stop()
+
+
+@pytest.fixture
+def make_fault():
+    """The :class:`Fault` class (server-side connection cut after N bytes)."""
+    return Fault
