@@ -1,0 +1,52 @@
+"""``framecast sample-data``: write a realistic sample model run (offline demos and tests)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from framecast.errors import SpecError
+
+
+def _run_time(text: str) -> datetime:
+    try:
+        return datetime.strptime(text, "%Y%m%d%H").replace(tzinfo=UTC)
+    except ValueError:
+        raise SpecError(f"--run: expected YYYYMMDDHH (e.g. 2026112300), got {text!r}") from None
+
+
+def _run(args: argparse.Namespace) -> int:
+    from framecast.sampledata import generate_run, model_steps, parse_steps
+
+    steps = model_steps(args.model) if args.steps == "all" else parse_steps(args.steps)
+    variables = [v.strip() for v in args.variables.split(",") if v.strip()] if args.variables \
+        else None
+    t0 = time.perf_counter()
+    written = generate_run(args.model, _run_time(args.run), steps, Path(args.out),
+                           variables=variables, bz2=args.bz2, seed=args.seed,
+                           icon_resolution=args.icon_resolution)
+    size = sum(p.stat().st_size for p in written)
+    print(f"sample-data: {args.model} run {args.run}: {len(steps)} steps, {len(written)} files, "
+          f"{size / 1e6:.1f} MB in {time.perf_counter() - t0:.1f} s -> {args.out}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "sample-data", help="write a realistic sample GRIB2 run (ICON-EU, ICON, GFS)",
+        description="Write a sample model run in the publisher's own layout (DWD open data "
+                    "for icon-eu/icon, NOMADS for gfs) with smooth, deterministic weather.")
+    p.add_argument("--model", required=True, choices=("icon-eu", "icon", "gfs"))
+    p.add_argument("--run", required=True, help="run time YYYYMMDDHH (UTC)")
+    p.add_argument("--steps", default="0-12",
+                   help="steps in hours: 0-12, 0-12/3, 0,3,6 or 'all' for the model's real list "
+                        "(default 0-12)")
+    p.add_argument("--out", required=True, help="output directory (the model's grib root)")
+    p.add_argument("--variables", help="comma-separated canonical names (default: all)")
+    p.add_argument("--bz2", action="store_true", help="bzip2 each file, as DWD publishes")
+    p.add_argument("--seed", type=int, default=0, help="weather seed (default 0)")
+    p.add_argument("--icon-resolution", type=int, default=None,
+                   help="icon: icosahedral root division n, cells = 20*n**2 (default 48)")
+    p.set_defaults(func=_run)

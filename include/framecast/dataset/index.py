@@ -1,0 +1,216 @@
+"""Which file (and byte range) holds which (variable, step) of a run, found without decoding.
+
+Three sources, cheapest first:
+
+* DWD open-data file names carry model, run, step, level and variable: no read at all apart
+  from a 16-byte header check and the last 4 bytes (``7777``) of each file.
+* A wgrib2 ``.idx`` next to a multi-field file (GFS) gives each record's byte offset.
+* Any other GRIB2 file: its headers are read with ecCodes (``headers_only``), values skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from framecast.dataset.grib import check_bz2_head, check_message_at, eccodes, is_bz2
+from framecast.dataset.names import DWD_FILE, DWD_MODELS, DWD_PRESSURE, DWD_SINGLE, grib_name
+from framecast.dataset.names import idx_name as idx_canonical
+from framecast.errors import DataError, GribError
+
+GFS_FILE = re.compile(r"^gfs\.t(?P<hh>\d{2})z\.pgrb2\.(?P<res>\w+)\.f(?P<step>\d{3,4})$")
+IDX_LINE = re.compile(r"^(?P<n>\d+(?:\.\d+)?):(?P<offset>\d+):d=(?P<run>\d{10}):"
+                      r"(?P<var>[^:]+):(?P<level>[^:]+):(?P<fcst>[^:]*):")
+IDX_FCST = re.compile(r"^(?:(?P<h>\d+) hour fcst|(?P<a>\d+)-(?P<b>\d+) hour (?:acc|max|ave|min)"
+                      r" fcst|(?P<anl>anl))$")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One field's location: file, byte offset/length (None: to the end), start of period."""
+
+    name: str
+    step: int
+    path: Path
+    offset: int = 0
+    length: int | None = None
+    start_step: int = 0
+
+
+@dataclass
+class RunIndex:
+    """Everything found in a run: entries, run time, model, coordinate files."""
+
+    entries: dict[tuple[str, int], Entry] = field(default_factory=dict)
+    run_times: dict[datetime, Path] = field(default_factory=dict)
+    models: set[str] = field(default_factory=set)
+    invariants: dict[str, Path] = field(default_factory=dict)  # CLAT/CLON -> path
+    files: int = 0
+
+    def add(self, entry: Entry, run_time: datetime) -> None:
+        self.run_times.setdefault(run_time, entry.path)
+        key = (entry.name, entry.step)
+        old = self.entries.get(key)
+        # Prefer the accumulation from the run start when a file has several periods.
+        if old is None or (entry.start_step == 0 and old.start_step != 0):
+            self.entries[key] = entry
+
+
+def _run_time(stamp: str, path: Path) -> datetime:
+    try:
+        return datetime.strptime(stamp, "%Y%m%d%H").replace(tzinfo=UTC)
+    except ValueError:
+        raise DataError(f"{path}: bad run time {stamp!r} in the file name") from None
+
+
+def find_files(source: Path | list[Path]) -> list[Path]:
+    """GRIB files of a run: a directory searched recursively, or an explicit list."""
+    if isinstance(source, (str, os.PathLike)):
+        root = Path(source)
+        if not root.exists():
+            raise DataError(f"run source {root} does not exist")
+        if root.is_file():
+            return [root]
+        found = []
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames.sort()
+            for name in sorted(filenames):
+                if name.startswith("."):
+                    continue  # temporary files of writers in progress
+                if (name.endswith((".grib2", ".grib2.bz2", ".grb2", ".grib"))
+                        or GFS_FILE.match(name)):
+                    found.append(Path(dirpath) / name)
+        if not found:
+            raise DataError(f"no GRIB2 files (*.grib2, *.grib2.bz2, gfs.*.fNNN) under {root}")
+        return found
+    files = [Path(p) for p in source]
+    if not files:
+        raise DataError("run source: empty file list")
+    for p in files:
+        if not p.is_file():
+            raise DataError(f"run source file {p} does not exist")
+    return files
+
+
+def _check_file(path: Path) -> None:
+    if is_bz2(path):
+        check_bz2_head(path)
+    else:
+        check_message_at(path, 0)
+
+
+def _index_dwd(path: Path, m: re.Match, index: RunIndex) -> None:
+    index.models.add(DWD_MODELS[m["model"]])
+    if m["var3"]:
+        run = _run_time(m["run3"], path)
+        index.run_times.setdefault(run, path)
+        index.invariants[m["var3"]] = path
+        _check_file(path)
+        return
+    if m["var1"]:
+        name = DWD_SINGLE.get(m["var1"])
+        run, step = m["run1"], int(m["step1"])
+    else:
+        family = DWD_PRESSURE.get(m["var2"])
+        name = f"{family}{int(m['lev'])}" if family else None
+        run, step = m["run2"], int(m["step2"])
+    if name is None:
+        return  # a DWD variable framecast has no use for (e.g. relhum)
+    _check_file(path)
+    index.add(Entry(name, step, path), _run_time(run, path))
+
+
+def _parse_idx(idx: Path, data_path: Path, index: RunIndex) -> bool:
+    """Index a multi-field file from its ``.idx``; False when the inventory is unusable."""
+    try:
+        lines = idx.read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return False
+    records = []
+    for line in lines:
+        if not line.strip():
+            continue
+        m = IDX_LINE.match(line)
+        if not m:
+            return False
+        records.append(m)
+    if not records:
+        return False
+    size = data_path.stat().st_size
+    offsets = [int(r["offset"]) for r in records]
+    if offsets != sorted(offsets) or offsets[-1] >= size:
+        raise GribError(f"{data_path}: truncated or does not match {idx.name} "
+                        f"(last record at byte {offsets[-1]}, file has {size} bytes)")
+    check_message_at(data_path, 0, size)
+    for i, r in enumerate(records):
+        name = idx_canonical(r["var"], r["level"])
+        f = IDX_FCST.match(r["fcst"])
+        if name is None or f is None:
+            continue
+        if f["anl"]:
+            start, step = 0, 0
+        elif f["h"]:
+            start, step = 0, int(f["h"])
+        else:
+            start, step = int(f["a"]), int(f["b"])
+        end = offsets[i + 1] if i + 1 < len(offsets) else size
+        index.add(Entry(name, step, data_path, offsets[i], end - offsets[i], start),
+                  _run_time(r["run"], data_path))
+    return True
+
+
+def _index_headers(path: Path, index: RunIndex) -> None:
+    """Index any GRIB2 file by reading its headers (values are skipped, not decoded)."""
+    if is_bz2(path):
+        raise GribError(f"{path}: compressed files must use DWD's naming to be indexed; "
+                        f"decompress it first (bunzip2)")
+    size = path.stat().st_size
+    check_message_at(path, 0, size)
+    with open(path, "rb") as fh:
+        while True:
+            try:
+                h = eccodes.codes_grib_new_from_file(fh, headers_only=True)
+            except eccodes.GribInternalError as exc:
+                raise GribError(f"{path}: unreadable GRIB message: {exc}") from None
+            if h is None:
+                break
+            try:
+                offset = int(eccodes.codes_get(h, "offset"))
+                length = int(eccodes.codes_get(h, "totalLength"))
+                if eccodes.codes_get(h, "editionNumber") != 2:
+                    raise GribError(f"{path}: message at byte {offset} is not GRIB2")
+                found = grib_name(eccodes.codes_get(h, "shortName"),
+                                  eccodes.codes_get(h, "typeOfLevel"),
+                                  eccodes.codes_get(h, "level"))
+                date, time = eccodes.codes_get(h, "dataDate"), eccodes.codes_get(h, "dataTime")
+                start = int(eccodes.codes_get(h, "startStep"))
+                step = int(eccodes.codes_get(h, "endStep"))
+            finally:
+                eccodes.codes_release(h)
+            if offset + length > size:
+                raise GribError(f"{path}: truncated message at byte {offset}")
+            if found is None:
+                continue
+            run = _run_time(f"{date:08d}{time // 100:02d}", path)
+            index.add(Entry(found[0], step, path, offset, length, start), run)
+
+
+def build_index(files: list[Path]) -> RunIndex:
+    """Index ``files`` (see module docstring); GribError names any malformed file."""
+    index = RunIndex()
+    for path in files:
+        index.files += 1
+        m = DWD_FILE.match(path.name)
+        if m:
+            _index_dwd(path, m, index)
+            continue
+        if GFS_FILE.match(path.name):
+            index.models.add("gfs")
+        idx = path.with_name(path.name + ".idx")
+        if idx.is_file() and _parse_idx(idx, path, index):
+            continue
+        _index_headers(path, index)
+    return index

@@ -1,0 +1,182 @@
+"""A small deterministic "weather" for sample data: moving pressure systems and what follows.
+
+The aim is data that exercises a map renderer the way real model output does: closed lows and
+highs that drift east with time, winds roughly geostrophic around them (turned toward low
+pressure near the ground), warm and cold sectors, a diurnal cycle in 2 m temperature, cloud and
+precipitation near the lows, and heights/thicknesses consistent with the temperatures. It is not
+a model; it is a pure function of (latitude, longitude, hours since run start, seed), so every
+model grid sees the same weather and a run can be regenerated bit for bit.
+
+Everything works on flat point arrays (degrees), so regular and unstructured grids share it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+EARTH_RADIUS = 6.371e6  # m
+OMEGA = 7.292e-5  # s-1
+G = 9.80665  # m s-2
+RHO = 1.25  # kg m-3, near-surface air density used for the geostrophic balance
+RD_G = 287.05 / G  # m K-1, hypsometric factor
+
+#: Names of the instantaneous fields :meth:`Weather.state` returns.
+STATE_FIELDS = ("t2m", "msl", "gust10", "tcc", "u10", "v10", "u850", "v850", "t850", "t500",
+                "gh500", "gh850", "gh1000", "cape", "rh2m", "sp", "pwat", "orog")
+
+
+@dataclass(frozen=True)
+class Systems:
+    """Pressure systems: initial centre (deg), amplitude (Pa), radius (m), eastward drift."""
+
+    lat0: np.ndarray
+    lon0: np.ndarray
+    amp: np.ndarray
+    radius: np.ndarray
+    deg_per_hour: np.ndarray
+    lat_drift: np.ndarray
+    period: np.ndarray
+    phase: np.ndarray
+
+
+def make_systems(seed: int, n: int = 40) -> Systems:
+    """Mid-latitude lows and highs in both hemispheres, drawn from ``seed``."""
+    rng = np.random.default_rng(seed)
+    hemi = np.where(rng.random(n) < 0.5, 1.0, -1.0)
+    hemi[: n // 4] = 1.0  # a few more in the northern mid-latitudes where Europe is
+    lat0 = hemi * rng.uniform(32.0, 66.0, n)
+    lon0 = rng.uniform(-180.0, 180.0, n)
+    is_low = rng.random(n) < 0.6
+    amp = np.where(is_low, -rng.uniform(1200.0, 3600.0, n), rng.uniform(900.0, 2500.0, n))
+    radius = np.where(is_low, rng.uniform(8.0e5, 1.4e6, n), rng.uniform(1.0e6, 1.8e6, n))
+    speed_kmh = np.where(is_low, rng.uniform(25.0, 50.0, n), rng.uniform(8.0, 20.0, n))
+    deg_per_hour = speed_kmh / (111.2 * np.cos(np.deg2rad(lat0)))
+    # Lows drift poleward as they deepen and occlude.
+    lat_drift = np.where(is_low, hemi * rng.uniform(0.02, 0.08, n), 0.0)
+    period = rng.uniform(60.0, 160.0, n)
+    phase = rng.uniform(0.0, 2.0 * np.pi, n)
+    return Systems(lat0, lon0, amp, radius, deg_per_hour, lat_drift, period, phase)
+
+
+def _plane_waves(seed: int, n: int, kmin: float, kmax: float) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    k = rng.normal(size=(n, 3))
+    k *= (rng.uniform(kmin, kmax, n) / np.linalg.norm(k, axis=1))[:, None]
+    return k, rng.uniform(0.0, 2.0 * np.pi, n)
+
+
+def _xyz(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    la, lo = np.deg2rad(lat), np.deg2rad(lon)
+    return np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)], axis=-1)
+
+
+class Weather:
+    """The sample atmosphere for one seed; :meth:`state` evaluates it at points and a time."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+        self.systems = make_systems(seed)
+        # Static texture (orography/land contrast) and moving texture (moisture), both smooth
+        # sums of plane waves on the sphere so they exist on any grid.
+        self._static = _plane_waves(seed + 1, 24, 8.0, 40.0)
+        self._moving = _plane_waves(seed + 2, 24, 6.0, 30.0)
+
+    @staticmethod
+    def _texture(xyz: np.ndarray, waves: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        k, ph = waves
+        return np.cos(xyz @ k.T + ph).sum(axis=1) / np.sqrt(0.5 * k.shape[0])
+
+    def pressure(self, lat: np.ndarray, lon: np.ndarray, hours: float
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Pressure anomaly from the systems (Pa), its x/y gradients (Pa m-1), warm-sector index.
+
+        The warm-sector index is positive east of lows (and west of highs): where the flow
+        around a system brings air from lower latitudes.
+        """
+        s = self.systems
+        lat_c = np.clip(s.lat0 + s.lat_drift * hours, -75.0, 75.0)
+        lon_c = s.lon0 + s.deg_per_hour * hours
+        amp = s.amp * (0.75 + 0.25 * np.sin(2.0 * np.pi * hours / s.period + s.phase))
+        p = np.zeros_like(lat)
+        dpx = np.zeros_like(lat)
+        dpy = np.zeros_like(lat)
+        warm = np.zeros_like(lat)
+        coslat = np.cos(np.deg2rad(lat))
+        for k in range(lat_c.size):
+            dlon = (lon - lon_c[k] + 180.0) % 360.0 - 180.0
+            dx = np.deg2rad(dlon) * EARTH_RADIUS * coslat
+            dy = np.deg2rad(lat - lat_c[k]) * EARTH_RADIUS
+            r2 = s.radius[k] ** 2
+            g = np.exp(-(dx * dx + dy * dy) / r2)
+            ag = amp[k] * g
+            p += ag
+            dpx += ag * (-2.0 * dx / r2)
+            dpy += ag * (-2.0 * dy / r2)
+            warm -= ag * dx / s.radius[k] * np.sign(lat_c[k])
+        return p, dpx, dpy, warm
+
+    def moisture(self, lat: np.ndarray, lon: np.ndarray, hours: float,
+                 p: np.ndarray, warm: np.ndarray) -> np.ndarray:
+        """A dimensionless moisture index: high near lows and in warm sectors."""
+        moving = self._texture(_xyz(lat, lon - 0.4 * hours), self._moving)
+        return -p / 1500.0 + warm / 1500.0 + 0.45 * moving - 0.2
+
+    def precip_rate(self, lat: np.ndarray, lon: np.ndarray, hours: float) -> np.ndarray:
+        """Precipitation rate (kg m-2 h-1 = mm/h), zero outside the moist areas."""
+        p, _, _, warm = self.pressure(lat, lon, hours)
+        q = self.moisture(lat, lon, hours, p, warm)
+        return 2.5 * np.clip(q - 0.55, 0.0, None) ** 1.5
+
+    def state(self, lat: np.ndarray, lon: np.ndarray, hours: float, utc_hour: float
+              ) -> dict[str, np.ndarray]:
+        """All instantaneous fields (:data:`STATE_FIELDS`) at the points, native GRIB units."""
+        p, dpx, dpy, warm = self.pressure(lat, lon, hours)
+        alat = np.abs(lat)
+        sinlat = np.sin(np.deg2rad(lat))
+        # Climatological belts: subtropical highs, subpolar lows.
+        bg = 900.0 * np.exp(-(((alat - 33.0) / 12.0) ** 2)) - 800.0 * np.exp(
+            -(((alat - 62.0) / 10.0) ** 2))
+        dbg_dlat = (-2.0 * 900.0 * (alat - 33.0) / 144.0 * np.exp(-(((alat - 33.0) / 12.0) ** 2))
+                    + 2.0 * 800.0 * (alat - 62.0) / 100.0
+                    * np.exp(-(((alat - 62.0) / 10.0) ** 2))) * np.sign(lat)
+        dpy_total = dpy + dbg_dlat * 180.0 / (np.pi * EARTH_RADIUS)
+        msl = 101325.0 + bg + p
+
+        f = 2.0 * OMEGA * np.where(lat >= 0.0, 1.0, -1.0) * np.maximum(np.abs(sinlat), 0.5)
+        ug = -dpy_total / (RHO * f)
+        vg = dpx / (RHO * f)
+        # Near the ground: slower, and turned across the isobars toward low pressure.
+        alpha = np.deg2rad(25.0) * np.where(lat >= 0.0, 1.0, -1.0)
+        u10 = 0.6 * (ug * np.cos(alpha) - vg * np.sin(alpha))
+        v10 = 0.6 * (ug * np.sin(alpha) + vg * np.cos(alpha))
+        jet = 9.0 * np.exp(-(((alat - 45.0) / 14.0) ** 2))
+        u850 = 1.3 * ug + jet
+        v850 = 1.3 * vg
+
+        static = self._texture(_xyz(lat, lon), self._static)
+        q = self.moisture(lat, lon, hours, p, warm)
+        t850 = (291.0 - 30.0 * np.clip((alat - 22.0) / 45.0, 0.0, 1.3)
+                + 0.0028 * warm + 1.2 * static)
+        t500 = t850 - 27.0 + 0.0012 * warm - 0.0008 * p
+        tcc = 100.0 / (1.0 + np.exp(-3.0 * (q - 0.1)))
+        local_hour = (utc_hour + lon / 15.0) % 24.0
+        diurnal = 4.5 * np.cos(2.0 * np.pi * (local_hour - 14.5) / 24.0) * (1.0 - 0.006 * tcc)
+        t2m = t850 + 9.0 + diurnal + 1.5 * static
+
+        gh1000 = (msl - 100000.0) / (RHO * G)
+        gh850 = gh1000 + RD_G * (t850 + 4.0) * np.log(1000.0 / 850.0)
+        gh500 = gh1000 + RD_G * (0.5 * (t850 + t500) + 9.0) * np.log(1000.0 / 500.0)
+
+        wind10 = np.hypot(u10, v10)
+        gust10 = 1.55 * wind10 + 2.0 + 1.5 * np.clip(q, 0.0, None)
+        cape = np.clip((t2m - 282.0) * 110.0 * (0.3 + np.clip(q, 0.0, 1.5)), 0.0, 4000.0)
+        rh2m = np.clip(55.0 + 30.0 * np.tanh(q), 5.0, 100.0)
+        orog = np.clip(600.0 * static, 0.0, None)
+        sp = msl * np.exp(-orog / 8000.0)
+        pwat = np.clip(12.0 + 10.0 * q + 0.6 * (t850 - 270.0), 0.5, None)
+        return {"t2m": t2m, "msl": msl, "gust10": gust10, "tcc": tcc, "u10": u10, "v10": v10,
+                "u850": u850, "v850": v850, "t850": t850, "t500": t500, "gh500": gh500,
+                "gh850": gh850, "gh1000": gh1000, "cape": cape, "rh2m": rh2m, "sp": sp,
+                "pwat": pwat, "orog": orog}
