@@ -253,3 +253,83 @@ def ftp_server(tmp_path: Path):
 def make_fault():
     """The :class:`Fault` class (server-side connection cut after N bytes)."""
     return Fault
+
+
+# --------------------------------------------------------------------------------------------
+# SFTP: asyncssh server in a subprocess (so "server killed" really kills it)
+# --------------------------------------------------------------------------------------------
+
+SFTP_SCRIPT = Path(__file__).with_name("sftp_server.py")
+
+
+@pytest.fixture(scope="session")
+def ssh_keys(tmp_path_factory) -> dict[str, Path]:
+    """Server host key and a client key pair, ed25519, OpenSSH format."""
+    import asyncssh
+
+    d = tmp_path_factory.mktemp("sshkeys")
+    out = {}
+    for name in ("host", "client"):
+        key = asyncssh.generate_private_key("ssh-ed25519")
+        key.write_private_key(d / name)
+        key.write_public_key(d / f"{name}.pub")
+        (d / name).chmod(0o600)
+        out[name] = d / name
+        out[f"{name}.pub"] = d / f"{name}.pub"
+    return out
+
+
+class SftpServer:
+    def __init__(self, root: Path, keys: dict[str, Path], folder: Path) -> None:
+        self.root = root
+        self.keys = keys
+        self.user, self.password = "pub", "s3cret"
+        self.port = 0
+        self.proc = None
+        self.known_hosts = folder / "known_hosts"
+        self.client_key = keys["client"]
+
+    def start(self, *, die_after_bytes: int = 0) -> SftpServer:
+        import subprocess
+        import sys
+
+        cmd = [
+            sys.executable, str(SFTP_SCRIPT), "--root", str(self.root),
+            "--host-key", str(self.keys["host"]), "--user", self.user,
+            "--password", self.password, "--authorized-key", str(self.keys["client.pub"]),
+            "--port", str(self.port), "--die-after-bytes", str(die_after_bytes),
+        ]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        assert line.startswith("READY "), f"sftp server did not start: {line!r}"
+        self.port = int(line.split()[1])
+        pub = self.keys["host.pub"].read_text().split()
+        self.known_hosts.write_text(f"[127.0.0.1]:{self.port} {pub[0]} {pub[1]}\n")
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(5)
+        if self.proc is not None:
+            self.proc.stdout.close()
+
+    def url(self, root: str = "/charts", user: str | None = None) -> str:
+        return f"sftp://{user or self.user}@127.0.0.1:{self.port}{root}"
+
+
+@pytest.fixture
+def sftp_server(tmp_path: Path, ssh_keys):
+    """Factory: ``sftp_server(die_after_bytes=0)`` -> a running asyncssh SFTP server process."""
+    servers: list[SftpServer] = []
+
+    def start(*, die_after_bytes: int = 0) -> SftpServer:
+        root = tmp_path / f"sftproot{len(servers)}"
+        root.mkdir()
+        srv = SftpServer(root, ssh_keys, tmp_path).start(die_after_bytes=die_after_bytes)
+        servers.append(srv)
+        return srv
+
+    yield start
+    for srv in servers:
+        srv.stop()

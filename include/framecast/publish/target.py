@@ -136,8 +136,8 @@ def is_transient(exc: BaseException) -> bool:
     if paramiko is not None:
         if isinstance(exc, paramiko.AuthenticationException):
             return False
-        if isinstance(exc, paramiko.SSHException):
-            return True
+        if isinstance(exc, (paramiko.SSHException, paramiko.ssh_exception.NoValidConnectionsError)):
+            return True  # includes "unable to connect": the server may be restarting
     if isinstance(exc, (PermissionError, FileNotFoundError, IsADirectoryError)):
         return False
     # paramiko reports "Socket is closed" / "Server connection dropped" as plain OSError
