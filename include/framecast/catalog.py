@@ -112,7 +112,9 @@ class RemoteFile:
     ``url_path`` is relative to the model's base URL; ``local_path`` is relative to the run's
     raw-data directory and keeps the upstream layout (without the ``.bz2`` suffix).
     ``fields`` lists the ``.idx`` ``VAR:LEVEL`` pairs to fetch by HTTP Range (GFS); empty means
-    the whole file. ``messages`` is the number of GRIB messages a complete file holds.
+    the whole file. ``messages`` is the number of GRIB messages a complete file holds and
+    ``expect`` GRIB keys at least one of them must have (run date/time and step), so a file of
+    another run or step published under the expected name is rejected.
     """
 
     url_path: str
@@ -122,12 +124,14 @@ class RemoteFile:
     compression: str = "none"
     fields: tuple[str, ...] = ()
     messages: int = 1
+    expect: Mapping[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form, as passed between Airflow tasks through XCom."""
         d = asdict(self)
         d["variables"] = list(self.variables)
         d["fields"] = list(self.fields)
+        d["expect"] = dict(self.expect)
         return d
 
     @classmethod
@@ -140,6 +144,7 @@ class RemoteFile:
             compression=str(d.get("compression", "none")),
             fields=tuple(d.get("fields", ())),
             messages=int(d.get("messages", 1)),
+            expect={str(k): str(v) for k, v in (d.get("expect") or {}).items()},
         )
 
 
@@ -449,6 +454,14 @@ def _placeholders(run_time: datetime, step: int | None) -> dict[str, str]:
     }
 
 
+def grib_identity(run_time: datetime, step: int | None) -> dict[str, str]:
+    """GRIB keys every message of a run's step file has (ecCodes key names)."""
+    ident = {"dataDate": run_time.strftime("%Y%m%d"), "dataTime": str(run_time.hour * 100)}
+    if step is not None:
+        ident["endStep"] = str(step)
+    return ident
+
+
 def _local(url_path: str, compression: str) -> str:
     return url_path[: -len(".bz2")] if compression == "bz2" and url_path.endswith(".bz2") else (
         url_path
@@ -473,7 +486,7 @@ def run_files(
             ph = _placeholders(run_time, None) | {"var": name, "VAR": name.upper()}
             url = spec.paths["time_invariant"].format(**ph)
             files.append(RemoteFile(url, _local(url, spec.compression), None, (name,),
-                                    spec.compression))
+                                    spec.compression, expect=grib_identity(run_time, None)))
         for step in steps:
             for v in variables:
                 vs = spec.variables[v]
@@ -488,7 +501,7 @@ def run_files(
                                         f"for variable {v!r} (level {vs.level})")
                     url = spec.paths["pressure_level"].format(**ph, LEV=vs.level)
                 files.append(RemoteFile(url, _local(url, spec.compression), step, (v,),
-                                        spec.compression))
+                                        spec.compression, expect=grib_identity(run_time, step)))
     else:
         for step in steps:
             present = [v for v in variables if step >= spec.variables[v].from_step]
@@ -497,7 +510,8 @@ def run_files(
             fields = tuple(dict.fromkeys(spec.variables[v].field for v in present))
             url = spec.paths["step_file"].format(**_placeholders(run_time, step))
             files.append(RemoteFile(url, _local(url, spec.compression), step, tuple(present),
-                                    spec.compression, fields, messages=len(fields)))
+                                    spec.compression, fields, messages=len(fields),
+                                    expect=grib_identity(run_time, step)))
     return files
 
 

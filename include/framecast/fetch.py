@@ -21,7 +21,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,7 +112,7 @@ def grib_message_count(path: Path) -> int:
     return count
 
 
-def _deep_validator() -> Callable[[Path, int], object] | None:
+def _deep_validator() -> Callable[..., int] | None:
     """``framecast.dataset.validate_grib`` when available: decodes the messages with ecCodes."""
     try:
         from framecast.dataset import validate_grib
@@ -121,22 +121,26 @@ def _deep_validator() -> Callable[[Path, int], object] | None:
     return validate_grib
 
 
-def validate_file(path: Path, messages: int) -> None:
-    """Raise GribError unless ``path`` is complete GRIB with exactly ``messages`` messages."""
+def validate_file(path: Path, messages: int, expect: Mapping[str, str] | None = None) -> None:
+    """Raise GribError unless ``path`` is complete GRIB with exactly ``messages`` messages.
+
+    The header walk catches truncation and most corruption for free; then every message is
+    decoded with ecCodes and checked for the ``expect`` keys (run date/time, step).
+    """
     n = grib_message_count(path)
     if n != messages:
         raise GribError(f"{path}: expected {messages} GRIB message(s), found {n}")
     deep = _deep_validator()
     if deep is not None:
-        deep(Path(path), messages)
+        deep(Path(path), dict(expect) if expect else None)
 
 
-def is_valid(path: Path, messages: int) -> bool:
+def is_valid(path: Path, messages: int, expect: Mapping[str, str] | None = None) -> bool:
     """True when ``path`` exists and validates; never raises for a bad or missing file."""
     if not Path(path).is_file():
         return False
     try:
-        validate_file(path, messages)
+        validate_file(path, messages, expect)
     except GribError:
         return False
     return True
@@ -286,7 +290,7 @@ def fetch_file(
     target = Path(dest_root) / rf.local_path
     url = join_url(base_url, rf.url_path)
     t0 = time.perf_counter()
-    if is_valid(target, rf.messages):
+    if is_valid(target, rf.messages, rf.expect):
         return FetchResult(url, str(target), "skipped", 0, 0, time.perf_counter() - t0)
     target.parent.mkdir(parents=True, exist_ok=True)
     own = session is None
@@ -301,7 +305,7 @@ def fetch_file(
             try:
                 nbytes = _download_once(session, base_url, rf, tmp, http)
                 try:
-                    validate_file(tmp, rf.messages)
+                    validate_file(tmp, rf.messages, rf.expect)
                 except GribError as exc:
                     raise _Transient(f"{url}: downloaded file is not valid: {exc}") from None
                 os.replace(tmp, target)

@@ -12,7 +12,6 @@ from typing import Any
 from framecast.catalog import (
     RemoteFile,
     batches,
-    format_run,
     needed_variables,
     render_chunks,
     run_files,
@@ -70,11 +69,13 @@ def render(model: str, chunk: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def publish(model: str, context: Any) -> str:
-    """Publish the run's frames to the local publish folder (atomic swap, manifest last)."""
-    from framecast_airflow.publishing import publish_local
+    """Publish the run's charts to the publish target and switch ``latest`` to this run."""
+    from framecast.publish import publish_run, target_from_url
 
     rc = run_context(model, context)
-    return str(publish_local(rc.frames_dir, rc.publish_root, model, format_run(rc.run_time)))
+    report = publish_run(rc.frames_dir, target_from_url(str(rc.publish_root)), model=model,
+                         run_time=rc.run_time)
+    return report.summary()
 
 
 def metrics(model: str, context: Any) -> int:
