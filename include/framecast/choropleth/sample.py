@@ -1,0 +1,132 @@
+"""A synthetic per-country daily series shaped like public epidemic/economic data sets.
+
+Used by the tests, the benchmark and ``framecast choropleth sample-db`` so an animation can be
+tried without real data. Each country gets a few epidemic-like waves (smooth rises and falls
+with reporting noise and weekend dips) of a country-specific size, like the per-million series
+of public COVID data; a handful of rows mimic real data's warts when ``warts=True``: NULLs,
+non-numeric strings and aggregate codes that are not countries.
+
+The values are a pure function of (code, day) so tests can recompute what a frame must show.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+from framecast.choropleth.source import make_engine
+from framecast.errors import SourceError
+
+# Codes that appear in public series but are not countries (reported as unknown).
+AGGREGATE_CODES = ("OWID_WRL", "OWID_EUR", "XXA")
+
+
+def country_codes(n: int = 200) -> list[str]:
+    """n ISO alpha-3 codes: the Natural Earth 50m countries' codes (incl. FRA, NOR)."""
+    from framecast.choropleth.geography import load_countries
+
+    codes = sorted({c for c in load_countries("50m").iso_a3 if len(c) == 3 and c.isalpha()})
+    return codes[:n]
+
+
+def _unit(code: str, salt: str) -> float:
+    h = hashlib.blake2b(f"{code}:{salt}".encode(), digest_size=8).digest()
+    return int.from_bytes(h, "little") / 2**64
+
+
+def _seed(code: str) -> int:
+    return int.from_bytes(hashlib.blake2b(code.encode(), digest_size=8).digest(), "little")
+
+
+def series(code: str, days: int) -> np.ndarray:
+    """New cases per million for days 0..days-1 of ``code``: deterministic, >= 0, 3 decimals.
+
+    A pure function of (code, days): tests recompute from it what a frame must show.
+    """
+    rng = np.random.default_rng(_seed(code))
+    size = 50 + 950 * rng.random()
+    params = rng.random((3, 4))
+    noise = 0.9 + 0.2 * rng.random(days)
+    d = np.arange(days, dtype=np.float64)
+    total = np.zeros(days)
+    for w in range(3):
+        centre = 120 + 300 * w + 80 * (params[w, 0] - 0.5)
+        width = 25 + 30 * params[w, 1]
+        amp = size * (0.4 + 0.6 * params[w, 2])
+        total += amp * np.exp(-0.5 * ((d - centre) / width) ** 2)
+    weekend = np.where(np.arange(days) % 7 >= 5, 0.75, 1.0)
+    return np.round(total * weekend * noise, 3)
+
+
+def generate_rows(codes: list[str], days: int, start: date = date(2020, 1, 1), *,
+                  warts: bool = False) -> Iterator[tuple[str, date, Any]]:
+    """(code, day, value) rows in day order; with ``warts`` some NULL/bad values and codes."""
+    table = {c: series(c, days).tolist() for c in codes}
+    for d in range(days):
+        day = start + timedelta(days=d)
+        for code in codes:
+            value: Any = table[code][d]
+            if warts and d % 97 == 13 and code == codes[1]:
+                value = None
+            elif warts and d % 89 == 7 and code == codes[2]:
+                value = "n/a"
+            yield code, day, value
+        if warts:
+            for code in AGGREGATE_CODES:
+                yield code, day, 1.0
+
+
+def load_table(url: str, table: str, codes: list[str], days: int, *,
+               start: date = date(2020, 1, 1), warts: bool = False,
+               text_values: bool = False) -> int:
+    """Create ``table`` (code, date, value) and fill it; PostgreSQL via COPY. Returns rows."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    engine = make_engine(url) if not url.startswith("sqlite") else _sqlite_engine(url)
+    vtype = "TEXT" if (warts or text_values) else ("DOUBLE PRECISION"
+                                                   if engine.dialect.name == "postgresql"
+                                                   else "REAL")
+    if engine.dialect.name == "sqlite" and warts:
+        vtype = ""  # no affinity: numbers stay numbers, 'n/a' stays text, like CSV imports
+    prep = engine.dialect.identifier_preparer
+    qt = ".".join(prep.quote(p) for p in table.split("."))
+    rows = list(generate_rows(codes, days, start, warts=warts))
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP TABLE IF EXISTS {qt}"))
+            conn.execute(text(f"CREATE TABLE {qt} (code VARCHAR(16), date DATE, value {vtype})"))
+            if engine.dialect.name == "postgresql":
+                import io
+
+                null = "\\N"
+                buf = io.StringIO()
+                for c, d, v in rows:
+                    buf.write(f"{c}\t{d.isoformat()}\t{null if v is None else v}\n")
+                buf.seek(0)
+                raw = conn.connection.dbapi_connection
+                with raw.cursor() as cur:
+                    cur.copy_expert(f"COPY {qt} (code, date, value) FROM STDIN", buf)
+            else:
+                # The DB-API executemany directly: 10x faster than per-row parameter dicts.
+                raw = conn.connection.dbapi_connection
+                cur = raw.cursor()
+                cur.executemany(f"INSERT INTO {qt} (code, date, value) VALUES (?, ?, ?)",
+                                ((c, d.isoformat(), v) for c, d, v in rows))
+                cur.close()
+            conn.execute(text(f"CREATE INDEX {prep.quote(table.split('.')[-1] + '_date')} "
+                              f"ON {qt} (date)"))
+    except SQLAlchemyError as exc:
+        raise SourceError(f"cannot create sample table {table}: {exc}") from exc
+    finally:
+        engine.dispose()
+    return len(rows)
+
+
+def _sqlite_engine(url: str) -> Any:
+    from sqlalchemy import create_engine
+
+    return create_engine(url)

@@ -1,0 +1,305 @@
+"""Per-country time series from a SQL database, aggregated in SQL and streamed in chunks.
+
+The database does the heavy lifting: rows are bucketed into frames (integer frame numbers
+computed from the timestamp, dialect-aware for SQLite and PostgreSQL), aggregated per country
+and frame (sum / mean / max / min / last), and sent ordered by frame. Python only ever holds one
+chunk of aggregated rows and one frame's vector of values, so a table far larger than memory
+animates with flat memory use, and any frame range can be streamed on its own (parallel
+segments each query only their slice).
+
+Values that are NULL or not numeric are counted per frame and drawn as no data; codes that
+match no map feature are counted and reported, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from framecast.choropleth.geography import Countries
+from framecast.choropleth.timeline import Timeline
+from framecast.errors import SourceError, SpecError
+
+AGGREGATES = ("sum", "mean", "max", "min", "last")
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+_PG_NUMERIC = r"^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$"
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """Where the rows come from: a table or a query, and which columns mean what."""
+
+    url: str
+    code_column: str = "code"
+    time_column: str = "date"
+    metric: str = "value"
+    table: str | None = None
+    query: str | None = None
+    aggregate: str = "last"
+    chunk_rows: int = 20_000
+
+    def __post_init__(self) -> None:
+        if (self.table is None) == (self.query is None):
+            raise SpecError("source: give exactly one of 'table' or 'query'")
+        for key in ("code_column", "time_column", "metric"):
+            val = getattr(self, key)
+            if not isinstance(val, str) or not _IDENT.match(val):
+                raise SpecError(f"source.{key}: {val!r} is not a plain column name")
+        if self.table is not None and not all(_IDENT.match(p) for p in self.table.split(".")):
+            raise SpecError(f"source.table: {self.table!r} is not a table name "
+                            f"(name or schema.name)")
+        if self.aggregate not in AGGREGATES:
+            raise SpecError(f"source.aggregate: {self.aggregate!r} is not one of {AGGREGATES}")
+        if not isinstance(self.chunk_rows, int) or self.chunk_rows < 1:
+            raise SpecError(f"source.chunk_rows: {self.chunk_rows!r} must be a positive integer")
+
+
+@dataclass
+class SourceStats:
+    """What the source saw; merged across segments into the run summary."""
+
+    groups: int = 0
+    frames_with_data: int = 0
+    null_values: int = 0
+    non_numeric: int = 0
+    unknown_codes: Counter[str] = field(default_factory=Counter)
+    matched_codes: set[str] = field(default_factory=set)
+
+    def merge(self, other: SourceStats) -> SourceStats:
+        self.groups += other.groups
+        self.frames_with_data += other.frames_with_data
+        self.null_values += other.null_values
+        self.non_numeric += other.non_numeric
+        self.unknown_codes.update(other.unknown_codes)
+        self.matched_codes |= other.matched_codes
+        return self
+
+    def warnings(self) -> list[str]:
+        out = []
+        if self.unknown_codes:
+            codes = ", ".join(f"{c!r} ({n})" for c, n in sorted(self.unknown_codes.items()))
+            out.append(f"{len(self.unknown_codes)} country code(s) match no map feature and "
+                       f"are not drawn: {codes}")
+        if self.null_values:
+            out.append(f"{self.null_values} NULL value(s) drawn as no data")
+        if self.non_numeric:
+            out.append(f"{self.non_numeric} non-numeric value(s) drawn as no data")
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"groups": self.groups, "frames_with_data": self.frames_with_data,
+                "null_values": self.null_values, "non_numeric": self.non_numeric,
+                "unknown_codes": dict(sorted(self.unknown_codes.items())),
+                "matched_codes": len(self.matched_codes), "warnings": self.warnings()}
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password hidden, for messages and logs."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a malformed URL is reported by the caller
+        return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+
+
+def make_engine(url: str) -> Any:
+    """A SQLAlchemy engine; a missing SQLite file is an error, not a new empty database."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        u = make_url(url)
+    except ArgumentError as exc:
+        raise SourceError(f"source.url {url!r} is not a SQLAlchemy database URL") from exc
+    if (u.get_backend_name() == "sqlite" and u.database not in (None, "", ":memory:")
+            and not Path(u.database).is_file()):
+        raise SourceError(f"SQLite database file {u.database} does not exist "
+                              f"(source.url {safe_url(url)})")
+    try:
+        return create_engine(u)
+    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+        raise SourceError(f"cannot use database URL {safe_url(url)}: {exc}") from exc
+
+
+def _q(engine: Any, name: str) -> str:
+    prep = engine.dialect.identifier_preparer
+    return ".".join(prep.quote(p) for p in name.split("."))
+
+
+def _numeric_expr(dialect: str) -> str:
+    if dialect == "sqlite":
+        return ("CASE WHEN typeof(v) IN ('integer', 'real') THEN CAST(v AS REAL) "
+                "WHEN typeof(v) = 'text' AND trim(v) <> '' "
+                "AND NOT trim(v) GLOB '*[^0-9.eE+-]*' AND trim(v) GLOB '*[0-9]*' "
+                "THEN CAST(trim(v) AS REAL) END")
+    if dialect == "postgresql":
+        return (f"CASE WHEN CAST(v AS TEXT) ~ '{_PG_NUMERIC}' "
+                "THEN CAST(CAST(v AS TEXT) AS DOUBLE PRECISION) END")
+    return "CAST(v AS FLOAT)"
+
+
+def _bucket_expr(dialect: str, timeline: Timeline) -> tuple[str, dict[str, Any]]:
+    """SQL computing the frame number of ``ts``, with its bound parameters."""
+    iv = timeline.interval
+    s = timeline.start
+    if iv.months:
+        p = {"y0": s.year, "m0": s.month, "stepm": iv.months}
+        if dialect == "sqlite":
+            months = ("((CAST(strftime('%Y', ts) AS INTEGER) - :y0) * 12 "
+                      "+ CAST(strftime('%m', ts) AS INTEGER) - :m0)")
+        elif dialect == "postgresql":
+            months = ("((CAST(EXTRACT(YEAR FROM ts) AS INTEGER) - :y0) * 12 "
+                      "+ CAST(EXTRACT(MONTH FROM ts) AS INTEGER) - :m0)")
+        else:
+            raise SourceError(f"monthly intervals are not supported for dialect {dialect!r}")
+        return f"({months} / :stepm)", p
+    origin = int((s - datetime(1970, 1, 1)).total_seconds())
+    p = {"origin": origin, "step": iv.seconds}
+    if dialect == "sqlite":
+        return "((CAST(strftime('%s', ts) AS INTEGER) - :origin) / :step)", p
+    if dialect == "postgresql":
+        return "CAST(FLOOR((EXTRACT(EPOCH FROM ts) - :origin) / :step) AS BIGINT)", p
+    raise SourceError(f"database dialect {dialect!r} is not supported (sqlite, postgresql)")
+
+
+def aggregate_sql(engine: Any, spec: SourceSpec, timeline: Timeline, a: int, b: int,
+                  *, ordered: bool = True) -> tuple[str, dict[str, Any]]:
+    """The aggregation query for frames [a, b): rows (frame, code, value, n_null, n_nonnum)."""
+    dialect = engine.dialect.name
+    code, ts, metric = (_q(engine, c) for c in (spec.code_column, spec.time_column, spec.metric))
+    origin = (_q(engine, spec.table) if spec.table is not None
+              else f"({spec.query.strip().rstrip(';')}) AS framecast_q")  # type: ignore[union-attr]
+    bucket, params = _bucket_expr(dialect, timeline)
+    lo, hi = timeline.time(a), timeline.time(b)
+    # Coarse, index-friendly filter on the raw column (whole days, so ISO text in SQLite
+    # compares correctly whatever its time part); the exact cut is on the frame number.
+    lo_day = datetime(lo.year, lo.month, lo.day)
+    hi_day = datetime(hi.year, hi.month, hi.day) + timedelta(days=1)
+    if dialect == "sqlite":
+        params.update(lo=lo_day.strftime("%Y-%m-%d"), hi=hi_day.strftime("%Y-%m-%d"))
+    else:
+        params.update(lo=lo_day, hi=hi_day)
+    params.update(fa=a, fb=b)
+    base = (f"SELECT {code} AS code, {ts} AS ts, {metric} AS v FROM {origin} "
+            f"WHERE {ts} >= :lo AND {ts} < :hi")
+    typed = (f"SELECT code, ts, {bucket} AS frame, {_numeric_expr(dialect)} AS x, "
+             f"CASE WHEN v IS NULL THEN 1 ELSE 0 END AS v_null FROM base")
+    nonnum = "SUM(CASE WHEN x IS NULL AND v_null = 0 THEN 1 ELSE 0 END)"
+    if spec.aggregate == "last":
+        ranked = ("SELECT frame, code, x, v_null, ROW_NUMBER() OVER (PARTITION BY frame, code "
+                  "ORDER BY CASE WHEN x IS NULL THEN 1 ELSE 0 END, ts DESC) AS rn FROM typed "
+                  "WHERE frame >= :fa AND frame < :fb")
+        sql = (f"WITH base AS ({base}), typed AS ({typed}), ranked AS ({ranked}) "
+               f"SELECT frame, code, MAX(CASE WHEN rn = 1 THEN x END) AS value, "
+               f"SUM(v_null) AS n_null, {nonnum} AS n_nonnum FROM ranked GROUP BY frame, code")
+    else:
+        fn = {"sum": "SUM", "mean": "AVG", "max": "MAX", "min": "MIN"}[spec.aggregate]
+        sql = (f"WITH base AS ({base}), typed AS ({typed}) "
+               f"SELECT frame, code, {fn}(x) AS value, SUM(v_null) AS n_null, "
+               f"{nonnum} AS n_nonnum FROM typed WHERE frame >= :fa AND frame < :fb "
+               f"GROUP BY frame, code")
+    if ordered:
+        sql += " ORDER BY frame, code"
+    return sql, params
+
+
+def _source_error(exc: Exception, spec: SourceSpec, what: str) -> SourceError:
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    where = spec.table if spec.table is not None else "source.query"
+    msg = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    if isinstance(exc, OperationalError) and _looks_unreachable(msg):
+        return SourceError(f"cannot connect to database {safe_url(spec.url)}: {msg}")
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return SourceError(f"lost connection to database {safe_url(spec.url)}: {msg}")
+    return SourceError(f"{what} on {where} ({safe_url(spec.url)}) failed: {msg}")
+
+
+def _looks_unreachable(msg: str) -> bool:
+    m = msg.lower()
+    return any(s in m for s in ("could not connect", "connection refused", "connection to server",
+                                "could not translate host", "timeout expired",
+                                "unable to open database", "password authentication failed",
+                                "does not exist") ) and "relation" not in m and "column" not in m
+
+
+def value_range(engine: Any, spec: SourceSpec, timeline: Timeline) -> tuple[float | None,
+                                                                            float | None]:
+    """Min and max of the aggregated values over the whole timeline, computed in SQL."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    sql, params = aggregate_sql(engine, spec, timeline, 0, len(timeline), ordered=False)
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(text(f"SELECT MIN(value), MAX(value) FROM ({sql}) AS agg"),
+                               params).one()
+    except SQLAlchemyError as exc:
+        raise _source_error(exc, spec, "range query") from exc
+    lo, hi = row
+    return (None if lo is None else float(lo), None if hi is None else float(hi))
+
+
+def stream_frames(engine: Any, spec: SourceSpec, timeline: Timeline, countries: Countries,
+                  a: int, b: int, stats: SourceStats) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (frame, values) for every frame in [a, b), in order; values NaN where no data.
+
+    Rows come through a server-side cursor (``stream_results``) ``chunk_rows`` at a time.
+    Frames without any row still yield (all no data), so the video's time axis stays regular.
+    """
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    n = len(countries)
+    sql, params = aggregate_sql(engine, spec, timeline, a, b)
+    index_cache: dict[str, int | None] = {}
+    next_frame = a
+    cur_frame: int | None = None
+    values = np.full(n, np.nan)
+    try:
+        with engine.connect() as conn:
+            result = conn.execution_options(stream_results=True,
+                                            yield_per=spec.chunk_rows).execute(text(sql), params)
+            for chunk in result.partitions(spec.chunk_rows):
+                for frame, code, value, n_null, n_nonnum in chunk:
+                    frame = int(frame)
+                    if frame != cur_frame:
+                        if cur_frame is not None:
+                            stats.frames_with_data += 1
+                            yield cur_frame, values
+                            next_frame = cur_frame + 1
+                        while next_frame < frame:
+                            yield next_frame, np.full(n, np.nan)
+                            next_frame += 1
+                        cur_frame = frame
+                        values = np.full(n, np.nan)
+                    stats.groups += 1
+                    stats.null_values += int(n_null or 0)
+                    stats.non_numeric += int(n_nonnum or 0)
+                    key = str(code).strip().upper() if code is not None else ""
+                    if key not in index_cache:
+                        index_cache[key] = countries.index_of(key)
+                    idx = index_cache[key]
+                    if idx is None:
+                        stats.unknown_codes[key or "<NULL>"] += 1
+                        continue
+                    stats.matched_codes.add(key)
+                    if value is not None:
+                        values[idx] = float(value)
+    except SQLAlchemyError as exc:
+        raise _source_error(exc, spec, "query") from exc
+    if cur_frame is not None:
+        stats.frames_with_data += 1
+        yield cur_frame, values
+        next_frame = cur_frame + 1
+    while next_frame < b:
+        yield next_frame, np.full(n, np.nan)
+        next_frame += 1
