@@ -150,7 +150,7 @@
     if (state.frames.length < 2) return;
     state.playing = true;
     el.play.classList.add("playing");
-    el.play.innerHTML = "&#x23F8;";
+    el.play.innerHTML = "&#x25AE;&#x25AE;";
     state.timer = setTimeout(tick, Number(el.speed.value));
   }
 

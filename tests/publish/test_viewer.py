@@ -1,0 +1,169 @@
+"""The published viewer in real headless Chromium, served over HTTP from the publish folder."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import shutil
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from framecast.publish import LocalTarget, publish_product, publish_run
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
+        reason="needs Debian's chromium and chromium-driver",
+    ),
+]
+RUN_A = datetime(2026, 11, 22, 12, tzinfo=UTC)
+RUN_B = datetime(2026, 11, 23, 0, tzinfo=UTC)
+RUN_C = datetime(2026, 11, 23, 6, tzinfo=UTC)
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def http_root(tmp_path):
+    """A plain HTTP server on 127.0.0.1 serving the publish folder, like a web server would."""
+    www = tmp_path / "www"
+    www.mkdir()
+    handler = functools.partial(_Quiet, directory=str(www))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield www, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def browser(tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run",
+                "--disable-dev-shm-usage", "--window-size=1100,900",
+                f"--user-data-dir={tmp_path / 'chrome-profile'}"):
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+def _frame_state(driver) -> dict:
+    return driver.execute_script(
+        "const i = document.getElementById('frame');"
+        "return {src: i.getAttribute('src'), loaded: i.dataset.loaded, step: i.dataset.step,"
+        " w: i.naturalWidth, complete: i.complete};"
+    )
+
+
+def _wait_frame(driver, predicate, what: str) -> dict:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    state: dict = {}
+
+    def ok(d) -> bool:
+        state.update(_frame_state(d))
+        return state["loaded"] == "1" and state["w"] > 0 and predicate(state)
+
+    WebDriverWait(driver, 15).until(ok, message=f"{what}: last state {state}")
+    return state
+
+
+def test_viewer_loads_steps_switches_products_and_runs(
+    tmp_path, http_root, browser, make_run_dir
+):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    www, base = http_root
+    size = (480, 320)
+    run_a = make_run_dir(tmp_path / "a", run_time=RUN_A, products=("t2m",), size=size, tag="A ")
+    run_b = make_run_dir(tmp_path / "b", run_time=RUN_B, steps=(0, 1, 2, 3, 4, 5), size=size)
+    run_c = make_run_dir(tmp_path / "c", run_time=RUN_C, products=("precip",), size=size)
+    publish_run(run_a, LocalTarget(www), model="icon-eu", run_time=RUN_A)
+    publish_run(run_b, LocalTarget(www), model="icon-eu", run_time=RUN_B)
+    publish_product(run_c, LocalTarget(www), "precip", model="icon-eu", run_time=RUN_C)
+
+    browser.get(f"{base}/icon-eu/index.html")
+    st = _wait_frame(browser, lambda s: True, "first frame")
+    # default: the latest complete run (not the newer run still in progress), first product
+    assert st["src"] == "2026112300/pmsl/alps/pmsl_alps_000.png" and st["w"] == size[0]
+    assert Select(browser.find_element(By.ID, "run")).first_selected_option.text == "20261123 00Z"
+    run_labels = [o.text for o in Select(browser.find_element(By.ID, "run")).options]
+    assert run_labels == ["20261123 06Z (in progress)", "20261123 00Z", "20261122 12Z"]
+    assert "Mon 2026-11-23 00:00 UTC" in browser.find_element(By.ID, "validtime").text
+
+    # the slider: a real click at its right end jumps to the last step
+    slider = browser.find_element(By.ID, "slider")
+    ActionChains(browser).move_to_element_with_offset(
+        slider, slider.size["width"] // 2 - 2, 0).click().perform()
+    st = _wait_frame(browser, lambda s: s["step"] == "5", "slider to last step")
+    assert st["src"] == "2026112300/pmsl/alps/pmsl_alps_005.png"
+    assert "05:00 UTC" in browser.find_element(By.ID, "validtime").text
+    assert browser.find_element(By.ID, "slider").get_attribute("value") == "5"
+
+    # keyboard arrows step (wrapping), and neighbours are preloaded
+    body = browser.find_element(By.TAG_NAME, "body")
+    body.send_keys(Keys.ARROW_RIGHT)
+    _wait_frame(browser, lambda s: s["step"] == "0", "arrow right wraps")
+    body.send_keys(Keys.ARROW_RIGHT)
+    _wait_frame(browser, lambda s: s["step"] == "1", "arrow right")
+    body.send_keys(Keys.ARROW_LEFT)
+    _wait_frame(browser, lambda s: s["step"] == "0", "arrow left")
+    fetched = browser.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name)")
+    for step in (2, 3):  # ahead of the current frame, never shown yet
+        assert any(u.endswith(f"pmsl_alps_{step:03d}.png") for u in fetched), fetched
+
+    # switch product: same step, other product's frame
+    Select(browser.find_element(By.ID, "product")).select_by_value("t2m")
+    st = _wait_frame(browser, lambda s: "/t2m/" in s["src"], "product switch")
+    assert st["src"] == "2026112300/t2m/alps/t2m_alps_000.png"
+    Select(browser.find_element(By.ID, "region")).select_by_value("europe")
+    _wait_frame(browser, lambda s: s["src"] == "2026112300/t2m/europe/t2m_europe_000.png",
+                "region switch")
+
+    # play / pause
+    browser.find_element(By.ID, "play").click()
+    _wait_frame(browser, lambda s: s["step"] not in ("0",), "playing advances")
+    browser.find_element(By.ID, "play").click()
+    paused_at = _frame_state(browser)["step"]
+    import time
+
+    time.sleep(1.2)  # two ticks at the default speed
+    assert _frame_state(browser)["step"] == paused_at
+
+    screenshot = tmp_path / "viewer.png"
+    browser.save_screenshot(str(screenshot))
+    assert screenshot.stat().st_size > 10_000
+
+    # run picker: older run, then the run still in progress (only its finished product)
+    Select(browser.find_element(By.ID, "run")).select_by_value("2026112212")
+    _wait_frame(browser, lambda s: s["src"].startswith("2026112212/t2m/europe/"), "older run")
+    Select(browser.find_element(By.ID, "run")).select_by_value("2026112306")
+    _wait_frame(browser, lambda s: s["src"].startswith("2026112306/precip/"), "partial run")
+    assert "still being published" in browser.find_element(By.ID, "status").text
+    assert [o.text for o in Select(browser.find_element(By.ID, "product")).options] == ["precip"]
+
+    # the state is in the URL: a reload comes back to the same frame
+    WebDriverWait(browser, 5).until(lambda d: "run=2026112306" in d.current_url)
+    browser.refresh()
+    _wait_frame(browser, lambda s: s["src"].startswith("2026112306/precip/"), "after reload")
