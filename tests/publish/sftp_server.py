@@ -53,7 +53,7 @@ def main() -> None:
     async def serve() -> None:
         keys = None
         if args.authorized_key:
-            keys = asyncssh.import_authorized_keys(f"{open(args.authorized_key).read()}")
+            keys = asyncssh.read_authorized_keys(args.authorized_key)
         server = await asyncssh.create_server(
             Server, "127.0.0.1", args.port, server_host_keys=[args.host_key],
             sftp_factory=Sftp, authorized_client_keys=keys, allow_scp=False,

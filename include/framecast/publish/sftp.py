@@ -74,8 +74,11 @@ class SftpTarget:
         elif self.client_factory is not None:
             try:
                 self._sftp = self._as_sftp(self.client_factory())
-            except paramiko.AuthenticationException as exc:
-                raise PublishAuthError(f"{self.description}: authentication failed ({exc})") from exc
+            except paramiko.SSHException as exc:
+                err = _security_error(self.description, self.user, exc)
+                if err is None:
+                    raise
+                raise err from exc
         else:
             self._sftp = self._open_own()
         self._known_dirs = set()
@@ -114,21 +117,12 @@ class SftpTarget:
                 look_for_keys=False,
                 allow_agent=False,
             )
-        except paramiko.AuthenticationException as exc:
-            ssh.close()
-            raise PublishAuthError(
-                f"{self.description}: authentication failed for user {self.user!r} ({exc})"
-            ) from exc
-        except paramiko.BadHostKeyException as exc:
-            ssh.close()
-            raise PublishAuthError(f"{self.description}: host key mismatch ({exc})") from exc
         except paramiko.SSHException as exc:
             ssh.close()
-            if "known_hosts" in str(exc) or "not found in" in str(exc):
-                raise PublishAuthError(
-                    f"{self.description}: unknown host key ({exc}); add it to known_hosts"
-                ) from exc
-            raise
+            err = _security_error(self.description, self.user, exc)
+            if err is None:
+                raise
+            raise err from exc
         except BaseException:
             ssh.close()
             raise
@@ -324,3 +318,18 @@ def _channel_factory(client: Any) -> ClientFactory:
         return paramiko.SFTPClient.from_transport(transport)
 
     return factory
+
+
+def _security_error(description: str, user: str | None, exc: Exception) -> PublishAuthError | None:
+    """Rejected credentials or an untrusted host key as PublishAuthError (never retried);
+    None for other SSH errors (those may be transient)."""
+    import paramiko
+
+    who = f" for user {user!r}" if user else ""
+    if isinstance(exc, paramiko.AuthenticationException):
+        return PublishAuthError(f"{description}: authentication failed{who} ({exc})")
+    if isinstance(exc, paramiko.BadHostKeyException):
+        return PublishAuthError(f"{description}: host key mismatch ({exc})")
+    if "known_hosts" in str(exc) or "not found in" in str(exc):
+        return PublishAuthError(f"{description}: unknown host key ({exc}); add it to known_hosts")
+    return None
