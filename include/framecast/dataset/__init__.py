@@ -166,6 +166,8 @@ class RunDataset:
             return cached
         entry = self._index.entries.get(key)
         if entry is None:
+            if name == "tp" and step == 0 and "tp" in self._names:
+                return self._tp_zero()
             raise self._missing(name, step)
         fld = self._decode(entry)
         self._cache[key] = fld
@@ -264,6 +266,13 @@ class RunDataset:
         values = a.values - b.values if thickness else np.hypot(a.values, b.values)
         return Field(name, units_of(name) or a.units, values.astype(np.float32), a.grid,
                      a.run_time, step, a.valid_time, dict(a.attrs))
+
+    def _tp_zero(self) -> Field:
+        """tp at step 0 where the file lacks it (GFS f000): nothing has accumulated yet."""
+        first = min(s for n, s in self._index.entries if n == "tp")
+        like = self._base("tp", first)
+        return Field("tp", like.units, np.zeros_like(like.values), like.grid, self.run_time, 0,
+                     self.run_time, dict(like.attrs, synthesized="zero at the run start"))
 
     def _tp_period(self, name: str, hours: int, step: int) -> Field:
         """Precipitation over the last ``hours`` h: tp(step) - tp(step - hours).

@@ -4,7 +4,8 @@ Three sources, cheapest first:
 
 * DWD open-data file names carry model, run, step, level and variable: no read at all apart
   from a 16-byte header check and the last 4 bytes (``7777``) of each file.
-* A wgrib2 ``.idx`` next to a multi-field file (GFS) gives each record's byte offset.
+* A wgrib2 ``.idx`` next to a multi-field file (GFS) gives each record's byte offset (used
+  when its offsets match the file's message boundaries: 16 bytes read per message).
 * Any other GRIB2 file: its headers are read with ecCodes (``headers_only``), values skipped.
 """
 
@@ -123,6 +124,26 @@ def _index_dwd(path: Path, m: re.Match, index: RunIndex) -> None:
     index.add(Entry(name, step, path), _run_time(run, path))
 
 
+def _idx_matches(path: Path, offsets: list[int], size: int) -> bool:
+    """True when every inventory offset starts a whole message that ends where the next begins.
+
+    A subset download (ranged requests) or a stale inventory does not match its file; the
+    file is then indexed from its own headers instead.
+    """
+    if offsets[0] != 0 or offsets != sorted(offsets) or offsets[-1] >= size:
+        return False
+    with open(path, "rb") as fh:
+        for i, off in enumerate(offsets):
+            fh.seek(off)
+            head = fh.read(16)
+            if len(head) < 16 or head[:4] != b"GRIB":
+                return False
+            end = offsets[i + 1] if i + 1 < len(offsets) else size
+            if int.from_bytes(head[8:16], "big") != end - off:
+                return False
+    return True
+
+
 def _parse_idx(idx: Path, data_path: Path, index: RunIndex) -> bool:
     """Index a multi-field file from its ``.idx``; False when the inventory is unusable."""
     try:
@@ -141,10 +162,8 @@ def _parse_idx(idx: Path, data_path: Path, index: RunIndex) -> bool:
         return False
     size = data_path.stat().st_size
     offsets = [int(r["offset"]) for r in records]
-    if offsets != sorted(offsets) or offsets[-1] >= size:
-        raise GribError(f"{data_path}: truncated or does not match {idx.name} "
-                        f"(last record at byte {offsets[-1]}, file has {size} bytes)")
-    check_message_at(data_path, 0, size)
+    if not _idx_matches(data_path, offsets, size):
+        return False
     for i, r in enumerate(records):
         name = idx_canonical(r["var"], r["level"])
         f = IDX_FCST.match(r["fcst"])
@@ -211,6 +230,7 @@ def build_index(files: list[Path]) -> RunIndex:
             index.models.add("gfs")
         idx = path.with_name(path.name + ".idx")
         if idx.is_file() and _parse_idx(idx, path, index):
+            check_message_at(path, 0)
             continue
         _index_headers(path, index)
     return index

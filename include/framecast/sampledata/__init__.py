@@ -41,6 +41,8 @@ _DWD_PREFIX = {
     "icon-eu": "icon-eu_europe_regular-lat-lon",
     "icon": "icon_global_icosahedral",
 }
+#: Fields a real GFS f000 file lacks (there is nothing accumulated or averaged yet).
+_GFS_NOT_AT_F000 = frozenset({"tp", "tcc"})
 #: Precision of accumulated precipitation (0.1 kg m-2): fixed so packing keeps it monotonic.
 _TP_DECIMALS = 1
 
@@ -204,6 +206,8 @@ class _RunWriter:
         records: list[tuple[str, str, GribIdentity, bytes]] = []
         # PRMSL leads a real pgrb2 file; the rest follow in the table's order.
         ordered = sorted(self.variables, key=lambda v: v.name != "msl")
+        if step == 0:  # like NCEP's f000: no accumulation or cloud cover at the analysis
+            ordered = [v for v in ordered if v.name not in _GFS_NOT_AT_F000]
         for i, var in enumerate(ordered):
             records.append((var.gfs_name, var.gfs_level, var.gfs,
                             self._message(var, fields[var.name], step, var.gfs)))

@@ -80,13 +80,20 @@ class Weather:
         self.systems = make_systems(seed)
         # Static texture (orography/land contrast) and moving texture (moisture), both smooth
         # sums of plane waves on the sphere so they exist on any grid.
-        self._static = _plane_waves(seed + 1, 24, 8.0, 40.0)
-        self._moving = _plane_waves(seed + 2, 24, 6.0, 30.0)
+        self._static = _plane_waves(seed + 1, 16, 8.0, 40.0)
+        self._moving = _plane_waves(seed + 2, 16, 6.0, 30.0)
+        self._static_cache: tuple[np.ndarray, np.ndarray] | None = None
 
     @staticmethod
     def _texture(xyz: np.ndarray, waves: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         k, ph = waves
         return np.cos(xyz @ k.T + ph).sum(axis=1) / np.sqrt(0.5 * k.shape[0])
+
+    def static_texture(self, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+        """The time-invariant texture at the points (cached for the last point array seen)."""
+        if self._static_cache is None or self._static_cache[0] is not lat:
+            self._static_cache = (lat, self._texture(_xyz(lat, lon), self._static))
+        return self._static_cache[1]
 
     def pressure(self, lat: np.ndarray, lon: np.ndarray, hours: float
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -104,7 +111,11 @@ class Weather:
         dpy = np.zeros_like(lat)
         warm = np.zeros_like(lat)
         coslat = np.cos(np.deg2rad(lat))
+        lat_lo, lat_hi = float(lat.min()), float(lat.max())
         for k in range(lat_c.size):
+            gap = max(0.0, lat_lo - lat_c[k], lat_c[k] - lat_hi)
+            if np.deg2rad(gap) * EARTH_RADIUS > 4.0 * s.radius[k]:
+                continue  # too far from every point to matter (exp(-16))
             dlon = (lon - lon_c[k] + 180.0) % 360.0 - 180.0
             dx = np.deg2rad(dlon) * EARTH_RADIUS * coslat
             dy = np.deg2rad(lat - lat_c[k]) * EARTH_RADIUS
@@ -155,7 +166,7 @@ class Weather:
         u850 = 1.3 * ug + jet
         v850 = 1.3 * vg
 
-        static = self._texture(_xyz(lat, lon), self._static)
+        static = self.static_texture(lat, lon)
         q = self.moisture(lat, lon, hours, p, warm)
         t850 = (291.0 - 30.0 * np.clip((alat - 22.0) / 45.0, 0.0, 1.3)
                 + 0.0028 * warm + 1.2 * static)
