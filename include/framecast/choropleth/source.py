@@ -172,7 +172,11 @@ def _bucket_expr(dialect: str, timeline: Timeline) -> tuple[str, dict[str, Any]]
 
 def aggregate_sql(engine: Any, spec: SourceSpec, timeline: Timeline, a: int, b: int,
                   *, ordered: bool = True) -> tuple[str, dict[str, Any]]:
-    """The aggregation query for frames [a, b): rows (frame, code, value, n_null, n_nonnum)."""
+    """The aggregation query for frames [a, b).
+
+    Rows are (frame, code, value, n_null, n_nonnum, n_num, t_last): the counts let the
+    caller combine two codes naming one country (e.g. 'DE' and 'DEU' in one table) exactly.
+    """
     dialect = engine.dialect.name
     code, ts, metric = (_q(engine, c) for c in (spec.code_column, spec.time_column, spec.metric))
     origin = (_q(engine, spec.table) if spec.table is not None
@@ -194,18 +198,20 @@ def aggregate_sql(engine: Any, spec: SourceSpec, timeline: Timeline, a: int, b: 
              f"CASE WHEN v IS NULL THEN 1 ELSE 0 END AS v_null FROM base")
     nonnum = "SUM(CASE WHEN x IS NULL AND v_null = 0 THEN 1 ELSE 0 END)"
     if spec.aggregate == "last":
-        ranked = ("SELECT frame, code, x, v_null, ROW_NUMBER() OVER (PARTITION BY frame, code "
+        ranked = ("SELECT frame, code, ts, x, v_null, ROW_NUMBER() OVER (PARTITION BY frame, code "
                   "ORDER BY CASE WHEN x IS NULL THEN 1 ELSE 0 END, ts DESC) AS rn FROM typed "
                   "WHERE frame >= :fa AND frame < :fb")
         sql = (f"WITH base AS ({base}), typed AS ({typed}), ranked AS ({ranked}) "
                f"SELECT frame, code, MAX(CASE WHEN rn = 1 THEN x END) AS value, "
-               f"SUM(v_null) AS n_null, {nonnum} AS n_nonnum FROM ranked GROUP BY frame, code")
+               f"SUM(v_null) AS n_null, {nonnum} AS n_nonnum, COUNT(x) AS n_num, "
+               f"MAX(CASE WHEN rn = 1 THEN CAST(ts AS VARCHAR(40)) END) AS t_last "
+               f"FROM ranked GROUP BY frame, code")
     else:
         fn = {"sum": "SUM", "mean": "AVG", "max": "MAX", "min": "MIN"}[spec.aggregate]
         sql = (f"WITH base AS ({base}), typed AS ({typed}) "
                f"SELECT frame, code, {fn}(x) AS value, SUM(v_null) AS n_null, "
-               f"{nonnum} AS n_nonnum FROM typed WHERE frame >= :fa AND frame < :fb "
-               f"GROUP BY frame, code")
+               f"{nonnum} AS n_nonnum, COUNT(x) AS n_num, NULL AS t_last FROM typed "
+               f"WHERE frame >= :fa AND frame < :fb GROUP BY frame, code")
     if ordered:
         sql += " ORDER BY frame, code"
     return sql, params
@@ -248,6 +254,24 @@ def value_range(engine: Any, spec: SourceSpec, timeline: Timeline) -> tuple[floa
     return (None if lo is None else float(lo), None if hi is None else float(hi))
 
 
+def _combine(agg: str, old: float, old_meta: tuple[int, str | None], new: float,
+             new_meta: tuple[int, str | None]) -> tuple[float, tuple[int, str | None]]:
+    """Merge two codes' aggregates for one country and frame, as SQL would have."""
+    n_old, t_old = old_meta
+    n_new, t_new = new_meta[0], None if new_meta[1] is None else str(new_meta[1])
+    meta = (n_old + n_new, max(t for t in (t_old, t_new) if t is not None)
+            if (t_old or t_new) else None)
+    if agg == "sum":
+        return old + new, meta
+    if agg == "max":
+        return max(old, new), meta
+    if agg == "min":
+        return min(old, new), meta
+    if agg == "mean":
+        return (old * n_old + new * n_new) / max(1, n_old + n_new), meta
+    return (new if (t_new or "") >= (t_old or "") else old), meta
+
+
 def stream_frames(engine: Any, spec: SourceSpec, timeline: Timeline, countries: Countries,
                   a: int, b: int, stats: SourceStats) -> Iterator[tuple[int, np.ndarray]]:
     """Yield (frame, values) for every frame in [a, b), in order; values NaN where no data.
@@ -264,12 +288,13 @@ def stream_frames(engine: Any, spec: SourceSpec, timeline: Timeline, countries: 
     next_frame = a
     cur_frame: int | None = None
     values = np.full(n, np.nan)
+    seen: dict[int, tuple[int, str | None]] = {}
     try:
         with engine.connect() as conn:
             result = conn.execution_options(stream_results=True,
                                             yield_per=spec.chunk_rows).execute(text(sql), params)
             for chunk in result.partitions(spec.chunk_rows):
-                for frame, code, value, n_null, n_nonnum in chunk:
+                for frame, code, value, n_null, n_nonnum, n_num, t_last in chunk:
                     frame = int(frame)
                     if frame != cur_frame:
                         if cur_frame is not None:
@@ -281,6 +306,7 @@ def stream_frames(engine: Any, spec: SourceSpec, timeline: Timeline, countries: 
                             next_frame += 1
                         cur_frame = frame
                         values = np.full(n, np.nan)
+                        seen: dict[int, tuple[int, str | None]] = {}
                     stats.groups += 1
                     stats.null_values += int(n_null or 0)
                     stats.non_numeric += int(n_nonnum or 0)
@@ -292,8 +318,15 @@ def stream_frames(engine: Any, spec: SourceSpec, timeline: Timeline, countries: 
                         stats.unknown_codes[key or "<NULL>"] += 1
                         continue
                     stats.matched_codes.add(key)
-                    if value is not None:
-                        values[idx] = float(value)
+                    if value is None:
+                        continue
+                    value = float(value)
+                    if idx in seen:
+                        value, seen[idx] = _combine(spec.aggregate, values[idx], seen[idx],
+                                                    value, (int(n_num), t_last))
+                    else:
+                        seen[idx] = (int(n_num), None if t_last is None else str(t_last))
+                    values[idx] = value
     except SQLAlchemyError as exc:
         raise _source_error(exc, spec, "query") from exc
     if cur_frame is not None:
