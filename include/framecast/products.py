@@ -183,10 +183,16 @@ class FilledLayer:
         if mode not in ("raster", "contourf"):
             raise (where / "mode").error(f"expected raster or contourf, got {mode!r}")
         mv = d.get("min_value")
+        levels = _levels(d["levels"], where / "levels")
+        cmap = _cmap(d["cmap"], where / "cmap")
+        needed = levels.size - 1 + (extend in ("min", "both")) + (extend in ("max", "both"))
+        if needed > cmap.N:
+            raise (where / "cmap").error(
+                f"{cmap.N} colours for {needed} bins ({levels.size} levels, extend {extend!r})")
         return cls(
             field=_variable(d["field"], where / "field"),
-            levels=_levels(d["levels"], where / "levels"),
-            cmap=_cmap(d["cmap"], where / "cmap"),
+            levels=levels,
+            cmap=cmap,
             units=d.get("units"),
             extend=extend,
             mode=mode,

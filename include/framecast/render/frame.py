@@ -157,14 +157,14 @@ class MapFrame:
                                                        zorder=-2))
         oy0, oy1, ox0, ox1 = _nonempty_box(over)
         fig.add_artist(PixelImage(over[oy0:oy1, ox0:ox1], ox0, h - oy1, zorder=-1))
-        ax = fig.add_axes(geo.get_position().bounds)
+        ax = fig.add_axes((x0 / self.width, y0 / h, (x1 - x0) / self.width, (y1 - y0) / h))
         ax.set_xlim(self.xlim)
         ax.set_ylim(self.ylim)
         ax.set_axis_off()
         ax.patch.set_visible(False)
         self.ax = ax
-        self._title = fig.text(0.5, 1 - 4 / h, "", ha="center", va="top", fontsize=10,
-                               linespacing=1.35)
+        self._title = fig.text(0.5, 1 - 4 / h, "", ha="center", va="top",
+                               fontsize=min(10.0, self.width / 62), linespacing=1.35)
         self.fig = fig
         self._pixel_lonlat()
 
@@ -196,6 +196,17 @@ class MapFrame:
             lat = np.where(bad, np.nan, lat)
             self._lonlat[factor] = (xs, ys, lon, lat)
         return self._lonlat[factor]
+
+    def pixel_of(self, lon: float, lat: float) -> tuple[int, int]:
+        """(row, column) of a geographic point in the rendered image (for checks and tests)."""
+        import cartopy.crs as ccrs
+
+        x, y = self.crs.transform_point(lon, lat, ccrs.PlateCarree())
+        x0, y0, w, h = self.map_px
+        (xa, xb), (ya, yb) = self.xlim, self.ylim
+        col = x0 + (x - xa) / (xb - xa) * w
+        row = self.height - (y0 + h) + (yb - y) / (yb - ya) * h
+        return int(row), int(col)
 
     def sampler(self, field: Field, factor: int) -> Sampler:
         """The (cached) sampler of ``field``'s grid at this map's pixels / ``factor``."""

@@ -1,0 +1,174 @@
+"""The renderer draws what the spec says: sizes, colours over land and sea, isobar labels.
+
+Fields here are built in the test with known values, so expected colours are exact; a small
+set of reference images guards the overall look (regenerate with FRAMECAST_UPDATE_REFERENCE=1
+after an intended change and look at them).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from framecast.field import Field, Grid
+from framecast.products import FilledLayer, load_catalog
+from framecast.render.colors import ColorTable
+from framecast.render.encode import encode_png
+from framecast.render.frame import LAND, OCEAN, MapFrame
+from framecast.render.runner import load_fields
+
+RUN = datetime(2026, 11, 23, 0, tzinfo=UTC)
+REFERENCE = Path(__file__).parent / "reference"
+CATALOG = load_catalog()
+
+ICON_EU = Grid("regular", 29.5 + np.arange(657) * 0.0625, -23.5 + np.arange(1377) * 0.0625)
+GLOBAL = Grid("regular", np.linspace(90, -90, 721), np.arange(1440) * 0.25)
+
+
+class SyntheticRun:
+    """A dataset stand-in with analytic fields: a pressure dipole moving east, warm south."""
+
+    def __init__(self, grid: Grid, constant: dict[str, float] | None = None) -> None:
+        self.grid, self.constant = grid, constant or {}
+        self.lon, self.lat = np.meshgrid(grid.lons, grid.lats)
+
+    def field(self, name: str, step: int) -> Field:
+        lon, lat = self.lon, self.lat
+        units = {"t2m": "K", "msl": "Pa", "tp_3h": "kg m**-2", "gust10": "m s**-1",
+                 "tcc": "%", "cape": "J kg**-1", "u10": "m s**-1", "v10": "m s**-1",
+                 "u850": "m s**-1", "v850": "m s**-1", "wind850": "m s**-1", "t500": "K",
+                 "gh500": "gpm", "gh850": "gpm", "thick_500_1000": "gpm"}[name]
+        if name in self.constant:
+            vals = np.full(lon.shape, self.constant[name])
+        else:
+            wave = np.sin(np.radians(2 * lon - 10 * step)) * np.cos(np.radians(3 * lat))
+            base = {"t2m": 300 - 0.7 * np.abs(lat), "msl": 101300 + 2500 * wave,
+                    "tp_3h": np.clip(8 * wave, 0, None), "gust10": 15 + 12 * wave,
+                    "tcc": 50 + 50 * wave, "cape": np.clip(1500 * wave, 0, None),
+                    "u10": 8 * wave, "v10": 4 + 0 * wave, "u850": 15 * wave,
+                    "v850": 5 + 0 * wave, "wind850": 15 * np.abs(wave) + 5,
+                    "t500": 240 + 8 * wave, "gh500": 5600 + 120 * wave,
+                    "gh850": 1450 + 60 * wave, "thick_500_1000": 5460 + 100 * wave}[name]
+            vals = base
+        return Field(name, units, vals.astype(np.float32), self.grid, RUN, step, RUN)
+
+
+def _render(product: str, region: str, grid: Grid = ICON_EU, step: int = 3,
+            constant: dict[str, float] | None = None, size=(600, 480)):
+    prod = replace(CATALOG.product(product), size=size)
+    frame = MapFrame(prod, CATALOG.region(region))
+    fields = load_fields(SyntheticRun(grid, constant), prod, step)
+    img = frame.render(fields, model="icon-eu", run_time=RUN, step=step).copy()
+    return frame, img
+
+
+def _rgb(hexcolor: str) -> np.ndarray:
+    return np.array([int(hexcolor[i:i + 2], 16) for i in (1, 3, 5)])
+
+
+def _near(img: np.ndarray, rc: tuple[int, int], color, tol: int = 6) -> bool:
+    """The median colour of the 7x7 patch around ``rc`` (robust to a border line) is ``color``."""
+    r, c = rc
+    patch = img[r - 3:r + 4, c - 3:c + 4, :3].reshape(-1, 3).astype(int)
+    return bool(np.abs(np.median(patch, axis=0) - np.asarray(color)[:3]).max() <= tol)
+
+
+def _coverage() -> list[tuple[str, str]]:
+    """Every shipped product (on its first region) and every region (with a product using it)."""
+    pairs = {(p, prod.regions[0]) for p, prod in CATALOG.products.items()}
+    for r in CATALOG.regions:
+        if not any(pr == r for _, pr in pairs):
+            pairs.add(next((p, r) for p, prod in CATALOG.products.items() if r in prod.regions))
+    return sorted(pairs)
+
+
+SHIPPED = _coverage()
+
+
+@pytest.mark.parametrize(("product", "region"), SHIPPED, ids=[f"{p}-{r}" for p, r in SHIPPED])
+def test_every_shipped_product_and_region_renders(product, region):
+    grid = ICON_EU if region in {"europe", "germany", "alps", "uk_ireland"} else GLOBAL
+    frame, img = _render(product, region, grid)
+    prod = CATALOG.product(product)
+    assert img.shape == (480, 600, 4)
+    x0, y0, w, h = frame.map_px
+    # The map fills the available width or height (its aspect ratio is the region's).
+    assert w >= 0.95 * 0.98 * 600 or h >= 0.95 * (480 - 46 - 58), frame.map_px
+    colours = np.unique(img[..., :3].reshape(-1, 3), axis=0)
+    assert len(colours) > 50, "not a blank image"
+    if any(layer.kind == "contour" and layer.labels for layer in prod.layers):
+        labels = [t.get_text() for cs in frame._dynamic if hasattr(cs, "labelTexts")
+                  for t in cs.labelTexts]
+        assert labels, "contour labels present"
+        assert all(t.replace("-", "").isdigit() for t in labels)
+    if any(layer.kind == "barbs" for layer in prod.layers):
+        assert any(type(a).__name__ == "Barbs" for a in frame._dynamic)
+
+
+def test_fill_colour_matches_the_level_colour_and_colorbar():
+    # 2 m temperature 10.5 degC everywhere: every map pixel away from lines is the 10..12 colour.
+    frame, img = _render("t2m_mslp", "europe", constant={"t2m": 283.65, "msl": 101300.0})
+    layer = CATALOG.product("t2m_mslp").layers[0]
+    assert isinstance(layer, FilledLayer)
+    expect = ColorTable.for_layer(layer).colorize(np.array([10.5]))[0]
+    # Points in the middle of the sea and of a large land area, both inside ICON-EU's domain.
+    for lon, lat in [(-12.0, 45.0), (26.0, 52.5), (2.5, 46.5), (5.0, 40.0)]:
+        assert _near(img, frame.pixel_of(lon, lat), expect, tol=2), (lon, lat)
+
+
+def test_land_and_sea_show_through_where_nothing_falls():
+    # No precipitation anywhere: the base map's land and ocean colours are visible.
+    frame, img = _render("precip_mslp", "europe", constant={"tp_3h": 0.0, "msl": 101300.0})
+    assert _near(img, frame.pixel_of(-15.0, 45.0), _rgb(OCEAN))  # Bay of Biscay, open sea
+    assert _near(img, frame.pixel_of(26.0, 52.5), _rgb(LAND))  # Belarus, land
+    frame, img = _render("precip_mslp", "europe", constant={"tp_3h": 12.0, "msl": 101300.0})
+    layer = CATALOG.product("precip_mslp").layers[0]
+    expect = ColorTable.for_layer(layer).colorize(np.array([12.0]))[0]
+    assert _near(img, frame.pixel_of(-15.0, 45.0), expect, tol=2)
+
+
+def test_frames_do_not_accumulate_artists():
+    prod = replace(CATALOG.product("wind850"), size=(500, 400))
+    frame = MapFrame(prod, CATALOG.region("europe"))
+    run = SyntheticRun(ICON_EU)
+    counts = []
+    for step in [1, 2, 3, 4, 1, 2]:
+        frame.render(load_fields(run, prod, step), model="m", run_time=RUN, step=step)
+        counts.append((len(frame.ax.get_children()), len(frame.fig.get_children())))
+    # The same step drawn again has exactly the same artists: nothing is left over.
+    assert counts[0] == counts[4] and counts[1] == counts[5]
+
+
+REFERENCE_CASES = [("t2m_mslp", "europe", ICON_EU), ("precip_mslp", "germany", ICON_EU),
+                   ("wind850", "global", GLOBAL)]
+
+
+@pytest.mark.parametrize(("product", "region", "grid"), REFERENCE_CASES,
+                         ids=[f"{p}-{r}" for p, r, _ in REFERENCE_CASES])
+def test_reference_images(product, region, grid, tmp_path):
+    from matplotlib.testing.compare import compare_images
+
+    _, img = _render(product, region, grid, size=(500, 400))
+    actual = tmp_path / f"{product}_{region}.png"
+    actual.write_bytes(encode_png(img))
+    ref = REFERENCE / actual.name
+    if os.environ.get("FRAMECAST_UPDATE_REFERENCE") == "1":
+        REFERENCE.mkdir(exist_ok=True)
+        ref.write_bytes(actual.read_bytes())
+    assert ref.is_file(), f"missing reference image {ref}"
+    result = compare_images(str(ref), str(actual), tol=6)
+    assert result is None, result
+
+
+def test_png_is_rgb_of_product_size(tmp_path):
+    _, img = _render("clouds", "uk_ireland", size=(640, 480))
+    path = tmp_path / "x.png"
+    path.write_bytes(encode_png(img))
+    with Image.open(path) as im:
+        assert im.size == (640, 480) and im.mode == "RGB"
