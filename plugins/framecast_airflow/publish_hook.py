@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow.sdk import BaseHook
+
 from framecast.errors import PublishError
 from framecast.publish import (
     FtpTarget,

@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from framecast.records import FrameRecord, run_dir, write_records
 from PIL import Image, ImageDraw
+
+from framecast.records import FrameRecord, run_dir, write_records
 
 RUN_TIME = datetime(2026, 11, 23, 0, tzinfo=UTC)
 COLOURS = {"t2m": (200, 80, 60), "pmsl": (60, 90, 200), "precip": (40, 160, 90)}

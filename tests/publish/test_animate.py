@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 
 import imageio_ffmpeg
 import pytest
+from PIL import Image
+
 from framecast.animate import animate_run, encode_mp4
 from framecast.errors import DataError
 from framecast.publish import LocalTarget, publish_run
-from PIL import Image
 
 RUN = datetime(2026, 11, 23, 0, tzinfo=UTC)
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
 from framecast.errors import PublishAuthError, PublishError
 from framecast.publish import publish_run, target_from_url
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import paramiko
 import pytest
+
 from framecast.errors import PublishAuthError, PublishError
 from framecast.publish import SftpTarget, publish_product, publish_run, target_from_url
 

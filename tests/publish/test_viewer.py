@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
 from framecast.publish import LocalTarget, publish_product, publish_run
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -211,6 +211,10 @@ def _publish(
         main("connect", lambda t: None)
         prev = mf.loads(main("read manifest", lambda t: t.read_bytes(f"{run_dir}/{mf.MANIFEST_NAME}")),
                         f"{target.description}/{run_dir}/{mf.MANIFEST_NAME}")
+        # the pointer documents must be ours before anything is uploaded: a foreign file
+        # there means a wrong target folder, found out before we write into it
+        for name in (mf.LATEST_NAME, mf.RUNS_NAME):
+            _read_json(main, f"{model}/{name}")
         dirs = sorted({posixpath.dirname(f"{run_dir}/{f.rel}") for f in files})
         for d in dirs:
             main(f"create {d}", lambda t, d=d: t.makedirs(d))
