@@ -6,6 +6,7 @@ from datetime import datetime
 
 import numpy as np
 import pytest
+
 from framecast.choropleth.geography import load_countries
 from framecast.choropleth.spec import spec_from_dict
 from framecast.choropleth.style import resolve_scale, style_from_dict

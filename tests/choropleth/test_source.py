@@ -7,6 +7,8 @@ from datetime import datetime
 
 import numpy as np
 import pytest
+from sqlalchemy import create_engine, text
+
 from framecast.choropleth.geography import load_countries
 from framecast.choropleth.source import (
     SourceSpec,
@@ -17,7 +19,6 @@ from framecast.choropleth.source import (
 )
 from framecast.choropleth.timeline import Timeline, parse_interval
 from framecast.errors import SourceError
-from sqlalchemy import create_engine, text
 
 PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 

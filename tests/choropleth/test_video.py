@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from framecast.errors import RenderError
 from framecast.video import VideoWriter, concat_segments, make_gif
 

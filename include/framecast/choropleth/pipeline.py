@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from framecast.choropleth.geography import load_countries
 from framecast.choropleth.raster import RenderAssets, build_assets, png_bytes
 from framecast.choropleth.renderer import FrameRenderer

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from framecast.choropleth.geography import Countries
 from framecast.choropleth.style import ColorScale, Style
 from framecast.errors import RenderError, SpecError

@@ -14,6 +14,7 @@ colour scale, everything else (background, ocean, folded overlay colours) is fix
 from __future__ import annotations
 
 import numpy as np
+
 from framecast.choropleth.raster import FIRST_COUNTRY, LABEL_BG, LABEL_OCEAN, RenderAssets, pack_rgb
 from framecast.choropleth.style import ColorScale, Style
 

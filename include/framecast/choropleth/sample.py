@@ -17,6 +17,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
+
 from framecast.choropleth.source import make_engine
 from framecast.errors import SourceError
 
@@ -25,16 +26,16 @@ AGGREGATE_CODES = ("OWID_WRL", "OWID_EUR", "XXA")
 
 
 def country_codes(n: int = 200) -> list[str]:
-    """n ISO alpha-3 codes: the Natural Earth 50m countries' codes (incl. FRA, NOR)."""
+    """n ISO alpha-3 codes, sorted: every 110m map country first (incl. the -99 quirks FRA,
+    NOR), then small countries only the 50m map has, like public series' ~200 countries."""
     from framecast.choropleth.geography import load_countries
 
-    codes = sorted({c for c in load_countries("50m").iso_a3 if len(c) == 3 and c.isalpha()})
-    return codes[:n]
+    def valid(codes: tuple[str, ...]) -> set[str]:
+        return {c for c in codes if len(c) == 3 and c.isalpha()}
 
-
-def _unit(code: str, salt: str) -> float:
-    h = hashlib.blake2b(f"{code}:{salt}".encode(), digest_size=8).digest()
-    return int.from_bytes(h, "little") / 2**64
+    big = sorted(valid(load_countries("110m").iso_a3))
+    small = sorted(valid(load_countries("50m").iso_a3) - set(big))
+    return sorted((big + small)[:n])
 
 
 def _seed(code: str) -> int:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from framecast.choropleth.geography import Countries
 from framecast.choropleth.timeline import Timeline
 from framecast.errors import SourceError, SpecError

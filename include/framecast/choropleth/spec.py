@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from framecast.choropleth.geography import SCALES
 from framecast.choropleth.raster import PROJECTIONS
 from framecast.choropleth.source import SourceSpec

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
+
 from framecast.errors import SpecError
 
 Kind = Literal["binned", "continuous"]
