@@ -12,11 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
+
 from framecast.errors import SpecError
 from framecast.geo import ensure_cartopy
 
 ensure_cartopy()
 import eccodes  # noqa: E402
+
 from framecast.icongrid import division_for_cells, icosahedral_grid  # noqa: E402
 from framecast.sampledata import (  # noqa: E402
     VARIABLES,

@@ -83,11 +83,18 @@ class Weather:
         self._static = _plane_waves(seed + 1, 16, 8.0, 40.0)
         self._moving = _plane_waves(seed + 2, 16, 6.0, 30.0)
         self._static_cache: tuple[np.ndarray, np.ndarray] | None = None
+        self._order_cache: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None
 
     @staticmethod
     def _texture(xyz: np.ndarray, waves: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        # Outer products, not a matrix product: BLAS threads gain nothing at this size and
+        # stall badly on a busy machine.
         k, ph = waves
-        return np.cos(xyz @ k.T + ph).sum(axis=1) / np.sqrt(0.5 * k.shape[0])
+        arg = np.multiply.outer(xyz[:, 0], k[:, 0])
+        arg += np.multiply.outer(xyz[:, 1], k[:, 1])
+        arg += np.multiply.outer(xyz[:, 2], k[:, 2])
+        arg += ph
+        return np.cos(arg).sum(axis=1) / np.sqrt(0.5 * k.shape[0])
 
     def static_texture(self, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
         """The time-invariant texture at the points (cached for the last point array seen)."""
@@ -95,12 +102,23 @@ class Weather:
             self._static_cache = (lat, self._texture(_xyz(lat, lon), self._static))
         return self._static_cache[1]
 
+    def _lat_order(self, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Latitudes sorted ascending and the sorting permutation (None: already sorted)."""
+        if self._order_cache is None or self._order_cache[0] is not lat:
+            if np.all(np.diff(lat) >= 0.0):
+                self._order_cache = (lat, lat, None)
+            else:
+                order = np.argsort(lat, kind="stable")
+                self._order_cache = (lat, lat[order], order)
+        return self._order_cache[1], self._order_cache[2]
+
     def pressure(self, lat: np.ndarray, lon: np.ndarray, hours: float
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Pressure anomaly from the systems (Pa), its x/y gradients (Pa m-1), warm-sector index.
 
         The warm-sector index is positive east of lows (and west of highs): where the flow
-        around a system brings air from lower latitudes.
+        around a system brings air from lower latitudes. Each system is evaluated only in the
+        latitude band within 3.5 radii of its centre (beyond, exp(-12) is negligible).
         """
         s = self.systems
         lat_c = np.clip(s.lat0 + s.lat_drift * hours, -75.0, 75.0)
@@ -110,22 +128,23 @@ class Weather:
         dpx = np.zeros_like(lat)
         dpy = np.zeros_like(lat)
         warm = np.zeros_like(lat)
-        coslat = np.cos(np.deg2rad(lat))
-        lat_lo, lat_hi = float(lat.min()), float(lat.max())
+        sorted_lat, order = self._lat_order(lat)
         for k in range(lat_c.size):
-            gap = max(0.0, lat_lo - lat_c[k], lat_c[k] - lat_hi)
-            if np.deg2rad(gap) * EARTH_RADIUS > 4.0 * s.radius[k]:
-                continue  # too far from every point to matter (exp(-16))
-            dlon = (lon - lon_c[k] + 180.0) % 360.0 - 180.0
-            dx = np.deg2rad(dlon) * EARTH_RADIUS * coslat
-            dy = np.deg2rad(lat - lat_c[k]) * EARTH_RADIUS
+            half = np.rad2deg(3.5 * s.radius[k] / EARTH_RADIUS)
+            lo, hi = np.searchsorted(sorted_lat, [lat_c[k] - half, lat_c[k] + half])
+            if hi <= lo:
+                continue
+            sel: slice | np.ndarray = slice(lo, hi) if order is None else order[lo:hi]
+            la, lo_ = lat[sel], lon[sel]
+            dlon = (lo_ - lon_c[k] + 180.0) % 360.0 - 180.0
+            dx = np.deg2rad(dlon) * EARTH_RADIUS * np.cos(np.deg2rad(la))
+            dy = np.deg2rad(la - lat_c[k]) * EARTH_RADIUS
             r2 = s.radius[k] ** 2
-            g = np.exp(-(dx * dx + dy * dy) / r2)
-            ag = amp[k] * g
-            p += ag
-            dpx += ag * (-2.0 * dx / r2)
-            dpy += ag * (-2.0 * dy / r2)
-            warm -= ag * dx / s.radius[k] * np.sign(lat_c[k])
+            ag = amp[k] * np.exp(-(dx * dx + dy * dy) / r2)
+            p[sel] += ag
+            dpx[sel] += ag * (-2.0 * dx / r2)
+            dpy[sel] += ag * (-2.0 * dy / r2)
+            warm[sel] -= ag * dx / s.radius[k] * np.sign(lat_c[k])
         return p, dpx, dpy, warm
 
     def moisture(self, lat: np.ndarray, lon: np.ndarray, hours: float,
