@@ -337,3 +337,36 @@ def stream_frames(engine: Any, spec: SourceSpec, timeline: Timeline, countries: 
     while next_frame < b:
         yield next_frame, np.full(n, np.nan)
         next_frame += 1
+
+
+_DRIVERS = {"postgres": "postgresql+psycopg2", "postgresql": "postgresql+psycopg2",
+            "mysql": "mysql+pymysql", "mssql": "mssql+pymssql"}
+
+
+def url_from_connection(conn_type: str, *, host: str | None = None, login: str | None = None,
+                        password: str | None = None, port: int | None = None,
+                        schema: str | None = None, extra: dict[str, Any] | None = None) -> str:
+    """A SQLAlchemy URL from a stored connection's fields (e.g. an Airflow Connection).
+
+    Airflow's own ``get_uri()`` yields ``postgres://`` and ``sqlite://%2Fpath`` forms that
+    SQLAlchemy does not accept; ``extra["sqlalchemy_url"]`` overrides everything.
+    """
+    from sqlalchemy.engine import URL
+
+    extra = extra or {}
+    if extra.get("sqlalchemy_url"):
+        return str(extra["sqlalchemy_url"])
+    ctype = (conn_type or "").lower()
+    if ctype == "sqlite":
+        path = host or schema
+        if not path:
+            raise SourceError("sqlite connection has no database path (put it in 'host')")
+        return f"sqlite:///{path}"
+    driver = _DRIVERS.get(ctype)
+    if driver is None:
+        raise SourceError(f"connection type {conn_type!r} is not supported; use sqlite or "
+                          f"postgres, or set extra.sqlalchemy_url")
+    url = URL.create(driver, username=login or None, password=password or None,
+                     host=host or None, port=int(port) if port else None,
+                     database=schema or None)
+    return url.render_as_string(hide_password=False)
