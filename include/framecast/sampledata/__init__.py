@@ -16,6 +16,7 @@ import bz2
 import os
 import tempfile
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -192,13 +193,18 @@ class _RunWriter:
         if self.model == "gfs":
             return self._write_gfs(step)
         fields = self._fields(step, set())
-        written = []
-        for var in self.variables:
-            msg = self._message(var, fields[var.name] * var.dwd_scale, step, var.dwd)
-            path = self.out_dir / dwd_path(self.model, var, self.run_time, step, self.bz2)
-            _atomic_write(path, [bz2.compress(msg, 9) if self.bz2 else msg])
-            written.append(path)
-        return written
+        jobs = [(self.out_dir / dwd_path(self.model, var, self.run_time, step, self.bz2),
+                 self._message(var, fields[var.name] * var.dwd_scale, step, var.dwd))
+                for var in self.variables]
+        if self.bz2:
+            # bzip2 dominates the cost and releases the GIL: compress on every core.
+            with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+                jobs = list(zip([p for p, _ in jobs],
+                                pool.map(lambda m: bz2.compress(m, 9), [m for _, m in jobs]),
+                                strict=True))
+        for path, data in jobs:
+            _atomic_write(path, [data])
+        return [path for path, _ in jobs]
 
     def _write_gfs(self, step: int) -> list[Path]:
         extras = {name for name, *_ in GFS_EXTRAS}
