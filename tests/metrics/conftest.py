@@ -6,6 +6,7 @@ import os
 import uuid
 
 import pytest
+
 from framecast.records import FrameRecord
 
 PG_ADMIN = os.environ.get("FRAMECAST_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -54,3 +55,24 @@ def pg_url():
 def make():
     """The record factory, as a fixture (test modules cannot import conftest)."""
     return make_records
+
+
+def _load_stack_module():
+    """Load airflow_stack.py under a unique name (test modules cannot import siblings)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    name = "framecast_tests_metrics_airflow_stack"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            name, Path(__file__).with_name("airflow_stack.py"))
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+    return sys.modules[name]
+
+
+@pytest.fixture(scope="session")
+def stack_mod():
+    return _load_stack_module()

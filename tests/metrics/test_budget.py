@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from framecast.errors import SpecError
 from framecast.metrics import budget, messages, store
 

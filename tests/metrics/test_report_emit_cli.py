@@ -6,6 +6,7 @@ import socket
 import struct
 
 import pytest
+
 from framecast.cli import main
 from framecast.errors import DataError
 from framecast.metrics import emit, report

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+
 from framecast.errors import SpecError
 from framecast.metrics import store
 from framecast.records import chunk_name, write_records
@@ -68,6 +69,11 @@ def test_recent_runs_newest_first_and_summary(db_url, make):
     assert s.p50_ms == pytest.approx(38 + 2.5)
     assert s.bytes == 2 * sum(1000 + st for st in range(6))
     assert [r.model for r in store.recent_runs(db_url, last=10)][0] == "gfs"
+    assert s.dag_id == ""
+    store.register_run(db_url, "icon-eu", "2026112200", "icon_eu", "scheduled__x")
+    store.register_run(db_url, "icon-eu", "2026112200", "icon_eu", "manual__y", "http://r/")
+    s = store.recent_runs(db_url, model="icon-eu", last=1)[0]
+    assert (s.dag_id, s.run_id, s.report_url) == ("icon_eu", "manual__y", "http://r/")
 
 
 def test_task_tries_idempotent_and_retries_listed(db_url):

@@ -84,6 +84,19 @@ task_tries = Table(
     ),
 )
 
+dag_runs = Table(
+    "framecast_dag_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(64), nullable=False),
+    Column("run", String(40), nullable=False),
+    Column("dag_id", String(250), nullable=False),
+    Column("run_id", String(250), nullable=False),
+    Column("report_url", String(1024), nullable=False, default=""),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("model", "run", name="uq_framecast_dag_run"),
+)
+
 FRAME_COLUMNS = ("path", "load_ms", "render_ms", "encode_ms", "upload_ms", "bytes", "host",
                  "try_number", "valid_time")
 
@@ -102,6 +115,9 @@ class RunSummary:
     bytes: int
     max_try: int
     last_recorded: datetime | None
+    dag_id: str = ""
+    run_id: str = ""
+    report_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -270,13 +286,30 @@ def record_task_try(db_url: str, attempt: TaskTry) -> None:
         raise SourceError(f"writing task try to {_safe(db_url)} failed: {exc}") from exc
 
 
-def retried_tasks(db_url: str, dag_id: str, run_id: str) -> list[TaskTry]:
-    """Task tries of one DAG run that were not the first try (i.e. evidence of retries)."""
+def register_run(db_url: str, model: str, run: str, dag_id: str, run_id: str,
+                 report_url: str = "") -> None:
+    """Remember which Airflow DAG run produced a model run, so views can link to it."""
+    engine = get_engine(db_url)
+    stmt = _insert(engine, dag_runs)
+    row = {"model": model, "run": normalize_run(run), "dag_id": dag_id, "run_id": run_id,
+           "report_url": report_url, "recorded_at": datetime.now(UTC)}
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["model", "run"],
+        set_={c: stmt.excluded[c] for c in ("dag_id", "run_id", "report_url", "recorded_at")},
+    )
+    try:
+        with engine.begin() as conn:
+            conn.execute(stmt, [row])
+    except SQLAlchemyError as exc:
+        raise SourceError(f"writing DAG run link to {_safe(db_url)} failed: {exc}") from exc
+
+
+def task_tries_of(db_url: str, dag_id: str, run_id: str) -> list[TaskTry]:
+    """Every recorded try of one DAG run, ordered by task, map index and try."""
     engine = get_engine(db_url)
     q = (
         select(task_tries)
         .where(task_tries.c.dag_id == dag_id, task_tries.c.run_id == run_id)
-        .where(task_tries.c.try_number > 1)
         .order_by(task_tries.c.task_id, task_tries.c.map_index, task_tries.c.try_number)
     )
     with engine.connect() as conn:
@@ -285,6 +318,16 @@ def retried_tasks(db_url: str, dag_id: str, run_id: str) -> list[TaskTry]:
                     r.run)
             for r in conn.execute(q)
         ]
+
+
+def retried_tasks(db_url: str, dag_id: str, run_id: str) -> list[TaskTry]:
+    """Task instances of one DAG run that needed more than one try: their latest try each."""
+    latest: dict[tuple[str, int], TaskTry] = {}
+    for t in task_tries_of(db_url, dag_id, run_id):
+        key = (t.task_id, t.map_index)
+        if key not in latest or t.try_number >= latest[key].try_number:
+            latest[key] = t
+    return [t for t in latest.values() if t.try_number > 1]
 
 
 def _row_to_record(r) -> FrameRecord:
@@ -347,7 +390,8 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 def summarize(model: str, run: str, records: Sequence[FrameRecord],
-              last_recorded: datetime | None = None) -> RunSummary:
+              last_recorded: datetime | None = None, dag_id: str = "", run_id: str = "",
+              report_url: str = "") -> RunSummary:
     """Pure summary of one run's frames."""
     totals = [frame_total_ms(r) for r in records]
     return RunSummary(
@@ -361,6 +405,9 @@ def summarize(model: str, run: str, records: Sequence[FrameRecord],
         bytes=sum(int(r.bytes) for r in records),
         max_try=max((int(r.try_number) for r in records), default=0),
         last_recorded=last_recorded,
+        dag_id=dag_id,
+        run_id=run_id,
+        report_url=report_url,
     )
 
 
@@ -376,5 +423,11 @@ def recent_runs(db_url: str, model: str | None = None, last: int = 20) -> list[R
                     frame_timings.c.model == m, frame_timings.c.run == run
                 )
             ).scalar_one()
-        out.append(summarize(m, run, recs, latest))
+            link = conn.execute(
+                select(dag_runs.c.dag_id, dag_runs.c.run_id, dag_runs.c.report_url).where(
+                    dag_runs.c.model == m, dag_runs.c.run == run
+                )
+            ).first()
+        dag_id, run_id, report_url = link if link else ("", "", "")
+        out.append(summarize(m, run, recs, latest, dag_id, run_id, report_url))
     return out

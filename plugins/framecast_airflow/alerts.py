@@ -1,0 +1,221 @@
+"""Deadline alerts, budget alerts and task-try recording for model DAGs.
+
+Why Deadline Alerts: Airflow 3 replaced the 2.x ``sla=`` with ``DeadlineAlert``; the scheduler
+notices a missed deadline while the run is still going and the triggerer runs an async
+callback, so an operator hears about late charts *before* the run ends (or if it never does).
+Deadlines are pruned when a run finishes in time, so an on-time run sends nothing.
+
+Why one module: everything a model DAG needs to tell operators something went wrong is here,
+built on the SMTP provider's hook and the core's :mod:`framecast.metrics` texts:
+
+- :func:`publish_deadline` -> a ``DeadlineAlert`` for ``DAG(deadline=...)``;
+- :func:`notify_deadline_missed` -> the async callback that sends the "late" e-mail;
+- :func:`run_metrics_task` -> body of a DAG's metrics task: store, timers, report, budget check
+  and budget e-mail;
+- :class:`RecordTaskTry` -> ``on_retry_callback``/``on_success_callback`` recording task tries,
+  so retries of mapped render tasks show up in the budget alert.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from framecast.errors import FramecastError
+from framecast.metrics import budget, messages, report, store
+from framecast.records import read_records
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SMTP_CONN_ID = "smtp_default"
+
+
+def ui_base_url(explicit: str | None = None) -> str:
+    """Base URL of the Airflow UI: explicit, else ``[api] base_url``, else localhost:8080."""
+    if explicit:
+        return explicit
+    from airflow.configuration import conf
+
+    return conf.get("api", "base_url", fallback="") or "http://localhost:8080"
+
+
+def publish_deadline(
+    after: timedelta,
+    *,
+    to: str | Iterable[str],
+    what: str = "charts published",
+    smtp_conn_id: str = DEFAULT_SMTP_CONN_ID,
+    ui_url: str | None = None,
+    reference: Any = None,
+    name: str | None = None,
+):
+    """A ``DeadlineAlert`` that e-mails ``to`` when a run is not done ``after`` its reference.
+
+    ``reference`` defaults to ``DeadlineReference.DAGRUN_LOGICAL_DATE``: for model DAGs the
+    logical date is the model run time, so "charts within 4 h of the 00 UTC run" is
+    ``publish_deadline(timedelta(hours=4), ...)``. Pass ``DeadlineReference.DAGRUN_QUEUED_AT``
+    for "within N minutes of starting".
+    """
+    from airflow.sdk import DeadlineAlert, DeadlineReference
+    from airflow.sdk.definitions.callback import AsyncCallback
+
+    recipients = [to] if isinstance(to, str) else list(to)
+    if not recipients:
+        raise ValueError("publish_deadline: 'to' names no recipient")
+    return DeadlineAlert(
+        reference=reference if reference is not None else DeadlineReference.DAGRUN_LOGICAL_DATE,
+        interval=after,
+        callback=AsyncCallback(
+            notify_deadline_missed,
+            kwargs={"to": recipients, "what": what, "smtp_conn_id": smtp_conn_id,
+                    "ui_url": ui_url},
+        ),
+        name=name or f"framecast: {what}",
+    )
+
+
+def deadline_email(context: Mapping[str, Any], *, what: str, ui_url: str | None = None
+                   ) -> tuple[str, str]:
+    """Subject and HTML of the missed-deadline e-mail from the callback's context.
+
+    The scheduler passes ``{"dag_run": <DAGRunResponse as JSON>, "deadline": {...}}``.
+    """
+    dag_run = dict(context.get("dag_run") or {})
+    deadline = dict(context.get("deadline") or {})
+    dag_id = str(dag_run.get("dag_id", "?"))
+    run_id = str(dag_run.get("dag_run_id") or dag_run.get("run_id") or "?")
+    link = messages.run_url(ui_base_url(ui_url), dag_id, run_id)
+    subject = messages.deadline_subject(dag_id, run_id, what)
+    html = messages.deadline_html(
+        dag_id=dag_id,
+        run_id=run_id,
+        what=what,
+        deadline_time=str(deadline.get("deadline_time", "?")),
+        logical_date=str(dag_run.get("logical_date") or "-"),
+        state=str(dag_run.get("state", "?")),
+        link=link,
+    )
+    return subject, html
+
+
+async def notify_deadline_missed(
+    *,
+    to: list[str] | str,
+    what: str = "charts published",
+    smtp_conn_id: str = DEFAULT_SMTP_CONN_ID,
+    ui_url: str | None = None,
+    context: Mapping[str, Any] | None = None,
+) -> str:
+    """Deadline callback (runs in the triggerer): send the "late" e-mail; returns the subject."""
+    from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+    subject, html = deadline_email(context or {}, what=what, ui_url=ui_url)
+    async with SmtpHook(smtp_conn_id=smtp_conn_id) as hook:
+        await hook.asend_email_smtp(to=to, subject=subject, html_content=html)
+    log.info("deadline e-mail sent to %s: %s", to, subject)
+    return subject
+
+
+def send_email(*, to: str | Iterable[str], subject: str, html: str,
+               smtp_conn_id: str = DEFAULT_SMTP_CONN_ID) -> None:
+    """Send one HTML e-mail through an Airflow SMTP connection (synchronous, from a task)."""
+    from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+    with SmtpHook(smtp_conn_id=smtp_conn_id) as hook:
+        hook.send_email_smtp(to=to, subject=subject, html_content=html)
+
+
+def run_metrics_task(
+    *,
+    db_url: str,
+    run_dir: str | Path,
+    dag_id: str,
+    run_id: str,
+    to: str | Iterable[str] | None,
+    smtp_conn_id: str = DEFAULT_SMTP_CONN_ID,
+    factor: float = 1.5,
+    trailing: int = 10,
+    min_runs: int = 3,
+    ui_url: str | None = None,
+    emit_timers: bool = True,
+    report_url: str = "",
+) -> dict[str, Any]:
+    """Everything a model DAG's metrics task does, in order; returns a JSON-able summary.
+
+    1. store the run's frame records (idempotent upsert: retries never double-count);
+    2. emit one Airflow timer per frame and stage (StatsD/OpenTelemetry as configured);
+    3. write the run report into ``run_dir/_report`` so it is published with the charts;
+    4. compare per-frame p50/p95 with the trailing runs and look for retried tasks;
+    5. e-mail ``to`` when a product regressed or any task needed a retry.
+
+    ``report_url`` (where the published report will be) is shown in the ops view.
+    """
+    run_path = Path(run_dir)
+    records = read_records(run_path)
+    written = store.upsert_frames(db_url, records)
+    timers = 0
+    if emit_timers:
+        from framecast_airflow.frame_stats import emit_frame_timings
+
+        timers = emit_frame_timings(records)
+    summary: dict[str, Any] = {"frames": written, "timers": timers, "report": None,
+                               "ok": True, "alert_sent": False}
+    if not records:
+        log.warning("%s: no frame records, nothing to check", run_path)
+        return summary
+    summary["report"] = str(report.write_report(run_path, records))
+    model, run = records[0].model, records[0].run
+    store.register_run(db_url, model, run, dag_id, run_id, report_url)
+    result = budget.evaluate_run(db_url, model, run, trailing=trailing, factor=factor,
+                                 min_runs=min_runs, dag_id=dag_id, run_id=run_id)
+    summary.update(
+        ok=result.ok,
+        regressions=[r.product for r in result.regressions],
+        retried_tasks=[f"{t.task_id}[{t.map_index}] try {t.try_number}"
+                       for t in result.retried_tasks],
+        retried_frames=[f"{f.product}/{f.region}" for f in result.retried_frames],
+        no_baseline=result.no_baseline,
+    )
+    if not result.ok and to:
+        link = messages.run_url(ui_base_url(ui_url), dag_id, run_id)
+        send_email(to=to, subject=messages.budget_subject(result),
+                   html=messages.budget_html(result, dag_id=dag_id, run_id=run_id, link=link),
+                   smtp_conn_id=smtp_conn_id)
+        summary["alert_sent"] = True
+    return summary
+
+
+class RecordTaskTry:
+    """Task state callback storing ``(dag_id, run_id, task_id, map_index, try_number, state)``.
+
+    Use one instance per state, e.g. ``on_retry_callback=RecordTaskTry(db, "up_for_retry")``
+    and ``on_success_callback=RecordTaskTry(db, "success")``. A failure to record is logged
+    and swallowed: metrics must never fail the task they observe.
+    """
+
+    def __init__(self, db_url: str, state: str, model: str = "", run: str = "") -> None:
+        self.db_url = db_url
+        self.state = state
+        self.model = model
+        self.run = run
+
+    def __call__(self, context: Mapping[str, Any]) -> None:
+        ti = context["ti"]
+        map_index = getattr(ti, "map_index", None)
+        attempt = store.TaskTry(
+            dag_id=ti.dag_id,
+            run_id=ti.run_id,
+            task_id=ti.task_id,
+            map_index=-1 if map_index is None else int(map_index),
+            try_number=int(ti.try_number),
+            state=self.state,
+            model=self.model,
+            run=self.run,
+        )
+        try:
+            store.record_task_try(self.db_url, attempt)
+        except FramecastError:  # observing must not break the observed task
+            log.exception("could not record task try %s", attempt)

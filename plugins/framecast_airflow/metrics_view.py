@@ -1,0 +1,144 @@
+"""Airflow UI page "Frame timings": recent model runs with their timing summaries and links.
+
+Why a plugin page: operators live in the Airflow UI; a nav entry that shows, per model run,
+how many frames, how fast (p50/p95), whether anything was retried, and links to the Airflow
+run and the published report answers "is today's run normal?" without a shell.
+
+Airflow 3 serves plugin pages as FastAPI sub-apps mounted on the api-server (``fastapi_apps``)
+and lists them in the UI through ``external_views``; the page is plain server-rendered HTML,
+so it works inside the UI's iframe and with no JavaScript. The metrics database is
+``$FRAMECAST_METRICS_DB`` or ``[framecast] metrics_db`` in airflow.cfg.
+Like every FastAPI plugin app, the page is not behind Airflow's login: it shows timings only.
+"""
+
+from __future__ import annotations
+
+import os
+from html import escape
+from urllib.parse import quote
+
+from airflow.plugins_manager import AirflowPlugin
+from fastapi import FastAPI, HTTPException, Query
+from fastapi.responses import HTMLResponse
+
+from framecast.errors import FramecastError
+from framecast.metrics import messages, report, store
+
+URL_PREFIX = "/framecast-metrics"
+
+_STYLE = (
+    "body{font-family:sans-serif;margin:1em}table{border-collapse:collapse}"
+    "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#eee}"
+    "td.l{text-align:left}.warn{color:#b00;font-weight:bold}"
+)
+
+
+def metrics_db_url() -> str:
+    """The metrics DB the page reads: env first, then airflow.cfg, then the core default."""
+    env = os.environ.get(store.DEFAULT_DB_ENV)
+    if env:
+        return env
+    from airflow.configuration import conf
+
+    return conf.get("framecast", "metrics_db", fallback="") or store.default_db_url()
+
+
+def _ui_base() -> str:
+    from airflow.configuration import conf
+
+    base = conf.get("api", "base_url", fallback="") or ""
+    return base.rstrip("/")
+
+
+def _page(title: str, body: str) -> HTMLResponse:
+    return HTMLResponse(
+        f'<!doctype html><html><head><meta charset="utf-8"><title>{escape(title)}</title>'
+        f"<style>{_STYLE}</style></head><body><h1>{escape(title)}</h1>{body}</body></html>"
+    )
+
+
+def runs_table(rows: list[store.RunSummary], ui_base: str) -> str:
+    """HTML table of run summaries with links (pure, tested directly)."""
+    if not rows:
+        return "<p>No runs recorded yet.</p>"
+    head = (
+        "<table id=\"runs\"><tr><th>model</th><th>run</th><th>frames</th><th>products</th>"
+        "<th>p50 ms</th><th>p95 ms</th><th>frame time s</th><th>MB</th><th>max try</th>"
+        "<th>links</th></tr>"
+    )
+    out = [head]
+    for r in rows:
+        detail = f"runs/{quote(r.model, safe='')}/{quote(r.run, safe='')}"
+        links = [f'<a href="{escape(detail, quote=True)}">timings</a>']
+        if r.dag_id and r.run_id:
+            link = messages.run_url(ui_base, r.dag_id, r.run_id)
+            links.append(f'<a href="{escape(link, quote=True)}" target="_top">Airflow run</a>')
+        if r.report_url:
+            links.append(f'<a href="{escape(r.report_url, quote=True)}" target="_blank">report</a>')
+        retry = f'<span class="warn">{r.max_try}</span>' if r.max_try > 1 else str(r.max_try)
+        out.append(
+            f'<tr><td class="l">{escape(r.model)}</td><td class="l">{escape(r.run)}</td>'
+            f"<td>{r.frames}</td><td>{r.products}</td><td>{r.p50_ms:.1f}</td>"
+            f"<td>{r.p95_ms:.1f}</td><td>{r.total_ms / 1000:.1f}</td><td>{r.bytes / 1e6:.2f}</td>"
+            f"<td>{retry}</td><td class=\"l\">{' | '.join(links)}</td></tr>"
+        )
+    out.append("</table>")
+    return "".join(out)
+
+
+def create_app() -> FastAPI:
+    """The page's FastAPI app (mounted by Airflow at :data:`URL_PREFIX`)."""
+    app = FastAPI(title="framecast frame timings", docs_url=None, redoc_url=None,
+                  openapi_url=None)
+
+    @app.get("/", response_class=HTMLResponse)
+    def index(model: str | None = Query(None), last: int = Query(30, ge=1, le=500)):
+        try:
+            rows = store.recent_runs(metrics_db_url(), model=model or None, last=last)
+        except FramecastError as exc:
+            raise HTTPException(status_code=503, detail=str(exc)) from exc
+        what = f" of {model}" if model else ""
+        return _page(f"Frame timings: recent runs{what}", runs_table(rows, _ui_base()))
+
+    @app.get("/runs/{model}/{run}", response_class=HTMLResponse)
+    def run_detail(model: str, run: str):
+        try:
+            run_iso = store.normalize_run(run)
+            recs = store.frames(metrics_db_url(), model, run_iso)
+        except FramecastError as exc:
+            raise HTTPException(status_code=400, detail=str(exc)) from exc
+        if not recs:
+            raise HTTPException(status_code=404, detail=f"no frames for {model} {run_iso}")
+        rows = "".join(
+            f'<tr><td class="l">{escape(g.product)}</td><td class="l">{escape(g.region)}</td>'
+            f"<td>{g.frames}</td><td>{g.p50_ms:.1f}</td><td>{g.p95_ms:.1f}</td>"
+            f"<td>{g.max_ms:.1f}</td>"
+            + "".join(f"<td>{g.stage_median_ms[s]:.1f}</td>" for s in report.STAGES)
+            + f"<td>{g.frames_per_s:.2f}</td></tr>"
+            for g in report.group_stats(recs)
+        )
+        body = (
+            '<p><a href="../../">all runs</a></p><table id="groups"><tr><th>product</th>'
+            "<th>region</th><th>frames</th><th>p50 ms</th><th>p95 ms</th><th>max ms</th>"
+            + "".join(f"<th>{s.removesuffix('_ms')} (median)</th>" for s in report.STAGES)
+            + f"<th>frames/s per worker</th></tr>{rows}</table>"
+        )
+        return _page(f"Frame timings: {model} {run_iso}", body)
+
+    return app
+
+
+class FramecastMetricsPlugin(AirflowPlugin):
+    """Registers the page with the api-server and adds it to the UI's Browse menu."""
+
+    name = "framecast_metrics"
+    fastapi_apps = [{"app": create_app(), "url_prefix": URL_PREFIX, "name": "Frame timings"}]
+    external_views = [
+        {
+            "name": "Frame timings",
+            "href": URL_PREFIX.lstrip("/") + "/",
+            "destination": "nav",
+            "category": "browse",
+            "url_route": "framecast-metrics",
+        }
+    ]

@@ -1,0 +1,264 @@
+"""A real Airflow 3 deployment for one test module: api-server, scheduler, dag-processor and
+triggerer against a throw-away PostgreSQL database, plus a loopback SMTP server and a UDP socket
+that receives StatsD packets.
+
+Why real processes: deadlines are evaluated by the scheduler and their callbacks run in the
+triggerer; tasks reach the api-server's Execution API; none of that happens under ``dags test``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+PG_ADMIN = os.environ.get("FRAMECAST_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test")
+PG_BASE = PG_ADMIN.rsplit("/", 1)[0]
+
+
+class Inbox:
+    """aiosmtpd handler keeping every received message."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
+        with self.lock:
+            self.messages.append(message_from_bytes(envelope.content))
+        return "250 OK"
+
+    def matching(self, text: str) -> list[Message]:
+        with self.lock:
+            return [m for m in self.messages if text in str(m["Subject"])]
+
+
+@dataclass
+class Stack:
+    home: Path
+    env: dict[str, str]
+    api_url: str
+    airflow_db: str
+    metrics_db: str
+    out_dir: Path
+    inbox: Inbox
+    udp: socket.socket
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    packets: list[str] = field(default_factory=list)
+
+    def sql(self, query: str, *params) -> list[tuple]:
+        import psycopg
+
+        with psycopg.connect(f"{PG_BASE}/{self.airflow_db}") as conn:
+            return conn.execute(query, params).fetchall()
+
+    def run_state(self, dag_id: str) -> tuple[str, object] | None:
+        rows = self.sql("SELECT state, queued_at FROM dag_run WHERE dag_id = %s", dag_id)
+        return rows[0] if rows else None
+
+    def wait_run(self, dag_id: str, states=("success", "failed"), timeout: float = 240) -> str:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            self.check_alive()
+            st = self.run_state(dag_id)
+            if st and st[0] in states:
+                return st[0]
+            time.sleep(1)
+        raise AssertionError(f"{dag_id}: no run reached {states} in {timeout}s; "
+                             f"state {self.run_state(dag_id)}\n{self.logs_tail()}")
+
+    def wait_mail(self, text: str, timeout: float = 120) -> list[Message]:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            got = self.inbox.matching(text)
+            if got:
+                return got
+            self.check_alive()
+            time.sleep(0.5)
+        raise AssertionError(f"no e-mail with {text!r} in {timeout}s\n{self.logs_tail()}")
+
+    def collect_udp(self) -> None:
+        """Read StatsD packets until the socket closes (a thread: Airflow's own metrics would
+        otherwise fill the socket buffer and drop the packets the tests look for)."""
+        self.udp.settimeout(0.5)
+        while True:
+            try:
+                data, _ = self.udp.recvfrom(65535)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with self.inbox.lock:
+                self.packets.extend(data.decode(errors="replace").splitlines())
+
+    def statsd_lines(self) -> list[str]:
+        with self.inbox.lock:
+            return list(self.packets)
+
+    def check_alive(self) -> None:
+        dead = {n: p.returncode for n, p in self.procs.items() if p.poll() is not None}
+        if dead:
+            raise AssertionError(f"Airflow components exited: {dead}\n{self.logs_tail()}")
+
+    def logs_tail(self, n: int = 3000) -> str:
+        out = []
+        for name in self.procs:
+            log = self.home / f"{name}.log"
+            if log.exists():
+                out.append(f"--- {name} ---\n{log.read_text(errors='replace')[-n:]}")
+        return "\n".join(out)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pg(sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3) as conn:
+        conn.execute(sql)
+
+
+def postgres_available() -> str | None:
+    """None when PostgreSQL is reachable, else the reason."""
+    import psycopg
+
+    try:
+        with psycopg.connect(PG_ADMIN, connect_timeout=3):
+            return None
+    except psycopg.OperationalError as exc:
+        return f"PostgreSQL not reachable at {PG_ADMIN}: {exc}"
+
+
+def start_stack(tmp: Path, dags: list[Path], before_start=None) -> Stack:
+    """Start everything; ``before_start(stack)`` runs after the DBs exist, before the scheduler."""
+    from aiosmtpd.controller import Controller
+
+    tag = uuid.uuid4().hex[:8]
+    airflow_db, metrics_db = f"fc_af_{tag}", f"fc_mx_{tag}"
+    _pg(f'CREATE DATABASE "{airflow_db}"')
+    _pg(f'CREATE DATABASE "{metrics_db}"')
+
+    inbox = Inbox()
+    smtp = Controller(inbox, hostname="127.0.0.1", port=_free_port())
+    smtp.start()
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+
+    home = tmp / "airflow"
+    dags_dir = home / "dags"
+    dags_dir.mkdir(parents=True)
+    for d in dags:
+        shutil.copy(d, dags_dir / d.name)
+    port = _free_port()
+    api_url = f"http://127.0.0.1:{port}"
+    env = dict(os.environ)
+    env.update({
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_dir),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__LAZY_LOAD_PLUGINS": "False",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api_url}/execution/",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://postgres@127.0.0.1:5432/{airflow_db}",
+        "AIRFLOW__API__BASE_URL": api_url,
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__WORKERS": "1",
+        "AIRFLOW__API__SECRET_KEY": uuid.uuid4().hex,
+        "AIRFLOW__API_AUTH__JWT_SECRET": uuid.uuid4().hex,
+        "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "AIRFLOW__METRICS__STATSD_ON": "True",
+        "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
+        "AIRFLOW__METRICS__STATSD_PORT": str(udp.getsockname()[1]),
+        "AIRFLOW__METRICS__STATSD_PREFIX": "airflow",
+        "AIRFLOW_CONN_FC_SMTP": json.dumps({
+            "conn_type": "smtp", "host": "127.0.0.1", "port": smtp.port,
+            "extra": {"disable_tls": True, "disable_ssl": True, "retry_limit": 0, "timeout": 10,
+                      "from_email": "framecast@example.com"},
+        }),
+        "FRAMECAST_METRICS_DB": f"postgresql+psycopg://postgres@127.0.0.1:5432/{metrics_db}",
+        "FC_TEST_OUT": str(tmp / "out"),
+        "FC_TEST_UI": api_url,
+        "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}",
+    })
+    stack = Stack(home=home, env=env, api_url=api_url, airflow_db=airflow_db,
+                  metrics_db=metrics_db, out_dir=tmp / "out", inbox=inbox, udp=udp)
+    stack._smtp = smtp  # type: ignore[attr-defined]
+    threading.Thread(target=stack.collect_udp, name="statsd-sink", daemon=True).start()
+    try:
+        subprocess.run([str(VENV_BIN / "airflow"), "db", "migrate"], env=env, check=True,
+                       capture_output=True, timeout=300)
+        if before_start:
+            before_start(stack)
+        _spawn(stack, "api-server", ["api-server", "--port", str(port), "--host", "127.0.0.1"])
+        # tasks call the api-server's Execution API: it must answer before anything is scheduled
+        end = time.monotonic() + 180
+        while True:
+            stack.check_alive()
+            try:
+                with urllib.request.urlopen(f"{api_url}/api/v2/monitor/health", timeout=5):
+                    break
+            except OSError:
+                if time.monotonic() > end:
+                    raise AssertionError("api-server did not come up\n" + stack.logs_tail()) from None
+                time.sleep(1)
+        for name in ("dag-processor", "scheduler", "triggerer"):
+            _spawn(stack, name, [name])
+    except BaseException:
+        stop_stack(stack)
+        raise
+    return stack
+
+
+def _spawn(stack: Stack, name: str, args: list[str]) -> None:
+    log = open(stack.home / f"{name}.log", "wb")  # noqa: SIM115 - lives as long as the process
+    stack.procs[name] = subprocess.Popen(
+        [str(VENV_BIN / "airflow"), *args], env=stack.env, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def stop_stack(stack: Stack) -> None:
+    """Stop the processes this stack started (their own process groups), drop the databases."""
+    for p in stack.procs.values():
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+    for p in stack.procs.values():
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait(timeout=10)
+    stack._smtp.stop()  # type: ignore[attr-defined]
+    stack.udp.close()
+    from framecast.metrics.store import get_engine
+
+    get_engine.cache_clear()
+    for db in (stack.airflow_db, stack.metrics_db):
+        try:
+            _pg(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        except Exception as exc:  # noqa: BLE001 - cleanup must not hide the test's outcome
+            print(f"could not drop {db}: {exc}", file=sys.stderr)
