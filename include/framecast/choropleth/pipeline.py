@@ -64,16 +64,39 @@ class Plan:
 
 @dataclass
 class SegmentResult:
+    """One encoded segment plus what is needed to check the run stayed at constant cost:
+    ``marks`` are (frame, seconds since segment start) every ``MARK_EVERY`` frames and the
+    worker's resident memory at start and end."""
+
     index: int
     start: int
     stop: int
     path: str
     seconds: float
     stats: SourceStats = field(default_factory=SourceStats)
+    marks: list[tuple[int, float]] = field(default_factory=list)
+    rss_start_kb: int = 0
+    rss_end_kb: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {"index": self.index, "start": self.start, "stop": self.stop, "path": self.path,
-                "seconds": self.seconds, "stats": self.stats.to_dict()}
+                "seconds": self.seconds, "stats": self.stats.to_dict(),
+                "marks": [list(m) for m in self.marks], "rss_start_kb": self.rss_start_kb,
+                "rss_end_kb": self.rss_end_kb}
+
+
+MARK_EVERY = 1000
+
+
+def rss_kb() -> int:
+    """Current resident set size of this process (Linux /proc), 0 where unavailable."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def _scale_from_plan(spec: AnimationSpec, plan: Plan) -> ColorScale:
@@ -149,6 +172,9 @@ def render_segment(spec: AnimationSpec, plan: Plan, index: int, *,
         png_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(spec.source.url)
     done = 0
+    marks: list[tuple[int, float]] = [(a, 0.0)]
+    rss_start = rss_kb()
+    t_start = time.perf_counter()
     try:
         with VideoWriter(out, spec.width, spec.height, spec.fps, crf=spec.render.crf,
                          preset=spec.render.preset, threads=spec.render.threads) as writer:
@@ -160,6 +186,8 @@ def render_segment(spec: AnimationSpec, plan: Plan, index: int, *,
                 if png_dir is not None:
                     (png_dir / f"frame_{i:06d}.png").write_bytes(png_bytes(frame))
                 done += 1
+                if done % MARK_EVERY == 0:
+                    marks.append((a + done, time.perf_counter() - t_start))
                 if progress is not None and done % 25 == 0:
                     progress(25)
             if writer.frames_written != b - a:
@@ -169,7 +197,10 @@ def render_segment(spec: AnimationSpec, plan: Plan, index: int, *,
         engine.dispose()
     if progress is not None and done % 25:
         progress(done % 25)
-    result = SegmentResult(index, a, b, str(out), time.perf_counter() - t0, stats)
+    if marks[-1][0] != b:
+        marks.append((b, time.perf_counter() - t_start))
+    result = SegmentResult(index, a, b, str(out), time.perf_counter() - t0, stats, marks,
+                           rss_start, rss_kb())
     _write_json(out.with_suffix(".json"), result.to_json())
     return result
 
@@ -200,8 +231,12 @@ def finish(spec: AnimationSpec, plan: Plan, out_dir: str | Path) -> dict[str, An
     if missing:
         raise RenderError(f"{spec.name}: segment(s) missing, not publishing: {missing}")
     stats = SourceStats()
+    details = []
     for s in segs:
         stats.merge(_load_segment_stats(s))
+        d = json.loads(s.with_suffix(".json").read_text())
+        details.append({k: d[k] for k in ("index", "start", "stop", "seconds", "marks",
+                                          "rss_start_kb", "rss_end_kb")})
     staged = work / f"{spec.name}.mp4"
     if len(segs) == 1:
         shutil.copyfile(segs[0], staged)
@@ -228,7 +263,8 @@ def finish(spec: AnimationSpec, plan: Plan, out_dir: str | Path) -> dict[str, An
     summary = {"name": spec.name, "frames": plan.frames, "segments": len(segs),
                "start": spec.timeline.start.isoformat(), "end": spec.timeline.end.isoformat(),
                "interval": spec.timeline.interval.label, "vmin": plan.vmin, "vmax": plan.vmax,
-               "breaks": plan.breaks, "outputs": outputs, "source": stats.to_dict()}
+               "breaks": plan.breaks, "outputs": outputs, "source": stats.to_dict(),
+               "segment_details": details}
     _write_json(out / f"{spec.name}.summary.json", summary)
     return summary
 
@@ -314,9 +350,11 @@ def run_animation(spec: AnimationSpec, out_dir: str | Path, *, work_dir: str | P
                         progress(counter.value, total)
                     for f in finished:
                         f.result()
+        t_render = time.perf_counter() - t0 - t_prep
         summary = finish(spec, plan, out)
         summary["seconds"] = round(time.perf_counter() - t0, 3)
         summary["prepare_seconds"] = round(t_prep, 3)
+        summary["render_seconds"] = round(t_render, 3)
         summary["workers"] = workers
         _write_json(out / f"{spec.name}.summary.json", summary)
         return summary

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -42,16 +42,18 @@ def _seed(code: str) -> int:
     return int.from_bytes(hashlib.blake2b(code.encode(), digest_size=8).digest(), "little")
 
 
-def series(code: str, days: int) -> np.ndarray:
+def series(code: str, days: int, period: int = 1000) -> np.ndarray:
     """New cases per million for days 0..days-1 of ``code``: deterministic, >= 0, 3 decimals.
 
-    A pure function of (code, days): tests recompute from it what a frame must show.
+    A pure function of (code, days): tests recompute from it what a frame must show. The wave
+    pattern repeats every ``period`` steps so long series keep changing (a benchmark over
+    100,000 steps must not turn into 99,000 identical, trivially encoded frames).
     """
     rng = np.random.default_rng(_seed(code))
     size = 50 + 950 * rng.random()
     params = rng.random((3, 4))
     noise = 0.9 + 0.2 * rng.random(days)
-    d = np.arange(days, dtype=np.float64)
+    d = np.arange(days, dtype=np.float64) % period
     total = np.zeros(days)
     for w in range(3):
         centre = 120 + 300 * w + 80 * (params[w, 0] - 0.5)
@@ -62,69 +64,84 @@ def series(code: str, days: int) -> np.ndarray:
     return np.round(total * weekend * noise, 3)
 
 
-def generate_rows(codes: list[str], days: int, start: date = date(2020, 1, 1), *,
-                  warts: bool = False) -> Iterator[tuple[str, date, Any]]:
-    """(code, day, value) rows in day order; with ``warts`` some NULL/bad values and codes."""
+def generate_rows(codes: list[str], days: int, start: date | datetime = date(2020, 1, 1), *,
+                  warts: bool = False, step: timedelta = timedelta(days=1)
+                  ) -> Iterator[tuple[str, str, Any]]:
+    """(code, ISO time, value) rows in time order; ``warts`` adds NULL/bad values and codes."""
     table = {c: series(c, days).tolist() for c in codes}
+    t0 = datetime(start.year, start.month, start.day)
+    whole_days = step % timedelta(days=1) == timedelta(0)
     for d in range(days):
-        day = start + timedelta(days=d)
+        t = t0 + d * step
+        stamp = t.strftime("%Y-%m-%d") if whole_days else t.strftime("%Y-%m-%d %H:%M:%S")
         for code in codes:
             value: Any = table[code][d]
             if warts and d % 97 == 13 and code == codes[1]:
                 value = None
             elif warts and d % 89 == 7 and code == codes[2]:
                 value = "n/a"
-            yield code, day, value
+            yield code, stamp, value
         if warts:
             for code in AGGREGATE_CODES:
-                yield code, day, 1.0
+                yield code, stamp, 1.0
 
 
 def load_table(url: str, table: str, codes: list[str], days: int, *,
                start: date = date(2020, 1, 1), warts: bool = False,
-               text_values: bool = False) -> int:
-    """Create ``table`` (code, date, value) and fill it; PostgreSQL via COPY. Returns rows."""
+               text_values: bool = False, step: timedelta = timedelta(days=1),
+               batch: int = 200_000) -> int:
+    """Create ``table`` (code, date, value) and fill it in batches; PostgreSQL via COPY.
+
+    ``step`` below a day stores timestamps (column type TIMESTAMP) instead of dates. Rows are
+    generated and inserted batch by batch, so tables with millions of rows load in flat memory.
+    Returns the number of rows.
+    """
+    import itertools
+
     from sqlalchemy import text
     from sqlalchemy.exc import SQLAlchemyError
 
     engine = make_engine(url) if not url.startswith("sqlite") else _sqlite_engine(url)
-    vtype = "TEXT" if (warts or text_values) else ("DOUBLE PRECISION"
-                                                   if engine.dialect.name == "postgresql"
-                                                   else "REAL")
-    if engine.dialect.name == "sqlite" and warts:
+    pg = engine.dialect.name == "postgresql"
+    vtype = "TEXT" if (warts or text_values) else ("DOUBLE PRECISION" if pg else "REAL")
+    if not pg and warts:
         vtype = ""  # no affinity: numbers stay numbers, 'n/a' stays text, like CSV imports
+    ttype = "DATE" if step % timedelta(days=1) == timedelta(0) else "TIMESTAMP"
     prep = engine.dialect.identifier_preparer
     qt = ".".join(prep.quote(p) for p in table.split("."))
-    rows = list(generate_rows(codes, days, start, warts=warts))
+    rows = generate_rows(codes, days, start, warts=warts, step=step)
+    total = 0
     try:
         with engine.begin() as conn:
             conn.execute(text(f"DROP TABLE IF EXISTS {qt}"))
-            conn.execute(text(f"CREATE TABLE {qt} (code VARCHAR(16), date DATE, value {vtype})"))
-            if engine.dialect.name == "postgresql":
-                import io
+            conn.execute(text(f"CREATE TABLE {qt} (code VARCHAR(16), date {ttype}, "
+                              f"value {vtype})"))
+            raw = conn.connection.dbapi_connection
+            cur = raw.cursor()
+            while True:
+                part = list(itertools.islice(rows, batch))
+                if not part:
+                    break
+                total += len(part)
+                if pg:
+                    import io
 
-                null = "\\N"
-                buf = io.StringIO()
-                for c, d, v in rows:
-                    buf.write(f"{c}\t{d.isoformat()}\t{null if v is None else v}\n")
-                buf.seek(0)
-                raw = conn.connection.dbapi_connection
-                with raw.cursor() as cur:
+                    null = "\\N"
+                    buf = io.StringIO("".join(
+                        f"{c}\t{d}\t{null if v is None else v}\n" for c, d, v in part))
                     cur.copy_expert(f"COPY {qt} (code, date, value) FROM STDIN", buf)
-            else:
-                # The DB-API executemany directly: 10x faster than per-row parameter dicts.
-                raw = conn.connection.dbapi_connection
-                cur = raw.cursor()
-                cur.executemany(f"INSERT INTO {qt} (code, date, value) VALUES (?, ?, ?)",
-                                ((c, d.isoformat(), v) for c, d, v in rows))
-                cur.close()
+                else:
+                    # The DB-API executemany directly: 10x faster than per-row dicts.
+                    cur.executemany(f"INSERT INTO {qt} (code, date, value) VALUES (?, ?, ?)",
+                                    part)
+            cur.close()
             conn.execute(text(f"CREATE INDEX {prep.quote(table.split('.')[-1] + '_date')} "
                               f"ON {qt} (date)"))
     except SQLAlchemyError as exc:
         raise SourceError(f"cannot create sample table {table}: {exc}") from exc
     finally:
         engine.dispose()
-    return len(rows)
+    return total
 
 
 def _sqlite_engine(url: str) -> Any:

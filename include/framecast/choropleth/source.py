@@ -165,7 +165,12 @@ def _bucket_expr(dialect: str, timeline: Timeline) -> tuple[str, dict[str, Any]]
     origin = int((s - datetime(1970, 1, 1)).total_seconds())
     p = {"origin": origin, "step": iv.seconds}
     if dialect == "sqlite":
-        return "((CAST(strftime('%s', ts) AS INTEGER) - :origin) / :step)", p
+        import sqlite3
+
+        # unixepoch() (SQLite >= 3.38) parses about twice as fast as strftime('%s').
+        epoch = ("unixepoch(ts)" if sqlite3.sqlite_version_info >= (3, 38)
+                 else "CAST(strftime('%s', ts) AS INTEGER)")
+        return f"(({epoch} - :origin) / :step)", p
     if dialect == "postgresql":
         return "CAST(FLOOR((EXTRACT(EPOCH FROM ts) - :origin) / :step) AS BIGINT)", p
     raise SourceError(f"database dialect {dialect!r} is not supported (sqlite, postgresql)")
@@ -285,19 +290,23 @@ def stream_frames(engine: Any, spec: SourceSpec, timeline: Timeline, countries: 
 
     n = len(countries)
     sql, params = aggregate_sql(engine, spec, timeline, a, b)
-    index_cache: dict[str, int | None] = {}
+    # Per raw code value: feature index or None. Filled on first sight, so the hot loop is a
+    # dict lookup per row (this loop runs once per aggregated row: keep it lean).
+    index_cache: dict[Any, int | None] = {}
     next_frame = a
     cur_frame: int | None = None
     values = np.full(n, np.nan)
     seen: dict[int, tuple[int, str | None]] = {}
+    groups = nulls = nonnum = 0
     try:
         with engine.connect() as conn:
             result = conn.execution_options(stream_results=True,
                                             yield_per=spec.chunk_rows).execute(text(sql), params)
             for chunk in result.partitions(spec.chunk_rows):
+                groups += len(chunk)
                 for frame, code, value, n_null, n_nonnum, n_num, t_last in chunk:
-                    frame = int(frame)
                     if frame != cur_frame:
+                        frame = int(frame)
                         if cur_frame is not None:
                             stats.frames_with_data += 1
                             yield cur_frame, values
@@ -307,29 +316,36 @@ def stream_frames(engine: Any, spec: SourceSpec, timeline: Timeline, countries: 
                             next_frame += 1
                         cur_frame = frame
                         values = np.full(n, np.nan)
-                        seen: dict[int, tuple[int, str | None]] = {}
-                    stats.groups += 1
-                    stats.null_values += int(n_null or 0)
-                    stats.non_numeric += int(n_nonnum or 0)
-                    key = str(code).strip().upper() if code is not None else ""
-                    if key not in index_cache:
-                        index_cache[key] = countries.index_of(key)
-                    idx = index_cache[key]
+                        seen = {}
+                    if n_null:
+                        nulls += int(n_null)
+                    if n_nonnum:
+                        nonnum += int(n_nonnum)
+                    try:
+                        idx = index_cache[code]
+                    except KeyError:
+                        key = str(code).strip().upper() if code is not None else ""
+                        idx = index_cache[code] = countries.index_of(key)
+                        if idx is not None:
+                            stats.matched_codes.add(key)
                     if idx is None:
-                        stats.unknown_codes[key or "<NULL>"] += 1
+                        stats.unknown_codes[str(code).strip().upper() if code is not None
+                                            else "<NULL>"] += 1
                         continue
-                    stats.matched_codes.add(key)
                     if value is None:
                         continue
-                    value = float(value)
                     if idx in seen:
                         value, seen[idx] = _combine(spec.aggregate, values[idx], seen[idx],
-                                                    value, (int(n_num), t_last))
+                                                    float(value), (int(n_num), t_last))
                     else:
                         seen[idx] = (int(n_num), None if t_last is None else str(t_last))
                     values[idx] = value
     except SQLAlchemyError as exc:
         raise _source_error(exc, spec, "query") from exc
+    finally:
+        stats.groups += groups
+        stats.null_values += nulls
+        stats.non_numeric += nonnum
     if cur_frame is not None:
         stats.frames_with_data += 1
         yield cur_frame, values
