@@ -172,3 +172,24 @@ def test_png_is_rgb_of_product_size(tmp_path):
     path.write_bytes(encode_png(img))
     with Image.open(path) as im:
         assert im.size == (640, 480) and im.mode == "RGB"
+
+
+def test_raster_fill_looks_like_vector_contourf():
+    """The raster fill is the same picture as matplotlib's contourf at the output size."""
+    prod = CATALOG.product("t2m_mslp")
+    vector = replace(prod, layers=(replace(prod.layers[0], mode="contourf"), *prod.layers[1:]),
+                     size=(600, 480))
+    raster = replace(prod, size=(600, 480))
+    run = SyntheticRun(ICON_EU)
+    imgs, frames = [], []
+    for p in (raster, vector):
+        frame = MapFrame(p, CATALOG.region("europe"))
+        imgs.append(frame.render(load_fields(run, p, 3), model="m", run_time=RUN,
+                                 step=3)[..., :3].astype(int).copy())
+        frames.append(frame)
+    assert frames[1].fill_ax.collections, "the vector frame was drawn with contourf"
+    diff = np.abs(imgs[0] - imgs[1]).max(axis=2)
+    # Only pixels on the edges between colour bands may differ (anti-aliasing, sub-pixel
+    # placement of an edge), and only slightly; coastlines and isobars are on top in both.
+    assert (diff > 0).mean() < 0.03, (diff > 0).mean()
+    assert (diff > 40).mean() < 0.001, (diff > 40).mean()

@@ -157,16 +157,24 @@ class MapFrame:
                                                        zorder=-2))
         oy0, oy1, ox0, ox1 = _nonempty_box(over)
         fig.add_artist(PixelImage(over[oy0:oy1, ox0:ox1], ox0, h - oy1, zorder=-1))
-        ax = fig.add_axes((x0 / self.width, y0 / h, (x1 - x0) / self.width, (y1 - y0) / h))
-        ax.set_xlim(self.xlim)
-        ax.set_ylim(self.ylim)
-        ax.set_axis_off()
-        ax.patch.set_visible(False)
-        self.ax = ax
+        rect = (x0 / self.width, y0 / h, (x1 - x0) / self.width, (y1 - y0) / h)
+        self.ax = self._plain_axes(fig, rect, zorder=0)  # contours, labels, barbs
+        # Vector fills go between the fill image and the coastline overlay.
+        self.fill_ax = self._plain_axes(fig, rect, zorder=-1.5)
         self._title = fig.text(0.5, 1 - 4 / h, "", ha="center", va="top",
                                fontsize=min(10.0, self.width / 62), linespacing=1.35)
         self.fig = fig
         self._pixel_lonlat()
+
+    def _plain_axes(self, fig, rect, zorder: float):
+        """A bare axes over the map with its projected limits: draws with no re-projection."""
+        ax = fig.add_axes(rect)
+        ax.set_xlim(self.xlim)
+        ax.set_ylim(self.ylim)
+        ax.set_axis_off()
+        ax.patch.set_visible(False)
+        ax.set_zorder(zorder)
+        return ax
 
     def _pixel_lonlat(self) -> None:
         """Longitude/latitude of every map pixel centre (NaN outside the projection's domain)."""
@@ -237,7 +245,7 @@ class MapFrame:
         if layer.min_value is not None:
             vals = np.where(vals < layer.min_value, np.nan, vals)
         self._fill_img.set_data(np.zeros((ys.size, xs.size, 4), np.uint8))
-        cs = self.ax.contourf(xs, ys, np.ma.masked_invalid(vals), levels=layer.levels,
+        cs = self.fill_ax.contourf(xs, ys, np.ma.masked_invalid(vals), levels=layer.levels,
                               cmap=layer.cmap, norm=norm_for(layer), extend=layer.extend,
                               alpha=layer.alpha, zorder=1)
         self._dynamic.append(cs)
