@@ -152,10 +152,12 @@ class RunDataset:
             return DataError(f"variable {name!r} (step {step}) not found in {self._source} "
                              f"({self.model} run {self.run_time:%Y%m%d%H}); available: "
                              f"{', '.join(self.variables())}")
-        have = sorted(s for n, s in self._index.entries if n == name)
         return DataError(f"variable {name!r} has no step {step} in {self._source} "
                          f"({self.model} run {self.run_time:%Y%m%d%H}); steps present: "
-                         f"{_ranges(have)}")
+                         f"{_ranges(self._steps_of(name))}")
+
+    def _steps_of(self, name: str) -> list[int]:
+        return sorted(s for n, s in self._index.entries if n == name)
 
     def _base(self, name: str, step: int) -> Field:
         key = (name, step)
@@ -198,6 +200,7 @@ class RunDataset:
         values = values.astype(np.float32)
         if found[1] != 1.0:
             values *= np.float32(found[1])
+        values.flags.writeable = False  # cached and shared: callers must not change it
         return Field(entry.name, units, values.reshape(grid.shape), grid, self.run_time,
                      entry.step, self.run_time + timedelta(hours=entry.step),
                      {"model": self.model, "source": str(entry.path)})
@@ -269,7 +272,7 @@ class RunDataset:
 
     def _tp_zero(self) -> Field:
         """tp at step 0 where the file lacks it (GFS f000): nothing has accumulated yet."""
-        first = min(s for n, s in self._index.entries if n == "tp")
+        first = self._steps_of("tp")[0]
         like = self._base("tp", first)
         return Field("tp", like.units, np.zeros_like(like.values), like.grid, self.run_time, 0,
                      self.run_time, dict(like.attrs, synthesized="zero at the run start"))
@@ -287,8 +290,7 @@ class RunDataset:
         else:
             if ("tp", before) not in self._index.entries:
                 raise DataError(f"{name} at step {step} needs tp at step {before}, which is not "
-                                f"in {self._source} (tp steps: "
-                                f"{_ranges(sorted(s for n, s in self._index.entries if n == 'tp'))})")
+                                f"in {self._source} (tp steps: {_ranges(self._steps_of('tp'))})")
             values = np.maximum(now.values - self._base("tp", before).values, np.float32(0))
         attrs = dict(now.attrs, period_hours=str(hours))
         return Field(name, BASE_UNITS["tp"], values.astype(np.float32), now.grid, now.run_time,

@@ -157,7 +157,7 @@ class Weather:
         """Precipitation rate (kg m-2 h-1 = mm/h), zero outside the moist areas."""
         p, _, _, warm = self.pressure(lat, lon, hours)
         q = self.moisture(lat, lon, hours, p, warm)
-        return 2.5 * np.clip(q - 0.55, 0.0, None) ** 1.5
+        return 1.6 * np.clip(q - 0.55, 0.0, None) ** 1.5
 
     def state(self, lat: np.ndarray, lon: np.ndarray, hours: float, utc_hour: float
               ) -> dict[str, np.ndarray]:
@@ -182,8 +182,8 @@ class Weather:
         u10 = 0.6 * (ug * np.cos(alpha) - vg * np.sin(alpha))
         v10 = 0.6 * (ug * np.sin(alpha) + vg * np.cos(alpha))
         jet = 9.0 * np.exp(-(((alat - 45.0) / 14.0) ** 2))
-        u850 = 1.3 * ug + jet
-        v850 = 1.3 * vg
+        u850 = 1.15 * ug + jet
+        v850 = 1.15 * vg
 
         static = self.static_texture(lat, lon)
         q = self.moisture(lat, lon, hours, p, warm)
