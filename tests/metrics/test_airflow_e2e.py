@@ -8,6 +8,7 @@ frame after that retry, StatsD packets from the tasks, the run report, and the U
 
 from __future__ import annotations
 
+import shutil
 import time
 import urllib.request
 from datetime import UTC, datetime
@@ -135,3 +136,47 @@ def test_ui_page_lists_runs_with_links(stack):
     ) as resp:
         detail = resp.read().decode()
     assert detail.count('<tr><td class="l">') == 3  # t_2m/alps, t_2m/europe, pmsl/europe
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+
+
+@pytest.mark.skipif(not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
+                    reason="needs Debian's chromium and chromium-driver")
+def test_ui_page_renders_inside_airflow_ui_in_chromium(stack, tmp_path):
+    """The Airflow UI's plugin route embeds the page; a real browser shows the runs table."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    stack.wait_run("fc_pipeline_slow")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--no-first-run", "--window-size=1280,900",
+                f"--user-data-dir={tmp_path / 'chrome-profile'}"):
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    try:
+        driver.set_page_load_timeout(60)
+        driver.get(f"{stack.api_url}/auth/token/login")  # all-admins mode: sets the cookie
+        driver.get(f"{stack.api_url}/plugin/framecast-metrics")
+        wait = WebDriverWait(driver, 60)
+        frame = wait.until(ec.presence_of_element_located(
+            (By.CSS_SELECTOR, "iframe[src*='framecast-metrics']")))
+        driver.switch_to.frame(frame)
+        table = wait.until(ec.presence_of_element_located((By.ID, "runs")))
+        text = table.text
+        assert "2026-11-23T12:00:00+00:00" in text and "testmodel" in text
+        detail = driver.find_element(By.LINK_TEXT, "timings").get_attribute("href")
+        driver.switch_to.default_content()
+        driver.save_screenshot(str(tmp_path / "ui.png"))
+        # the UI may re-render its iframe at any time: follow the link at top level instead
+        driver.get(detail)
+        groups = wait.until(ec.presence_of_element_located((By.ID, "groups")))
+        assert "pmsl" in groups.text and "alps" in groups.text
+    finally:
+        driver.quit()
