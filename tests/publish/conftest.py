@@ -222,8 +222,11 @@ class FtpServer:
         self._thread.start()
 
     def _loop(self) -> None:
+        import logging
+
+        logging.getLogger("pyftpdlib").setLevel(logging.WARNING)
         while not self._stop.is_set():
-            self.server.serve_forever(timeout=0.05, blocking=False, handle_exit=False)
+            self.server.ioloop.loop(timeout=0.05, blocking=False)
 
     def stop(self) -> None:
         self._stop.set()

@@ -154,3 +154,19 @@ def test_cli_errors_are_one_line_with_exit_code(tmp_path, run_path):
                            f"file://{tmp_path}/www"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == DataError.exit_code
     assert "does not exist" in proc.stderr
+
+
+def test_republishing_a_product_of_a_finished_run_keeps_it_finished(tmp_path, run_path):
+    from framecast.publish import publish_product
+
+    www = tmp_path / "www"
+    publish_run(run_path, LocalTarget(www), model="icon-eu", run_time=RUN)
+    frame = run_path / "t2m/alps/t2m_alps_001.png"
+    frame.write_bytes(frame.read_bytes() + b"\0")
+    report = publish_product(run_path, LocalTarget(www), "t2m", model="icon-eu", run_time=RUN)
+    assert report.uploaded == ["t2m/alps/t2m_alps_001.png"] and report.complete is True
+    manifest = json.loads((www / "icon-eu/2026112300/manifest.json").read_text())
+    assert manifest["complete"] is True and manifest["product_names"] == ["pmsl", "t2m"]
+    assert manifest["files"]["t2m/alps/t2m_alps_001.png"]["size"] == frame.stat().st_size
+    runs = json.loads((www / "icon-eu/runs.json").read_text())
+    assert runs["runs"][0]["complete"] is True and runs["latest"] == "2026112300"

@@ -233,7 +233,13 @@ def _publish(
         _sweep_partials(main, dirs, remote, rescan=counter.value > 0)
         if viewer:
             _publish_viewer(main, model)
-        new_manifest = mf.build_manifest(model, run_time, files, complete=complete,
+        if not complete:
+            # another product of this run may have been published meanwhile: merge with the
+            # manifest as it is now, not as it was when we started
+            prev = _read_json(main, f"{run_dir}/{mf.MANIFEST_NAME}")
+            # republishing a product of a finished run leaves the run finished
+            report.complete = bool(prev and prev.get("complete"))
+        new_manifest = mf.build_manifest(model, run_time, files, complete=report.complete,
                                          previous=None if complete else prev)
         main("write manifest", lambda t: t.write_bytes(
             f"{run_dir}/{mf.MANIFEST_NAME}", mf.dumps(new_manifest)))
