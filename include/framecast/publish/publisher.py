@@ -38,7 +38,8 @@ from framecast.publish.target import PublishTarget, RemoteStat, is_temp_name, is
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-Progress = Callable[[int, int, str], None]  # (files done, files total, path just done)
+#: (files done, files total, path just done); called from the upload worker threads
+Progress = Callable[[int, int, str], None]
 VIEWER_FILES = ("index.html", "viewer.js", "viewer.css")
 
 
