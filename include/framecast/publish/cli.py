@@ -1,4 +1,6 @@
-"""``framecast publish RUN_DIR --target URL``: publish a rendered run from the command line.
+"""Publish a rendered run (frames, videos, manifest, viewer) to a folder or an FTP/FTPS/SFTP server.
+
+Usage: ``framecast publish RUN_DIR --target URL``.
 
 Model and run time default to what the run folder's frame records say (the folder layout is
 ``<out_root>/<model>/<YYYYMMDDHH>``), so the usual call needs only the folder and the target.

@@ -111,10 +111,14 @@ class LocalTarget:
     def link_latest(self, link: str, target_name: str) -> bool:
         final = self._p(link)
         tmp = self._p(temp_name(clean_relpath(link)))
-        os.symlink(target_name, tmp)
+        try:
+            os.symlink(target_name, tmp)
+        except OSError:
+            return False  # e.g. a file system without symlinks: latest.json is the pointer
         try:
             os.replace(tmp, final)
-        except BaseException:
+        except OSError:
+            # something else (a real folder?) occupies the name: leave it, latest.json rules
             tmp.unlink(missing_ok=True)
-            raise
+            return False
         return True
