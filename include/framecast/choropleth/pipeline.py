@@ -65,8 +65,8 @@ class Plan:
 @dataclass
 class SegmentResult:
     """One encoded segment plus what is needed to check the run stayed at constant cost:
-    ``marks`` are (frame, seconds since segment start) every ``MARK_EVERY`` frames and the
-    worker's resident memory at start and end."""
+    ``marks`` are (frame, seconds since segment start, resident memory in kB) every
+    ``MARK_EVERY`` frames, plus the worker's resident memory at start and end."""
 
     index: int
     start: int
@@ -74,7 +74,7 @@ class SegmentResult:
     path: str
     seconds: float
     stats: SourceStats = field(default_factory=SourceStats)
-    marks: list[tuple[int, float]] = field(default_factory=list)
+    marks: list[tuple[int, float, int]] = field(default_factory=list)
     rss_start_kb: int = 0
     rss_end_kb: int = 0
 
@@ -172,8 +172,8 @@ def render_segment(spec: AnimationSpec, plan: Plan, index: int, *,
         png_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(spec.source.url)
     done = 0
-    marks: list[tuple[int, float]] = [(a, 0.0)]
     rss_start = rss_kb()
+    marks: list[tuple[int, float, int]] = [(a, 0.0, rss_start)]
     t_start = time.perf_counter()
     try:
         with VideoWriter(out, spec.width, spec.height, spec.fps, crf=spec.render.crf,
@@ -187,7 +187,7 @@ def render_segment(spec: AnimationSpec, plan: Plan, index: int, *,
                     (png_dir / f"frame_{i:06d}.png").write_bytes(png_bytes(frame))
                 done += 1
                 if done % MARK_EVERY == 0:
-                    marks.append((a + done, time.perf_counter() - t_start))
+                    marks.append((a + done, time.perf_counter() - t_start, rss_kb()))
                 if progress is not None and done % 25 == 0:
                     progress(25)
             if writer.frames_written != b - a:
@@ -198,7 +198,7 @@ def render_segment(spec: AnimationSpec, plan: Plan, index: int, *,
     if progress is not None and done % 25:
         progress(done % 25)
     if marks[-1][0] != b:
-        marks.append((b, time.perf_counter() - t_start))
+        marks.append((b, time.perf_counter() - t_start, rss_kb()))
     result = SegmentResult(index, a, b, str(out), time.perf_counter() - t0, stats, marks,
                            rss_start, rss_kb())
     _write_json(out.with_suffix(".json"), result.to_json())
@@ -338,7 +338,9 @@ def run_animation(spec: AnimationSpec, out_dir: str | Path, *, work_dir: str | P
             for k in range(len(plan.chunks)):
                 render_segment(spec, plan, k, progress=bump, assets=assets)
         else:
-            ctx = mp.get_context("spawn")
+            # fork: workers inherit the imported modules (spawn re-imports numpy, matplotlib,
+            # SQLAlchemy per worker: seconds of start-up). No engine is open at this point.
+            ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
             counter = ctx.Value("q", 0)
             with ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
                                      initializer=_init_worker, initargs=(counter,)) as pool:
