@@ -1,0 +1,124 @@
+"""Airflow-side pieces without a deployment: e-mail texts from a callback context, the page's
+table, the deadline definition, the task-try callback, and Airflow's StatsD backend carrying
+frame timers to a real UDP socket (in a fresh process, as a task runner would initialize it)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from framecast.metrics import store
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def plugins_importable(monkeypatch, tmp_path):
+    """The plugins folder importable and a throw-away AIRFLOW_HOME, as in a deployment."""
+    if "airflow" not in sys.modules:
+        monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "airflow"))
+    monkeypatch.syspath_prepend(str(ROOT / "plugins"))
+
+
+CONTEXT = {
+    "dag_run": {"dag_id": "icon_eu", "dag_run_id": "scheduled__2026-11-23T00:00:00+00:00",
+                "logical_date": "2026-11-23T00:00:00Z", "state": "running"},
+    "deadline": {"id": "x", "deadline_time": datetime(2026, 11, 23, 4, tzinfo=UTC)},
+}
+
+
+def test_deadline_email_from_scheduler_context():
+    from framecast_airflow import alerts
+
+    subject, html = alerts.deadline_email(CONTEXT, what="ICON-EU charts", ui_url="http://af:8080/")
+    assert subject == "[framecast] LATE: icon_eu scheduled__2026-11-23T00:00:00+00:00: ICON-EU charts"
+    assert "2026-11-23 04:00:00+00:00" in html and "running" in html
+    assert 'href="http://af:8080/dags/icon_eu/runs/scheduled__2026-11-23T00%3A00%3A00%2B00%3A00"' in html
+
+
+def test_publish_deadline_builds_async_callback():
+    from airflow.sdk import DeadlineReference
+    from airflow.sdk.definitions.callback import AsyncCallback
+
+    from framecast_airflow import alerts
+
+    alert = alerts.publish_deadline(timedelta(hours=4), to="ops@example.com", what="charts")
+    assert alert.reference == DeadlineReference.DAGRUN_LOGICAL_DATE
+    assert alert.interval == timedelta(hours=4)
+    assert isinstance(alert.callback, AsyncCallback)
+    assert alert.callback.path == "framecast_airflow.alerts.notify_deadline_missed"
+    assert alert.callback.kwargs["to"] == ["ops@example.com"]
+    with pytest.raises(ValueError, match="no recipient"):
+        alerts.publish_deadline(timedelta(hours=1), to=[])
+
+
+class _TI:
+    dag_id, run_id, task_id, map_index, try_number = "d", "r", "render", 4, 2
+
+
+def test_record_task_try_callback_and_failure_is_swallowed(tmp_path):
+    from framecast_airflow import alerts
+
+    db = f"sqlite:///{tmp_path}/m.sqlite"
+    alerts.RecordTaskTry(db, "success")({"ti": _TI()})
+    (t,) = store.retried_tasks(db, "d", "r")
+    assert (t.task_id, t.map_index, t.try_number, t.state) == ("render", 4, 2, "success")
+    # a broken metrics DB must not fail the observed task
+    alerts.RecordTaskTry("nosuchdb://x", "success")({"ti": _TI()})
+
+
+def test_runs_table_links_and_retry_highlight():
+    from framecast_airflow.metrics_view import runs_table
+
+    rows = [store.RunSummary("icon-eu", "2026-11-23T00:00:00+00:00", 10, 2, 5000.0, 400.0,
+                             700.0, 2_000_000, 2, None, "icon_eu", "manual__1", "http://r/x")]
+    html = runs_table(rows, "http://af")
+    assert 'href="runs/icon-eu/2026-11-23T00%3A00%3A00%2B00%3A00"' in html
+    assert 'href="http://af/dags/icon_eu/runs/manual__1"' in html
+    assert 'href="http://r/x"' in html
+    assert '<span class="warn">2</span>' in html
+    assert runs_table([], "http://af") == "<p>No runs recorded yet.</p>"
+
+
+def test_airflow_statsd_backend_carries_frame_timers():
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(10)
+    env = dict(os.environ, AIRFLOW__METRICS__STATSD_ON="True",
+               AIRFLOW__METRICS__STATSD_HOST="127.0.0.1",
+               AIRFLOW__METRICS__STATSD_PORT=str(sock.getsockname()[1]),
+               AIRFLOW__METRICS__STATSD_PREFIX="af",
+               PYTHONPATH=os.pathsep.join([str(ROOT / "plugins"), os.environ.get("PYTHONPATH", "")]))
+    code = textwrap.dedent("""
+        from airflow.sdk.configuration import conf
+        from airflow.sdk.observability import stats
+        from airflow.sdk.observability.metrics import stats_utils
+        from framecast.records import FrameRecord
+        from framecast_airflow.frame_stats import emit_frame_timings
+
+        # what the task runner does at start-up
+        stats.initialize(factory=stats_utils.get_stats_factory(),
+                         export_legacy_names=conf.getboolean("metrics", "legacy_names_on"))
+        recs = [FrameRecord("icon-eu", "r", "t_2m", "europe", s, "p", render_ms=40.0 + s)
+                for s in range(3)]
+        print(emit_frame_timings(recs))
+    """)
+    try:
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, timeout=120, check=True).stdout
+        assert out.strip().splitlines()[-1] == "15"
+        lines = []
+        while len(lines) < 15:
+            lines.extend(sock.recvfrom(65535)[0].decode().splitlines())
+    finally:
+        sock.close()
+    render = sorted(ln for ln in lines if ".render." in ln)
+    assert render == [f"af.framecast.frame.render.icon-eu.t_2m.europe:{40 + s}.000000|ms"
+                      for s in range(3)]
