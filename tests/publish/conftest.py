@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,12 +14,6 @@ from framecast.records import FrameRecord, run_dir, write_records
 
 RUN_TIME = datetime(2026, 11, 23, 0, tzinfo=UTC)
 COLOURS = {"t2m": (200, 80, 60), "pmsl": (60, 90, 200), "precip": (40, 160, 90)}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make_png(
