@@ -104,6 +104,8 @@ def test_lru_keeps_a_few_fields_only(icon_eu_run):
     with RunDataset.open(icon_eu_run) as ds:
         first = ds.field("msl", 0)
         assert ds.field("msl", 0) is first and ds.stats.cache_hits == 1
+        with pytest.raises(ValueError, match="read-only"):
+            first.values[0, 0] = 0.0  # shared with later callers: must not be changed
         for step in range(1, 7):
             ds.field("msl", step)
         assert len(ds._cache) == LRU_SIZE

@@ -2,7 +2,8 @@
 
 The aim is data that exercises a map renderer the way real model output does: closed lows and
 highs that drift east with time, winds roughly geostrophic around them (turned toward low
-pressure near the ground), warm and cold sectors, a diurnal cycle in 2 m temperature, cloud and
+pressure near the ground, more so over rough land), warm and cold sectors, a diurnal cycle in
+2 m temperature that is larger over land than sea, cloud and
 precipitation near the lows, and heights/thicknesses consistent with the temperatures. It is not
 a model; it is a pure function of (latitude, longitude, hours since run start, seed), so every
 model grid sees the same weather and a run can be regenerated bit for bit.
@@ -15,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from framecast.sampledata.land import land_mask
 
 EARTH_RADIUS = 6.371e6  # m
 OMEGA = 7.292e-5  # s-1
@@ -83,6 +86,7 @@ class Weather:
         self._static = _plane_waves(seed + 1, 16, 8.0, 40.0)
         self._moving = _plane_waves(seed + 2, 16, 6.0, 30.0)
         self._static_cache: tuple[np.ndarray, np.ndarray] | None = None
+        self._land_cache: tuple[np.ndarray, np.ndarray] | None = None
         self._order_cache: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None
 
     @staticmethod
@@ -111,6 +115,12 @@ class Weather:
                 order = np.argsort(lat, kind="stable")
                 self._order_cache = (lat, lat[order], order)
         return self._order_cache[1], self._order_cache[2]
+
+    def land(self, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+        """Land (1) or sea (0) at the points (cached for the last point array seen)."""
+        if self._land_cache is None or self._land_cache[0] is not lat:
+            self._land_cache = (lat, land_mask(lat, lon))
+        return self._land_cache[1]
 
     def pressure(self, lat: np.ndarray, lon: np.ndarray, hours: float
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -178,9 +188,12 @@ class Weather:
         ug = -dpy_total / (RHO * f)
         vg = dpx / (RHO * f)
         # Near the ground: slower, and turned across the isobars toward low pressure.
-        alpha = np.deg2rad(25.0) * np.where(lat >= 0.0, 1.0, -1.0)
-        u10 = 0.6 * (ug * np.cos(alpha) - vg * np.sin(alpha))
-        v10 = 0.6 * (ug * np.sin(alpha) + vg * np.cos(alpha))
+        # Land is rougher than sea: slower and more across the isobars.
+        land = self.land(lat, lon)
+        alpha = np.deg2rad(15.0 + 15.0 * land) * np.where(lat >= 0.0, 1.0, -1.0)
+        friction = 0.7 - 0.2 * land
+        u10 = friction * (ug * np.cos(alpha) - vg * np.sin(alpha))
+        v10 = friction * (ug * np.sin(alpha) + vg * np.cos(alpha))
         jet = 9.0 * np.exp(-(((alat - 45.0) / 14.0) ** 2))
         u850 = 1.15 * ug + jet
         v850 = 1.15 * vg
@@ -193,17 +206,20 @@ class Weather:
         tcc = 100.0 / (1.0 + np.exp(-3.0 * (q - 0.1)))
         local_hour = (utc_hour + lon / 15.0) % 24.0
         diurnal = 4.5 * np.cos(2.0 * np.pi * (local_hour - 14.5) / 24.0) * (1.0 - 0.006 * tcc)
-        t2m = t850 + 9.0 + diurnal + 1.5 * static
+        orog = land * np.clip(700.0 * (static + 0.3), 0.0, None)
+        # Seas damp the diurnal cycle and stay relatively warm in the cold season; terrain
+        # is colder by the standard lapse rate.
+        t2m = (t850 + 9.0 + diurnal * (0.3 + 0.9 * land) + 2.5 * (1.0 - land) + 1.0 * static
+               - 0.0065 * orog)
 
         gh1000 = (msl - 100000.0) / (RHO * G)
         gh850 = gh1000 + RD_G * (t850 + 4.0) * np.log(1000.0 / 850.0)
         gh500 = gh1000 + RD_G * (0.5 * (t850 + t500) + 9.0) * np.log(1000.0 / 500.0)
 
         wind10 = np.hypot(u10, v10)
-        gust10 = 1.55 * wind10 + 2.0 + 1.5 * np.clip(q, 0.0, None)
+        gust10 = (1.4 + 0.35 * land) * wind10 + 2.0 + 1.5 * np.clip(q, 0.0, None)
         cape = np.clip((t2m - 282.0) * 110.0 * (0.3 + np.clip(q, 0.0, 1.5)), 0.0, 4000.0)
         rh2m = np.clip(55.0 + 30.0 * np.tanh(q), 5.0, 100.0)
-        orog = np.clip(600.0 * static, 0.0, None)
         sp = msl * np.exp(-orog / 8000.0)
         pwat = np.clip(12.0 + 10.0 * q + 0.6 * (t850 - 270.0), 0.5, None)
         return {"t2m": t2m, "msl": msl, "gust10": gust10, "tcc": tcc, "u10": u10, "v10": v10,
