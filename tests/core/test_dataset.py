@@ -329,6 +329,18 @@ def test_non_grib_and_truncated_files_fail_at_open(icon_eu_run, tmp_path):
         RunDataset.open(run)
 
 
+def test_truncated_gfs_file_fails_at_open(gfs_run, tmp_path):
+    src = gfs_run / gfs_path(RUN, 6)
+    dst = tmp_path / src.name
+    dst.write_bytes(src.read_bytes()[:-5000])
+    shutil.copyfile(src.with_name(src.name + ".idx"), dst.with_name(dst.name + ".idx"))
+    with pytest.raises(GribError, match=rf"{dst}: truncated"):
+        RunDataset.open(tmp_path)
+    dst.with_name(dst.name + ".idx").unlink()
+    with pytest.raises(GribError, match=rf"{dst}: truncated"):
+        RunDataset.open(tmp_path)
+
+
 def test_file_whose_content_contradicts_its_name(icon_eu_run, tmp_path):
     run = _link_tree(icon_eu_run, tmp_path / "run")
     wrong = _path(run, "t2m", 1)
@@ -390,6 +402,7 @@ def test_validate_grib(icon_eu_run, gfs_run, tmp_path):
         "junk.grib2": (data[:second] + b"garbage!" * 4, f"no GRIB message at byte {second}"),
         "empty.grib2": (b"", "empty file"),
         "html.grib2": (b"<html>" * 10, "no GRIB message at byte 0"),
+        "grib1.grib2": (b"GRIB\x00\x00\x40\x01" + b"\x00" * 60, "GRIB edition 1, not 2"),
     }
     for name, (content, match) in cases.items():
         p = tmp_path / name

@@ -59,6 +59,23 @@ def check_message_at(path: Path, offset: int, size: int | None = None) -> int:
     return length
 
 
+def message_spans(path: Path) -> list[tuple[int, int]]:
+    """(offset, length) of every message of a file, from its section-0 headers alone.
+
+    Costs two tiny reads per message; raises GribError naming the file and byte offset when
+    the file is truncated, has trailing junk or a corrupt message end.
+    """
+    size = path.stat().st_size
+    if size == 0:
+        raise GribError(f"{path}: empty file")
+    spans, offset = [], 0
+    while offset < size:
+        length = check_message_at(path, offset, size)
+        spans.append((offset, length))
+        offset += length
+    return spans
+
+
 def check_bz2_head(path: Path) -> None:
     with open(path, "rb") as fh:
         if fh.read(3) != BZ2_MAGIC:

@@ -17,7 +17,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from framecast.dataset.grib import check_bz2_head, check_message_at, eccodes, is_bz2
+from framecast.dataset.grib import (
+    check_bz2_head,
+    check_message_at,
+    eccodes,
+    is_bz2,
+    message_spans,
+)
 from framecast.dataset.names import DWD_FILE, DWD_MODELS, DWD_PRESSURE, DWD_SINGLE, grib_name
 from framecast.dataset.names import idx_name as idx_canonical
 from framecast.errors import DataError, GribError
@@ -186,31 +192,28 @@ def _index_headers(path: Path, index: RunIndex) -> None:
     if is_bz2(path):
         raise GribError(f"{path}: compressed files must use DWD's naming to be indexed; "
                         f"decompress it first (bunzip2)")
-    size = path.stat().st_size
-    check_message_at(path, 0, size)
+    spans = message_spans(path)  # clear errors for truncation before ecCodes sees the file
     with open(path, "rb") as fh:
-        while True:
+        for offset, length in spans:
+            fh.seek(offset)
             try:
                 h = eccodes.codes_grib_new_from_file(fh, headers_only=True)
             except eccodes.GribInternalError as exc:
-                raise GribError(f"{path}: unreadable GRIB message: {exc}") from None
+                raise GribError(f"{path}: unreadable GRIB message at byte {offset}: "
+                                f"{exc}") from None
             if h is None:
-                break
+                raise GribError(f"{path}: no GRIB message at byte {offset}")
             try:
-                offset = int(eccodes.codes_get(h, "offset"))
-                length = int(eccodes.codes_get(h, "totalLength"))
-                if eccodes.codes_get(h, "editionNumber") != 2:
-                    raise GribError(f"{path}: message at byte {offset} is not GRIB2")
                 found = grib_name(eccodes.codes_get(h, "shortName"),
                                   eccodes.codes_get(h, "typeOfLevel"),
                                   eccodes.codes_get(h, "level"))
                 date, time = eccodes.codes_get(h, "dataDate"), eccodes.codes_get(h, "dataTime")
                 start = int(eccodes.codes_get(h, "startStep"))
                 step = int(eccodes.codes_get(h, "endStep"))
+            except eccodes.GribInternalError as exc:
+                raise GribError(f"{path}: bad GRIB header at byte {offset}: {exc}") from None
             finally:
                 eccodes.codes_release(h)
-            if offset + length > size:
-                raise GribError(f"{path}: truncated message at byte {offset}")
             if found is None:
                 continue
             run = _run_time(f"{date:08d}{time // 100:02d}", path)
