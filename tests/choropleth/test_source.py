@@ -133,3 +133,16 @@ def test_unreachable_databases(tmp_path):
     assert "secret" not in str(ei.value) and "127.0.0.1:1" in str(ei.value)
     with pytest.raises(SourceError, match="not a SQLAlchemy database URL"):
         make_engine("not a url")
+
+
+def test_raw_value_range_is_a_plain_scan(db):
+    url, table = db
+    spec = SourceSpec(url=url, table=table, code_column="iso", time_column="ts", metric="v",
+                      aggregate="sum")
+    tl = Timeline(datetime(2021, 3, 1), datetime(2021, 3, 3), parse_interval("day"))
+    eng = make_engine(url)
+    assert value_range(eng, spec, tl, aggregated=False) == (1.0, 99.0)
+    assert value_range(eng, spec, tl) == (4.0, 99.0)  # smallest group: NOR on day 2
+    empty = Timeline(datetime(2030, 1, 1), datetime(2030, 1, 3), parse_interval("day"))
+    assert value_range(eng, spec, empty, aggregated=False) == (None, None)
+    eng.dispose()

@@ -107,9 +107,14 @@ def prepare(spec: AnimationSpec, work_dir: str | Path, *, chunks: int | None = N
     """Check the source, fix the colour scale from the data's range, rasterise the map once."""
     work = Path(work_dir)
     (work / "segments").mkdir(parents=True, exist_ok=True)
+    st = spec.style
+    fixed = st.breaks is not None or (st.vmin is not None and st.vmax is not None)
     engine = make_engine(spec.source.url)
     try:
-        data_min, data_max = value_range(engine, spec.source, spec.timeline)
+        # A scale fixed by the spec only needs to know the range holds data: one plain scan
+        # instead of the full aggregation (which the segments run anyway).
+        data_min, data_max = value_range(engine, spec.source, spec.timeline,
+                                         aggregated=not fixed)
     finally:
         engine.dispose()
     tl = spec.timeline

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -243,17 +243,29 @@ def _looks_unreachable(msg: str) -> bool:
                                 "does not exist") ) and "relation" not in m and "column" not in m
 
 
-def value_range(engine: Any, spec: SourceSpec, timeline: Timeline) -> tuple[float | None,
-                                                                            float | None]:
-    """Min and max of the aggregated values over the whole timeline, computed in SQL."""
+def value_range(engine: Any, spec: SourceSpec, timeline: Timeline, *,
+                aggregated: bool = True) -> tuple[float | None, float | None]:
+    """Min and max of the values over the whole timeline, computed in SQL.
+
+    ``aggregated=False`` takes the range of the raw numeric values instead: one plain scan
+    (no grouping or window sort), enough to check that the range holds data at all when the
+    colour scale is fixed by the spec.
+    """
     from sqlalchemy import text
     from sqlalchemy.exc import SQLAlchemyError
 
-    sql, params = aggregate_sql(engine, spec, timeline, 0, len(timeline), ordered=False)
+    if aggregated:
+        sql, params = aggregate_sql(engine, spec, timeline, 0, len(timeline), ordered=False)
+        query = f"SELECT MIN(value), MAX(value) FROM ({sql}) AS agg"
+    else:
+        sql, params = aggregate_sql(engine, replace(spec, aggregate="max"), timeline, 0,
+                                    len(timeline), ordered=False)
+        head, _, _ = sql.partition(" SELECT frame, code, MAX(x)")
+        query = (f"{head} SELECT MIN(x), MAX(x) FROM typed "
+                 f"WHERE frame >= :fa AND frame < :fb")
     try:
         with engine.connect() as conn:
-            row = conn.execute(text(f"SELECT MIN(value), MAX(value) FROM ({sql}) AS agg"),
-                               params).one()
+            row = conn.execute(text(query), params).one()
     except SQLAlchemyError as exc:
         raise _source_error(exc, spec, "range query") from exc
     lo, hi = row
