@@ -31,7 +31,7 @@ def _seed_history(stack) -> None:
         run = datetime(2026, 11, 22, hour, tzinfo=UTC).isoformat()
         store.upsert_frames(db, [
             FrameRecord("testmodel", run, p, reg, s, f"{p}/{reg}/{s:03d}.png", load_ms=1.0,
-                        render_ms=20.0 + s, encode_ms=1.0, bytes=100, try_number=1)
+                        render_ms=40.0 + s, encode_ms=1.0, bytes=100, try_number=1)
             for p, reg in (("t_2m", "europe"), ("pmsl", "europe"), ("t_2m", "alps"))
             for s in range(4)
         ])
@@ -63,8 +63,8 @@ def test_late_run_sends_exactly_one_deadline_email(stack):
 def test_on_time_run_sends_no_deadline_email(stack):
     assert stack.wait_run("fc_ontime") == "success"
     _, queued_at = stack.run_state("fc_ontime")
-    # wait until the 40 s deadline has passed (plus a margin): a pruned deadline stays silent
-    remaining = queued_at.timestamp() + 40 + 10 - time.time()
+    # wait until the 90 s deadline has passed (plus a margin): a pruned deadline stays silent
+    remaining = queued_at.timestamp() + 90 + 10 - time.time()
     if remaining > 0:
         time.sleep(remaining)
     stack.check_alive()
@@ -93,7 +93,7 @@ def test_slow_renderer_and_retry_raise_budget_alert_one_row_per_frame(stack):
     rows = store.frames(db, "testmodel", "2026112312")
     assert sorted({(r.product, r.region, r.try_number) for r in rows}) == [
         ("pmsl", "europe", 2), ("t_2m", "alps", 1), ("t_2m", "europe", 1)]
-    assert min(r.render_ms for r in rows) >= 140  # the injected 0.15 s delay was measured
+    assert min(r.render_ms for r in rows) >= 240  # the injected 0.25 s delay was measured
     report = stack.out_dir / "testmodel" / "2026112312" / "_report"
     assert (report / "index.html").read_text().count("<tr><td>") == 3 + 12
     assert (report / "steps.png").stat().st_size > 1000
