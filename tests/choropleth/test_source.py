@@ -63,7 +63,7 @@ def db(request, tmp_path):
 
 def _frames(url, table, agg, interval="day"):
     spec = SourceSpec(url=url, table=table, code_column="iso", time_column="ts", metric="v",
-                      aggregate=agg, chunk_rows=2)
+                      aggregate=agg, chunk_rows=2, frames_per_query=2)
     tl = Timeline(datetime(2021, 3, 1), datetime(2021, 3, 3), parse_interval(interval))
     c = load_countries("110m")
     stats = SourceStats()

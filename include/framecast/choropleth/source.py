@@ -44,6 +44,7 @@ class SourceSpec:
     query: str | None = None
     aggregate: str = "last"
     chunk_rows: int = 20_000
+    frames_per_query: int = 2_000
 
     def __post_init__(self) -> None:
         if (self.table is None) == (self.query is None):
@@ -57,8 +58,10 @@ class SourceSpec:
                             f"(name or schema.name)")
         if self.aggregate not in AGGREGATES:
             raise SpecError(f"source.aggregate: {self.aggregate!r} is not one of {AGGREGATES}")
-        if not isinstance(self.chunk_rows, int) or self.chunk_rows < 1:
-            raise SpecError(f"source.chunk_rows: {self.chunk_rows!r} must be a positive integer")
+        for key in ("chunk_rows", "frames_per_query"):
+            val = getattr(self, key)
+            if not isinstance(val, int) or isinstance(val, bool) or val < 1:
+                raise SpecError(f"source.{key}: {val!r} must be a positive integer")
 
 
 @dataclass
@@ -294,17 +297,29 @@ def stream_frames(engine: Any, spec: SourceSpec, timeline: Timeline, countries: 
                   a: int, b: int, stats: SourceStats) -> Iterator[tuple[int, np.ndarray]]:
     """Yield (frame, values) for every frame in [a, b), in order; values NaN where no data.
 
-    Rows come through a server-side cursor (``stream_results``) ``chunk_rows`` at a time.
-    Frames without any row still yield (all no data), so the video's time axis stays regular.
+    The range is queried ``frames_per_query`` frames at a time: the database sorts and groups
+    one window (bounded work and temp space, first frame quickly) instead of the whole range
+    up front. Within a window rows come through a server-side cursor (``stream_results``),
+    ``chunk_rows`` at a time. Frames without any row still yield (all no data), so the video's
+    time axis stays regular.
     """
+    cache: dict[Any, int | None] = {}
+    for wa in range(a, b, spec.frames_per_query):
+        yield from _stream_window(engine, spec, timeline, countries, wa,
+                                  min(b, wa + spec.frames_per_query), stats, cache)
+
+
+def _stream_window(engine: Any, spec: SourceSpec, timeline: Timeline, countries: Countries,
+                   a: int, b: int, stats: SourceStats,
+                   index_cache: dict[Any, int | None]) -> Iterator[tuple[int, np.ndarray]]:
+    """One query for frames [a, b); see :func:`stream_frames`."""
     from sqlalchemy import text
     from sqlalchemy.exc import SQLAlchemyError
 
     n = len(countries)
     sql, params = aggregate_sql(engine, spec, timeline, a, b)
-    # Per raw code value: feature index or None. Filled on first sight, so the hot loop is a
-    # dict lookup per row (this loop runs once per aggregated row: keep it lean).
-    index_cache: dict[Any, int | None] = {}
+    # index_cache: raw code value -> feature index or None, filled on first sight, so the hot
+    # loop is a dict lookup per row (it runs once per aggregated row: keep it lean).
     next_frame = a
     cur_frame: int | None = None
     values = np.full(n, np.nan)
