@@ -19,7 +19,8 @@ built on the SMTP provider's hook and the core's :mod:`framecast.metrics` texts:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+import os
+from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,17 @@ from framecast.records import read_records
 log = logging.getLogger(__name__)
 
 DEFAULT_SMTP_CONN_ID = "smtp_default"
+ALERT_EMAILS_ENV = "FRAMECAST_ALERT_EMAILS"
+
+
+def alert_recipients(env: Mapping[str, str] | None = None) -> list[str]:
+    """Operators' addresses from ``$FRAMECAST_ALERT_EMAILS`` (comma-separated; empty: none).
+
+    Why the environment: the same DAG files run in development (no e-mail) and production,
+    and the deployment, not the code, knows who is on call.
+    """
+    env = os.environ if env is None else env
+    return [a.strip() for a in env.get(ALERT_EMAILS_ENV, "").split(",") if a.strip()]
 
 
 def ui_base_url(explicit: str | None = None) -> str:
@@ -192,11 +204,13 @@ class RecordTaskTry:
     """Task state callback storing ``(dag_id, run_id, task_id, map_index, try_number, state)``.
 
     Use one instance per state, e.g. ``on_retry_callback=RecordTaskTry(db, "up_for_retry")``
-    and ``on_success_callback=RecordTaskTry(db, "success")``. A failure to record is logged
-    and swallowed: metrics must never fail the task they observe.
+    and ``on_success_callback=RecordTaskTry(db, "success")``. ``db_url`` may be a function of
+    the task context, for deployments that resolve the metrics DB at run time. A failure to
+    record is logged and swallowed: metrics must never fail the task they observe.
     """
 
-    def __init__(self, db_url: str, state: str, model: str = "", run: str = "") -> None:
+    def __init__(self, db_url: str | Callable[[Mapping[str, Any]], str], state: str,
+                 model: str = "", run: str = "") -> None:
         self.db_url = db_url
         self.state = state
         self.model = model
@@ -216,6 +230,7 @@ class RecordTaskTry:
             run=self.run,
         )
         try:
-            store.record_task_try(self.db_url, attempt)
+            db_url = self.db_url(context) if callable(self.db_url) else self.db_url
+            store.record_task_try(db_url, attempt)
         except FramecastError:  # observing must not break the observed task
             log.exception("could not record task try %s", attempt)

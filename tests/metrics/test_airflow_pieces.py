@@ -72,6 +72,16 @@ def test_record_task_try_callback_and_failure_is_swallowed(tmp_path):
     assert (t.task_id, t.map_index, t.try_number, t.state) == ("render", 4, 2, "success")
     # a broken metrics DB must not fail the observed task
     alerts.RecordTaskTry("nosuchdb://x", "success")({"ti": _TI()})
+    # the DB may be resolved from the context at run time
+    alerts.RecordTaskTry(lambda ctx: ctx["db"], "up_for_retry")({"ti": _TI(), "db": db})
+    assert [t.state for t in store.task_tries_of(db, "d", "r")] == ["up_for_retry"]
+
+
+def test_alert_recipients_from_env():
+    from framecast_airflow import alerts
+
+    assert alerts.alert_recipients({"FRAMECAST_ALERT_EMAILS": " a@x, ,b@y "}) == ["a@x", "b@y"]
+    assert alerts.alert_recipients({}) == []
 
 
 def test_runs_table_links_and_retry_highlight():
