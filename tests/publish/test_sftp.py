@@ -151,7 +151,7 @@ def test_server_killed_mid_upload_publisher_reconnects_when_it_is_back(
     seen: list[int] = []
     try:
         report = publish_run(run_b, sftp_target(srv), model="icon-eu", run_time=RUN_B,
-                             workers=2, retries=6, backoff=0.2,
+                             workers=2, retries=8, backoff=0.25,  # rides out a slow restart
                              progress=_watch_progress(www, run_a, seen))
     finally:
         watcher.join(60)

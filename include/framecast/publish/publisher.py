@@ -217,11 +217,13 @@ def _publish(
         for name in (mf.LATEST_NAME, mf.RUNS_NAME):
             _read_json(main, f"{model}/{name}")
         dirs = sorted({posixpath.dirname(f"{run_dir}/{f.rel}") for f in files})
+        remote: dict[str, dict[str, RemoteStat]] = {}
         for d in dirs:
-            main(f"create {d}", lambda t, d=d: t.makedirs(d))
-        remote: dict[str, dict[str, RemoteStat]] = {
-            d: main(f"list {d}", lambda t, d=d: t.scan(d)) for d in dirs
-        }
+            # one listing tells what is there; only folders that list empty (missing) are
+            # created, which keeps re-publishing to a few round trips per folder
+            remote[d] = main(f"list {d}", lambda t, d=d: t.scan(d))
+            if not remote[d]:
+                main(f"create {d}", lambda t, d=d: t.makedirs(d))
         todo, skipped = _plan(files, run_dir, remote, prev)
         report.skipped = [f.rel for f in skipped]
         done = _Counter()

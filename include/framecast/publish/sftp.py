@@ -81,6 +81,9 @@ class SftpTarget:
                 raise err from exc
         else:
             self._sftp = self._open_own()
+        # without a timeout a server that stops answering (no reset) would hang the worker
+        # forever; with it the publisher sees a timeout, reconnects and retries
+        self._sftp.get_channel().settimeout(self.timeout)
         self._known_dirs = set()
 
     def _as_sftp(self, client: Any) -> Any:
