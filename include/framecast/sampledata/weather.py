@@ -24,6 +24,7 @@ OMEGA = 7.292e-5  # s-1
 G = 9.80665  # m s-2
 RHO = 1.25  # kg m-3, near-surface air density used for the geostrophic balance
 RD_G = 287.05 / G  # m K-1, hypsometric factor
+MAX_WIND = 35.0  # m s-1, soft ceiling of the balanced (geostrophic) wind
 
 #: Names of the instantaneous fields :meth:`Weather.state` returns.
 STATE_FIELDS = ("t2m", "msl", "gust10", "tcc", "u10", "v10", "u850", "v850", "t850", "t500",
@@ -187,6 +188,12 @@ class Weather:
         f = 2.0 * OMEGA * np.where(lat >= 0.0, 1.0, -1.0) * np.maximum(np.abs(sinlat), 0.5)
         ug = -dpy_total / (RHO * f)
         vg = dpx / (RHO * f)
+        # Where two systems crowd together the balance would give hurricane-force winds;
+        # saturate smoothly instead (gradient-wind effects limit real flow similarly).
+        speed = np.hypot(ug, vg)
+        limit = np.where(speed > 1e-6, MAX_WIND * np.tanh(speed / MAX_WIND)
+                         / np.maximum(speed, 1e-6), 1.0)
+        ug, vg = ug * limit, vg * limit
         # Near the ground: slower, and turned across the isobars toward low pressure.
         # Land is rougher than sea: slower and more across the isobars.
         land = self.land(lat, lon)
