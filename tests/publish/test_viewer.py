@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
 import shutil
 import threading
 from datetime import UTC, datetime
@@ -66,8 +67,8 @@ def browser(tmp_path):
 
 def _frame_state(driver) -> dict:
     return driver.execute_script(
-        "const i = document.getElementById('frame');"
-        "return {src: i.getAttribute('src'), loaded: i.dataset.loaded, step: i.dataset.step,"
+        "const i = document.getElementById('frame'); const [src, q] = i.getAttribute('src').split('?');"
+        "return {src: src, query: q || '', loaded: i.dataset.loaded, step: i.dataset.step,"
         " w: i.naturalWidth, complete: i.complete};"
     )
 
@@ -106,6 +107,9 @@ def test_viewer_loads_steps_switches_products_and_runs(
     st = _wait_frame(browser, lambda s: True, "first frame")
     # default: the latest complete run (not the newer run still in progress), first product
     assert st["src"] == "2026112300/pmsl/alps/pmsl_alps_000.png" and st["w"] == size[0]
+    manifest = json.loads((www / "icon-eu/2026112300/manifest.json").read_text())
+    sha = manifest["files"]["pmsl/alps/pmsl_alps_000.png"]["sha256"]
+    assert st["query"] == f"v={sha[:12]}"  # immutable URL: a re-rendered frame gets a new one
     assert Select(browser.find_element(By.ID, "run")).first_selected_option.text == "20261123 00Z"
     run_labels = [o.text for o in Select(browser.find_element(By.ID, "run")).options]
     assert run_labels == ["20261123 06Z (in progress)", "20261123 00Z", "20261122 12Z"]
@@ -131,7 +135,7 @@ def test_viewer_loads_steps_switches_products_and_runs(
     fetched = browser.execute_script(
         "return performance.getEntriesByType('resource').map(e => e.name)")
     for step in (2, 3):  # ahead of the current frame, never shown yet
-        assert any(u.endswith(f"pmsl_alps_{step:03d}.png") for u in fetched), fetched
+        assert any(f"/pmsl_alps_{step:03d}.png?v=" in u for u in fetched), fetched
 
     # switch product: same step, other product's frame
     Select(browser.find_element(By.ID, "product")).select_by_value("t2m")

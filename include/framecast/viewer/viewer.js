@@ -81,7 +81,12 @@
     return r.run_id.slice(0, 8) + " " + r.run_id.slice(8) + "Z" + (r.complete ? "" : " (in progress)");
   }
 
-  function frameUrl(frame) { return state.runId + "/" + frame.file; }
+  // The checksum in the query makes each URL immutable: a frame rendered again under the
+  // same name gets a new URL, so browser and proxy caches can never show a stale chart.
+  function frameUrl(frame) {
+    const v = frame.sha256 ? "?v=" + frame.sha256.slice(0, 12) : "";
+    return state.runId + "/" + frame.file + v;
+  }
 
   function preload(url) {
     let img = cache.get(url);
@@ -160,7 +165,7 @@
     el.downloads.innerHTML = "";
     for (const [kind, entry] of Object.entries(videos || {})) {
       const a = document.createElement("a");
-      a.href = state.runId + "/" + entry.file;
+      a.href = frameUrl(entry);
       a.textContent = kind.toUpperCase() + " (" + Math.round(entry.size / 1024) + " kB)";
       a.download = "";
       el.downloads.appendChild(a);
