@@ -242,19 +242,22 @@ class LocalCluster:
     def db_url(self, db: str, driver: str = "psycopg2") -> str:
         return f"{_pg_base(self.pg_admin).replace('postgresql', f'postgresql+{driver}', 1)}/{db}"
 
-    def env(self) -> dict[str, str]:
-        """Environment of every component: the topology's variables plus local-only ones."""
+    def own_env(self) -> dict[str, str]:
+        """What this cluster sets: the topology's variables, local-only ones, the connection."""
         from framecast.catalog import get_model
 
         spec = get_model(MODEL, self.models_file)
         volumes = {v["env"]: str(self.volume_dirs[name])
                    for name, v in self.topology.volumes.items()}
-        own = {
+        return {
+            # the topology's shared variables
             "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.db_url(self.airflow_db),
             "AIRFLOW__CELERY__BROKER_URL": self.redis_url,
             "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + self.db_url(self.airflow_db),
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
+            "AIRFLOW__CORE__PARALLELISM": "8",
+            "AIRFLOW__API__WORKERS": "1",
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.api_url}/execution/",
             "AIRFLOW__API__BASE_URL": self.api_url,
             **self._secrets,
@@ -278,20 +281,22 @@ class LocalCluster:
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(self.api_port),
-            "FRAMECAST_MODELS_FILE": str(self.models_file),
-            "PYTHONPATH": os.pathsep.join(
-                p for p in (str(DEPLOY_AIRFLOW_DIR), os.environ.get("PYTHONPATH", "")) if p),
-            # per-machine plumbing (not part of the topology): free ports, upstream connection
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(self.trigger_log_port),
+            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
             "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-            "AIRFLOW__API__WORKERS": "1",
-            "AIRFLOW__CORE__PARALLELISM": "8",
+            "FRAMECAST_MODELS_FILE": str(self.models_file),
+            "PYTHONPATH": os.pathsep.join(
+                p for p in (str(DEPLOY_AIRFLOW_DIR), os.environ.get("PYTHONPATH", "")) if p),
+            # the upstream connection of the model this cluster runs
             "AIRFLOW_CONN_" + spec.conn_id.upper(): connection_json(self.upstream_url),
         }
+
+    def env(self) -> dict[str, str]:
+        """Environment of every component: this machine's, then :meth:`own_env`, overrides."""
         env = dict(os.environ)
-        env.update(own)
+        env.update(self.own_env())
         env["PATH"] = f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
         env.update(self.env_overrides)
         return env
@@ -304,6 +309,17 @@ class LocalCluster:
                               capture_output=True, text=True, timeout=timeout)
         if proc.returncode != 0:
             raise ClusterError(f"airflow {' '.join(args)} failed ({proc.returncode}):\n"
+                               f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        return proc.stdout
+
+    def init(self, extra_env: dict[str, str] | None = None) -> str:
+        """deploy/init.sh, as the compose service airflow-init runs it: migrate, pools, login."""
+        env = {**self.env(), "FRAMECAST_POOLS_FILE": str(self.topology.pools_file),
+               **(extra_env or {})}
+        proc = subprocess.run(["bash", str(REPO / "deploy" / "init.sh")], env=env,
+                              capture_output=True, text=True, timeout=600)
+        if proc.returncode != 0:
+            raise ClusterError(f"deploy/init.sh failed ({proc.returncode}):\n"
                                f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
         return proc.stdout
 
@@ -325,8 +341,7 @@ class LocalCluster:
             for db in (self.airflow_db, self.metrics_db):
                 _pg_admin(f'CREATE DATABASE "{db}"', self.pg_admin)
                 self.created_dbs.append(db)
-            self.airflow("db", "migrate")
-            self.airflow("pools", "import", str(self.topology.pools_file))
+            self.init()
             comps = self.topology.components
             api = comps["api-server"]
             self._spawn(api.name, [*api.command, "--port", str(self.api_port),

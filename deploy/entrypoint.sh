@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Entry point of every framecast container: wait until the metadata database answers (so a
+# component started together with PostgreSQL does not crash-loop), then run the command.
+set -euo pipefail
+
+if [ "${FRAMECAST_WAIT_FOR_DB:-true}" = "true" ]; then
+  tries=0
+  until airflow db check >/dev/null 2>&1; do
+    tries=$((tries + 1))
+    if [ "$tries" -ge "${FRAMECAST_DB_WAIT_TRIES:-60}" ]; then
+      echo "entrypoint: metadata database not reachable after $tries tries" >&2
+      airflow db check
+      exit 1
+    fi
+    sleep 2
+  done
+fi
+
+exec "$@"
