@@ -157,9 +157,9 @@ def run_metrics_task(
 ) -> dict[str, Any]:
     """Everything a model DAG's metrics task does, in order; returns a JSON-able summary.
 
-    1. store the run's frame records (idempotent upsert: retries never double-count);
-    2. emit one Airflow timer per frame and stage (StatsD/OpenTelemetry as configured);
-    3. write the run report into ``run_dir/_report`` so it is published with the charts;
+    1. write the run report into ``run_dir/_report`` so it is published with the charts;
+    2. store the run's frame records (idempotent upsert: retries never double-count);
+    3. emit one Airflow timer per frame and stage (StatsD/OpenTelemetry as configured);
     4. compare per-frame p50/p95 with the trailing runs and look for retried tasks;
     5. e-mail ``to`` when a product regressed or any task needed a retry.
 
@@ -167,18 +167,18 @@ def run_metrics_task(
     """
     run_path = Path(run_dir)
     records = read_records(run_path)
-    written = store.upsert_frames(db_url, records)
-    timers = 0
+    summary: dict[str, Any] = {"frames": 0, "timers": 0, "report": None, "ok": True,
+                               "alert_sent": False}
+    if not records:
+        log.warning("%s: no frame records, nothing to store or check", run_path)
+        return summary
+    # the report first: it needs only the run directory, so a metrics DB outage cannot cost it
+    summary["report"] = str(report.write_report(run_path, records))
+    summary["frames"] = store.upsert_frames(db_url, records)
     if emit_timers:
         from framecast_airflow.frame_stats import emit_frame_timings
 
-        timers = emit_frame_timings(records)
-    summary: dict[str, Any] = {"frames": written, "timers": timers, "report": None,
-                               "ok": True, "alert_sent": False}
-    if not records:
-        log.warning("%s: no frame records, nothing to check", run_path)
-        return summary
-    summary["report"] = str(report.write_report(run_path, records))
+        summary["timers"] = emit_frame_timings(records)
     model, run = records[0].model, records[0].run
     store.register_run(db_url, model, run, dag_id, run_id, report_url)
     result = budget.evaluate_run(db_url, model, run, trailing=trailing, factor=factor,

@@ -132,3 +132,80 @@ def test_airflow_statsd_backend_carries_frame_timers():
     render = sorted(ln for ln in lines if ".render." in ln)
     assert render == [f"af.framecast.frame.render.icon-eu.t_2m.europe:{40 + s}.000000|ms"
                       for s in range(3)]
+
+
+@pytest.fixture
+def smtp(monkeypatch):
+    """A real SMTP server on loopback and an Airflow connection ``fc_smtp`` pointing at it."""
+    import json
+    from email import message_from_bytes
+
+    from aiosmtpd.controller import Controller
+
+    received = []
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
+            received.append(message_from_bytes(envelope.content))
+            return "250 OK"
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ctl = Controller(Handler(), hostname="127.0.0.1", port=port)
+    ctl.start()
+    monkeypatch.setenv("AIRFLOW_CONN_FC_SMTP", json.dumps({
+        "conn_type": "smtp", "host": "127.0.0.1", "port": port,
+        "extra": {"disable_tls": True, "disable_ssl": True, "retry_limit": 0,
+                  "from_email": "framecast@example.com"}}))
+    yield received
+    ctl.stop()
+
+
+def _run_dir(tmp_path, make, run, **kw):
+    from framecast.records import chunk_name, write_records
+
+    d = tmp_path / "testmodel" / run
+    recs = make(model="testmodel", run=f"{run[:4]}-{run[4:6]}-{run[6:8]}T{run[8:]}:00:00+00:00",
+                **kw)
+    for p in {r.product for r in recs}:
+        write_records(d, chunk_name(p, "europe", [0, 5]), [r for r in recs if r.product == p])
+    return d
+
+
+@pytest.mark.parametrize("slow", [False, True])
+def test_metrics_task_budget_email_only_when_slow(tmp_path, make, smtp, slow):
+    from framecast_airflow import alerts
+
+    db = f"sqlite:///{tmp_path}/m.sqlite"
+    for day in ("2026112000", "2026112100", "2026112200"):
+        store.ingest_run(db, _run_dir(tmp_path, make, day))
+    run_dir = _run_dir(tmp_path, make, "2026112300", render_ms=600.0 if slow else 110.0)
+    summary = alerts.run_metrics_task(
+        db_url=db, run_dir=run_dir, dag_id="testmodel", run_id="manual__1", to=["ops@x.org"],
+        smtp_conn_id="fc_smtp", factor=1.5, ui_url="http://af:8080", emit_timers=False)
+    assert summary["frames"] == 12 and (run_dir / "_report" / "index.html").is_file()
+    assert summary["ok"] is not slow and summary["alert_sent"] is slow
+    if not slow:
+        assert smtp == []
+        return
+    (mail,) = smtp
+    assert mail["Subject"] == ("[framecast] BUDGET: testmodel 2026-11-23T00:00:00+00:00: "
+                               "slow pmsl, t_2m")
+    assert mail["To"] == "ops@x.org"
+    body = mail.get_payload(0).get_payload(decode=True).decode()
+    assert 'href="http://af:8080/dags/testmodel/runs/manual__1"' in body
+    assert "<td>pmsl</td><td>6</td>" in body
+
+
+def test_metrics_task_alerts_on_retried_frames_alone(tmp_path, make, smtp):
+    from framecast_airflow import alerts
+
+    db = f"sqlite:///{tmp_path}/m.sqlite"
+    run_dir = _run_dir(tmp_path, make, "2026112300", try_number=3)
+    summary = alerts.run_metrics_task(db_url=db, run_dir=run_dir, dag_id="d", run_id="r",
+                                      to="ops@x.org", smtp_conn_id="fc_smtp", emit_timers=False)
+    assert summary["retried_frames"] == ["pmsl/europe", "t_2m/europe"]
+    (mail,) = smtp
+    assert mail["Subject"].endswith(": 2 chunk(s) rendered by a retry")
+    assert "(try 3)" in mail.get_payload(0).get_payload(decode=True).decode()

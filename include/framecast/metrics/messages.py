@@ -50,9 +50,10 @@ def budget_subject(result: BudgetResult) -> str:
     parts = []
     if result.regressions:
         parts.append("slow " + ", ".join(r.product for r in result.regressions))
-    n_retry = len(result.retried_tasks) or len(result.retried_frames)
-    if n_retry:
-        parts.append(f"{n_retry} retried task(s)")
+    if result.retried_tasks:
+        parts.append(f"{len(result.retried_tasks)} retried task(s)")
+    elif result.retried_frames:
+        parts.append(f"{len(result.retried_frames)} chunk(s) rendered by a retry")
     what = "; ".join(parts) if parts else "within budget"
     return f"[framecast] BUDGET: {result.model} {result.run}: {what}"
 
