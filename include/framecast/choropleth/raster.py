@@ -193,7 +193,7 @@ def _draw_legend(fig: Any, layout: MapLayout, style: Style, scale: ColorScale,
         return
     from matplotlib.cm import ScalarMappable
 
-    cax = fig.add_axes((0.2, y0 + lh * 0.45, 0.6, lh * 0.4))
+    cax = fig.add_axes((0.2, y0 + lh * 0.36, 0.6, lh * 0.3))
     if scale.kind == "binned":
         bounds = [scale.vmin, *scale.breaks, scale.vmax]
         sm = ScalarMappable(BoundaryNorm(bounds, len(colors)), ListedColormap(colors))
@@ -202,11 +202,11 @@ def _draw_legend(fig: Any, layout: MapLayout, style: Style, scale: ColorScale,
                 else Normalize(scale.vmin, scale.vmax))
         sm = ScalarMappable(norm, ListedColormap(colors))
     cb = fig.colorbar(sm, cax=cax, orientation="horizontal")
-    cb.ax.tick_params(labelsize=fs, colors=text_rgb, length=2)
+    cb.ax.tick_params(labelsize=fs, colors=text_rgb, length=2, pad=1)
     cb.outline.set_linewidth(0.5)
     if style.legend_title:
-        cb.set_label(style.legend_title, fontsize=fs, color=text_rgb, labelpad=1)
-    nax = fig.add_axes((0.05, y0 + lh * 0.45, 0.03, lh * 0.4))
+        cax.set_title(style.legend_title, fontsize=fs, color=text_rgb, pad=2)
+    nax = fig.add_axes((0.05, y0 + lh * 0.36, 0.03, lh * 0.3))
     nax.set_axis_off()
     nax.add_patch(Rectangle((0, 0), 1, 1, facecolor=nodata, edgecolor="#606060", linewidth=0.4,
                             transform=nax.transAxes))
