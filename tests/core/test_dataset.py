@@ -414,3 +414,55 @@ def test_validate_grib(icon_eu_run, gfs_run, tmp_path):
     assert validate_grib(packed, {"shortName": "prmsl"}) == 1
     with pytest.raises(GribError, match="no such file"):
         validate_grib(tmp_path / "missing.grib2")
+
+
+# --------------------------------------------------------------------------- naming table
+
+
+@pytest.mark.parametrize("short, level_type, level, expect", [
+    ("2t", "heightAboveGround", 2, "t2m"), ("prmsl", "meanSea", 0, "msl"),
+    ("msl", "meanSea", 0, "msl"), ("tp", "surface", 0, "tp"),
+    ("10fg", "heightAboveGround", 10, "gust10"), ("i10fg", "heightAboveGround", 10, "gust10"),
+    ("max_i10fg", "heightAboveGround", 10, "gust10"), ("gust", "surface", 0, "gust10"),
+    ("tcc", "atmosphere", 0, "tcc"), ("CLCT", "surface", 0, "tcc"),
+    ("cape", "surface", 0, "cape"), ("CAPE_ML", "unknown", 0, "cape"),
+    ("10u", "heightAboveGround", 10, "u10"), ("10v", "heightAboveGround", 10, "v10"),
+    ("u", "isobaricInhPa", 850, "u850"), ("t", "isobaricInhPa", 500, "t500"),
+    ("gh", "isobaricInhPa", 1000, "gh1000"), ("z", "isobaricInhPa", 500, "gh500"),
+    # GFS fields with the same shortName that are something else:
+    ("tcc", "lowCloudLayer", 0, None), ("cape", "pressureFromGroundLayer", 18000, None),
+    ("t", "surface", 0, None), ("sp", "surface", 0, None), ("tp", "heightAboveGround", 2, None),
+])
+def test_grib_identities_map_to_canonical_names(short, level_type, level, expect):
+    from framecast.dataset.names import G, grib_name
+
+    got = grib_name(short, level_type, level)
+    assert (got[0] if got else None) == expect
+    if expect:
+        assert got[1] == (1.0 / G if short == "z" else 1.0)
+
+
+@pytest.mark.parametrize("var, level, expect", [
+    ("TMP", "2 m above ground", "t2m"), ("PRMSL", "mean sea level", "msl"),
+    ("APCP", "surface", "tp"), ("GUST", "surface", "gust10"),
+    ("TCDC", "entire atmosphere", "tcc"), ("CAPE", "surface", "cape"),
+    ("UGRD", "10 m above ground", "u10"), ("HGT", "500 mb", "gh500"),
+    ("TMP", "850 mb", "t850"), ("VGRD", "250 mb", "v250"),
+    ("TCDC", "low cloud layer", None), ("CAPE", "180-0 mb above ground", None),
+    ("MSLET", "mean sea level", None), ("HGT", "surface", None),
+])
+def test_wgrib2_inventory_names(var, level, expect):
+    from framecast.dataset.names import idx_name
+
+    assert idx_name(var, level) == expect
+
+
+def test_accumulation_from_the_run_start_wins_over_buckets(tmp_path):
+    """Real GFS files carry both 'N-M hour acc' buckets and '0-M hour acc' for tp."""
+    from framecast.dataset.index import Entry, RunIndex
+
+    index = RunIndex()
+    index.add(Entry("tp", 9, tmp_path / "f", 100, 10, start_step=6), RUN)
+    index.add(Entry("tp", 9, tmp_path / "f", 200, 10, start_step=0), RUN)
+    index.add(Entry("tp", 9, tmp_path / "f", 300, 10, start_step=6), RUN)
+    assert index.entries[("tp", 9)].offset == 200
