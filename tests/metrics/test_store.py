@@ -98,3 +98,20 @@ def test_normalize_run_forms_and_errors():
 def test_bad_url_is_a_spec_error():
     with pytest.raises(SpecError, match="nosuchdb://x"):
         store.get_engine("nosuchdb://x")
+
+
+def test_concurrent_first_use_creates_tables_once(pg_url, make):
+    """Many tasks hitting a fresh database at once: every one of them gets its rows in."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from framecast.metrics import store\n"
+        "from framecast.records import FrameRecord\n"
+        "i = int(sys.argv[2])\n"
+        "store.upsert_frames(sys.argv[1], [FrameRecord('m', '2026112300', 'p', 'r', i, 'x')])\n"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", code, pg_url, str(i)]) for i in range(6)]
+    assert [p.wait(timeout=120) for p in procs] == [0] * 6
+    assert store.count_frames(pg_url, "m") == 6

@@ -13,6 +13,7 @@ same through SQLAlchemy's dialect-specific ``INSERT ... ON CONFLICT``.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,7 +34,13 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    IntegrityError,
+    NoSuchModuleError,
+    ProgrammingError,
+    SQLAlchemyError,
+)
 
 from framecast.errors import SourceError, SpecError
 from framecast.records import FrameRecord, read_records
@@ -166,12 +173,25 @@ def get_engine(db_url: str) -> Engine:
         if db_url.startswith("sqlite:///") and not db_url.startswith("sqlite:///:memory:"):
             Path(db_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(db_url, pool_pre_ping=True)
-        metadata.create_all(engine)
+        _create_tables(engine)
     except (ArgumentError, NoSuchModuleError) as exc:
         raise SpecError(f"metrics database URL {db_url!r} is not a valid SQLAlchemy URL") from exc
     except SQLAlchemyError as exc:
         raise SourceError(f"metrics database {_safe(db_url)} unreachable: {exc}") from exc
     return engine
+
+
+def _create_tables(engine: Engine) -> None:
+    """Create missing tables; a second try absorbs the race of many tasks starting at once.
+
+    Two processes creating the same table on a fresh PostgreSQL database can both pass the
+    existence check; the loser gets a duplicate-object error, and its retry then finds the table.
+    """
+    try:
+        metadata.create_all(engine)
+    except (IntegrityError, ProgrammingError):
+        time.sleep(0.2)
+        metadata.create_all(engine)
 
 
 def _safe(db_url: str) -> str:

@@ -46,7 +46,7 @@ with DAG(
 
     @task
     def slow_publish() -> None:
-        time.sleep(30)
+        time.sleep(20)
 
     slow_publish()
 
