@@ -118,6 +118,42 @@ def encode_gif(
     return out
 
 
+def encode_videos(
+    frames: list[Path], mp4: Path, gif: Path, *, fps: float = 4.0, crf: int = 23,
+    gif_width: int | None = None,
+) -> tuple[Path, Path]:
+    """MP4 and GIF in one ffmpeg run: the PNGs are decoded once and the process started once,
+    which is most of the cost for short forecast sequences."""
+    _check_frames(frames, mp4)
+    scale = f"scale={gif_width}:-1:flags=lanczos," if gif_width else ""
+    graph = (
+        "[0:v]split=2[m][g];[m]pad=ceil(iw/2)*2:ceil(ih/2)*2:color=white[mo];"
+        f"[g]{scale}split[a][b];[a]palettegen=stats_mode=diff[p];"
+        "[b][p]paletteuse=dither=bayer:bayer_scale=5:diff_mode=rectangle[go]"
+    )
+    tmp_mp4 = mp4.with_name(f".{mp4.stem}.{os.getpid()}.tmp{mp4.suffix}")
+    tmp_gif = gif.with_name(f".{gif.stem}.{os.getpid()}.tmp{gif.suffix}")
+    try:
+        with tempfile.TemporaryDirectory(prefix="framecast-anim-") as d:
+            pattern = _link_sequence(frames, Path(d))
+            _run(
+                [
+                    ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
+                    "-framerate", f"{fps:g}", "-i", pattern, "-filter_complex", graph,
+                    "-map", "[mo]", "-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf),
+                    "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-f", "mp4", str(tmp_mp4),
+                    "-map", "[go]", "-loop", "0", "-f", "gif", str(tmp_gif),
+                ],
+                f"{mp4} and {gif}",
+            )
+        os.replace(tmp_mp4, mp4)
+        os.replace(tmp_gif, gif)
+    finally:
+        tmp_mp4.unlink(missing_ok=True)
+        tmp_gif.unlink(missing_ok=True)
+    return mp4, gif
+
+
 def _check_frames(frames: list[Path], out: Path) -> None:
     if not frames:
         raise DataError(f"{out}: no frames to animate")
@@ -166,9 +202,13 @@ def animate_run(
         folder.mkdir(parents=True, exist_ok=True)
         out_mp4 = folder / f"{product}_{region}.mp4" if mp4 else None
         out_gif = folder / f"{product}_{region}.gif" if gif else None
-        if out_mp4 and (force or not _up_to_date(out_mp4, frames)):
+        need_mp4 = out_mp4 is not None and (force or not _up_to_date(out_mp4, frames))
+        need_gif = out_gif is not None and (force or not _up_to_date(out_gif, frames))
+        if need_mp4 and need_gif:
+            encode_videos(frames, out_mp4, out_gif, fps=fps, gif_width=gif_width)
+        elif need_mp4:
             encode_mp4(frames, out_mp4, fps=fps)
-        if out_gif and (force or not _up_to_date(out_gif, frames)):
+        elif need_gif:
             encode_gif(frames, out_gif, fps=fps, width=gif_width)
         made.append(Animation(product, region, len(frames), out_mp4, out_gif))
     return made

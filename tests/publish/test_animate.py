@@ -10,7 +10,7 @@ import imageio_ffmpeg
 import pytest
 from PIL import Image
 
-from framecast.animate import animate_run, encode_mp4
+from framecast.animate import animate_run, encode_gif, encode_mp4
 from framecast.errors import DataError
 from framecast.publish import LocalTarget, publish_run
 
@@ -79,3 +79,17 @@ def test_missing_frame_is_a_clear_error(tmp_path, make_run_dir):
     with pytest.raises(DataError, match="no frames"):
         encode_mp4([], tmp_path / "x.mp4")
     assert not (run / "t2m/europe/t2m_europe.mp4").exists()
+
+
+def test_single_format_encoders(tmp_path, make_run_dir):
+    """encode_mp4 / encode_gif alone (used when only one of the two is out of date)."""
+    run = make_run_dir(tmp_path, products=("t2m",), regions=("europe",), steps=(0, 1, 2))
+    frames = sorted((run / "t2m/europe").glob("*.png"))
+    encode_mp4(frames, tmp_path / "only.mp4", fps=2)
+    assert imageio_ffmpeg.count_frames_and_secs(str(tmp_path / "only.mp4"))[0] == 3
+    encode_gif(frames, tmp_path / "only.gif", fps=2, width=80)
+    with Image.open(tmp_path / "only.gif") as gif:
+        assert gif.n_frames == 3 and gif.size == (80, 60)
+    made = animate_run(run, gif=False)
+    assert made[0].gif is None and made[0].mp4.is_file()
+    assert not (run / "t2m/europe/t2m_europe.gif").exists()
