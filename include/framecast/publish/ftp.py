@@ -97,6 +97,9 @@ class FtpTarget:
         ftp, self._ftp = self._ftp, None
         if ftp is not None:
             try:
+                # a polite QUIT, but never a long wait on a connection that just broke
+                if ftp.sock is not None:
+                    ftp.sock.settimeout(min(5.0, self.timeout))
                 ftp.quit()
             except Exception:
                 _quiet_close(ftp)

@@ -210,8 +210,7 @@ def _publish(
     try:
         # credentials are checked here, before anything is written
         main("connect", lambda t: None)
-        prev = mf.loads(main("read manifest", lambda t: t.read_bytes(f"{run_dir}/{mf.MANIFEST_NAME}")),
-                        f"{target.description}/{run_dir}/{mf.MANIFEST_NAME}")
+        prev = _read_json(main, f"{run_dir}/{mf.MANIFEST_NAME}")
         # the pointer documents must be ours before anything is uploaded: a foreign file
         # there means a wrong target folder, found out before we write into it
         for name in (mf.LATEST_NAME, mf.RUNS_NAME):
