@@ -458,6 +458,6 @@ def test_cli_sample_data(tmp_path, capsys):
     assert len(out) == 1 and out[0].startswith("sample-data: icon run 2026112312: 3 steps, 8 files")
     assert (tmp_path / "12/tot_prec/icon_global_icosahedral_single-level_2026112312_006_TOT_PREC"
             ".grib2").is_file()
-    rc = main(["sample-data", "--model", "icon", "--run", "2026-11-23", "--out", str(tmp_path)])
+    rc = main(["sample-data", "--model", "icon", "--run", "2026-13-45", "--out", str(tmp_path)])
     assert rc == 2
-    assert "--run: expected YYYYMMDDHH" in capsys.readouterr().err
+    assert "run time '2026-13-45': expected YYYYMMDDHH" in capsys.readouterr().err

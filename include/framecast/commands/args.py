@@ -1,44 +1,34 @@
-"""Argument parsers shared by the CLI subcommands (steps lists, run times, name lists)."""
+"""Argument types shared by the CLI subcommands: core parsers, argparse-style errors."""
 
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import datetime
+from typing import TypeVar
+
+from framecast.catalog import parse_run as _parse_run
+from framecast.errors import SpecError
+from framecast.steps import parse_steps as _parse_steps
+
+T = TypeVar("T")
 
 
-def parse_steps(text: str) -> list[int]:
-    """``"0-12"``, ``"0-12/3"``, ``"0,3,6"`` or a mix (``"0-6,9,12-24/3"``) -> sorted hours."""
-    out: set[int] = set()
-    try:
-        for part in text.split(","):
-            part = part.strip()
-            if not part:
-                continue
-            rng, _, every = part.partition("/")
-            a, sep, b = rng.partition("-")
-            lo, hi = int(a), int(b) if sep else int(a)
-            inc = int(every) if every else 1
-            if lo < 0 or hi < lo or inc < 1:
-                raise ValueError
-            out.update(range(lo, hi + 1, inc))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"bad step list {text!r}: use e.g. 0-12, 0-48/3 or 0,3,6") from None
-    if not out:
-        raise argparse.ArgumentTypeError(f"empty step list {text!r}")
-    return sorted(out)
+def _argtype(fn: Callable[[str], T]) -> Callable[[str], T]:
+    """Turn a core parser's SpecError into argparse's usage error (exit code 2, one line)."""
+
+    def parse(text: str) -> T:
+        try:
+            return fn(text)
+        except SpecError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = fn.__name__
+    return parse
 
 
-def parse_run(text: str) -> datetime:
-    """A model run time ``YYYYMMDDHH`` (or ISO 8601) as an aware UTC datetime."""
-    try:
-        if len(text) == 10 and text.isdigit():
-            return datetime.strptime(text, "%Y%m%d%H").replace(tzinfo=UTC)
-        dt = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"bad run time {text!r}: use YYYYMMDDHH, e.g. 2026112300") from None
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+parse_steps: Callable[[str], list[int]] = _argtype(_parse_steps)
+parse_run: Callable[[str], datetime] = _argtype(_parse_run)
 
 
 def parse_names(text: str) -> list[str]:

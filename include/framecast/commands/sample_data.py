@@ -4,27 +4,20 @@ from __future__ import annotations
 
 import argparse
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
-from framecast.errors import SpecError
-
-
-def _run_time(text: str) -> datetime:
-    try:
-        return datetime.strptime(text, "%Y%m%d%H").replace(tzinfo=UTC)
-    except ValueError:
-        raise SpecError(f"--run: expected YYYYMMDDHH (e.g. 2026112300), got {text!r}") from None
+from framecast.catalog import parse_run
 
 
 def _run(args: argparse.Namespace) -> int:
-    from framecast.sampledata import generate_run, model_steps, parse_steps
+    from framecast.sampledata import generate_run, model_steps
+    from framecast.steps import parse_steps
 
     steps = model_steps(args.model) if args.steps == "all" else parse_steps(args.steps)
     variables = [v.strip() for v in args.variables.split(",") if v.strip()] if args.variables \
         else None
     t0 = time.perf_counter()
-    written = generate_run(args.model, _run_time(args.run), steps, Path(args.out),
+    written = generate_run(args.model, parse_run(args.run), steps, Path(args.out),
                            variables=variables, bz2=args.bz2, seed=args.seed,
                            icon_resolution=args.icon_resolution)
     size = sum(p.stat().st_size for p in written)

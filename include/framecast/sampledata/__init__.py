@@ -27,6 +27,7 @@ from framecast.sampledata.encode import GribIdentity, encode
 from framecast.sampledata.grids import Sampler, UnstructuredSampler, evaluate, sampler_for
 from framecast.sampledata.variables import GFS_EXTRAS, VARIABLES, SampleVariable
 from framecast.sampledata.weather import Weather
+from framecast.steps import parse_steps
 
 __all__ = ["MODELS", "VARIABLES", "generate_run", "model_steps", "dwd_path", "gfs_path",
            "parse_steps"]
@@ -67,28 +68,6 @@ def model_steps(model: str) -> list[int]:
     _check_model(model)
     hourly_to, last = _STEP_LISTS[model]
     return list(range(0, hourly_to + 1)) + list(range(hourly_to + 3, last + 1, 3))
-
-
-def parse_steps(text: str) -> list[int]:
-    """Steps from ``"0-12"``, ``"0-12/3"``, ``"0,3,6"`` or combinations (``"0-6,9-24/3"``)."""
-    steps: set[int] = set()
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        try:
-            rng, _, stride = part.partition("/")
-            lo, _, hi = rng.partition("-")
-            a, b = int(lo), int(hi) if hi else int(lo)
-            by = int(stride) if stride else 1
-        except ValueError:
-            raise SpecError(f"steps: cannot parse {part!r} (use 0-12, 0-12/3 or 0,3,6)") from None
-        if a < 0 or b < a or by < 1:
-            raise SpecError(f"steps: bad range {part!r} (need 0 <= start <= end, stride >= 1)")
-        steps.update(range(a, b + 1, by))
-    if not steps:
-        raise SpecError(f"steps: no steps in {text!r}")
-    return sorted(steps)
 
 
 def dwd_path(model: str, var: SampleVariable, run_time: datetime, step: int,
