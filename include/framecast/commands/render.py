@@ -29,6 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--products-file", type=Path, help="product specs YAML (default: shipped)")
     p.add_argument("--regions-file", type=Path, help="region table YAML (default: shipped)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--decoder", choices=("eccodes", "cfgrib"), default="eccodes",
+                   help="GRIB decoding: ecCodes on indexed bytes (default, fastest) or "
+                        "xarray + cfgrib")
     p.set_defaults(func=run)
 
 
@@ -47,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         catalog.product(name)
     if not args.data.is_dir():
         raise DataError(f"{args.data}: no such data directory")
-    with RunDataset.open(args.data, model=args.model) as ds:
+    with RunDataset.open(args.data, model=args.model, decoder=args.decoder) as ds:
         run_time = args.run or ds.run_time
         steps = args.steps or ds.steps
     chunks = plan_chunks(catalog, products, args.region, steps, args.chunk_size)
@@ -55,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     bar = tqdm(total=total, unit="frame", disable=args.no_progress, file=sys.stderr)
     records = render_run(args.data, args.out, model=args.model, run_time=run_time,
                          chunks=chunks, workers=args.workers, products_file=args.products_file,
-                         regions_file=args.regions_file, progress=bar.update)
+                         regions_file=args.regions_file, progress=bar.update,
+                         decoder=args.decoder)
     bar.close()
     render_ms = sum(r.render_ms + r.encode_ms + r.load_ms for r in records)
     print(f"rendered {len(records)} frames to {run_dir(args.out, args.model, run_time)} "

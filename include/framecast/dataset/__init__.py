@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from framecast.dataset.grib import Message, message_from_bytes, read_bytes, validate_grib
+from framecast.dataset.grib import message_from_bytes, read_bytes, validate_grib
 from framecast.dataset.index import Entry, RunIndex, build_index, find_files
 from framecast.dataset.names import (
     BASE_UNITS,
@@ -40,11 +41,23 @@ from framecast.dataset.names import (
 from framecast.errors import DataError, GribError
 from framecast.field import Field, Grid
 
-__all__ = ["RunDataset", "ReadStats", "validate_grib"]
+if TYPE_CHECKING:
+    import xarray
+
+__all__ = ["DECODERS", "RunDataset", "ReadStats", "validate_grib"]
+
+#: Ways to decode a field: ecCodes on the indexed bytes (default, fastest) or xarray + cfgrib.
+DECODERS = ("eccodes", "cfgrib")
 
 #: Fields kept decoded (about 3.6 MB each for ICON-EU): enough for tp(step) - tp(step - N)
 #: and u/v pairs of consecutive frames.
 LRU_SIZE = 6
+
+
+class Keys(Protocol):
+    """GRIB header keys of one message: an ecCodes message or cfgrib's attribute mapping."""
+
+    def get(self, key: str) -> Any: ...
 
 
 @dataclass
@@ -59,7 +72,12 @@ class ReadStats:
 class RunDataset:
     """One model run, opened lazily. Use :meth:`open`; close (or ``with``) when done."""
 
-    def __init__(self, index: RunIndex, source: str, model: str) -> None:
+    def __init__(self, index: RunIndex, source: str, model: str,
+                 decoder: str = "eccodes") -> None:
+        if decoder not in DECODERS:
+            raise DataError(f"{source}: unknown decoder {decoder!r} (choose from "
+                            f"{', '.join(DECODERS)})")
+        self.decoder = decoder
         self._index = index
         self._source = source
         self.model = model
@@ -74,13 +92,20 @@ class RunDataset:
     # -- opening --------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, source: Path | Sequence[Path], *, model: str | None = None) -> RunDataset:
+    def open(cls, source: Path | Sequence[Path], *, model: str | None = None,
+             decoder: str = "eccodes") -> RunDataset:
         """Index a run directory (searched recursively) or an explicit list of files.
 
         Reads no values: only file names, ``.idx`` inventories and GRIB headers. Raises
         GribError for a file that is not (complete) GRIB2 and DataError when nothing usable
-        is found, the files mix several runs or models, or ``model`` does not match.
+        is found, the files mix several runs or models, ``model`` does not match or
+        ``decoder`` is not one of :data:`DECODERS`. ``decoder="cfgrib"`` decodes fields with
+        ``xarray.open_dataset(engine="cfgrib")`` instead of ecCodes on the indexed bytes:
+        the same fields, several times slower (see :mod:`framecast.dataset.cfgrib_decode`).
         """
+        if decoder not in DECODERS:
+            raise DataError(f"{source}: unknown decoder {decoder!r} (choose from "
+                            f"{', '.join(DECODERS)})")
         src = source if isinstance(source, (str, Path)) else [Path(p) for p in source]
         files = find_files(src)
         where = str(source) if isinstance(source, (str, Path)) else f"{len(files)} files"
@@ -95,7 +120,7 @@ class RunDataset:
         found = next(iter(index.models), None)
         if model is not None and found is not None and model != found:
             raise DataError(f"{where}: holds {found} files, not {model}")
-        return cls(index, where, model or found or "grib")
+        return cls(index, where, model or found or "grib", decoder)
 
     def __enter__(self) -> RunDataset:
         return self
@@ -112,7 +137,7 @@ class RunDataset:
 
     def __repr__(self) -> str:
         return (f"RunDataset({self.model} {self.run_time:%Y-%m-%d %HZ}, {len(self.steps)} steps, "
-                f"{len(self._names)} variables, from {self._source})")
+                f"{len(self._names)} variables, from {self._source}, decoder {self.decoder})")
 
     # -- what is there --------------------------------------------------------------------
 
@@ -129,6 +154,65 @@ class RunDataset:
     def files(self) -> list[Path]:
         """Every data file indexed (e.g. for a manifest or clean-up)."""
         return sorted({e.path for e in self._index.entries.values()})
+
+    def has(self, name: str, step: int) -> bool:
+        """Whether ``field(name, step)`` has its inputs in the index (nothing is decoded)."""
+        step = int(step)
+        m = TP_PERIOD.match(name)
+        if m:
+            before = step - int(m.group(1))
+            return self.has("tp", step) and (before <= 0 or ("tp", before) in self._index.entries)
+        if name in DERIVED_INPUTS:
+            return all(self.has(i, step) for i in DERIVED_INPUTS[name])
+        if name == "tp" and step == 0 and "tp" in self._names:
+            return True  # synthesised zero where the file lacks it (GFS f000)
+        return (name, step) in self._index.entries
+
+    # -- xarray ---------------------------------------------------------------------------
+
+    def to_xarray(self, names: Sequence[str] | None = None) -> xarray.Dataset:
+        """A lazy ``xarray.Dataset`` of the run: one data variable per canonical name.
+
+        Dimensions ``step`` and ``latitude``/``longitude`` (regular grids) or ``values``
+        (ICON's cells, with per-cell ``latitude``/``longitude``); ``valid_time`` along
+        ``step``; ``units`` and ``long_name`` attributes. Building it decodes no values (ICON:
+        the CLAT/CLON coordinates once); indexing one step decodes one message per base
+        variable involved, via :meth:`field`. Steps a variable lacks read as NaN. Keep the
+        dataset open while the view is used. ``names`` default: :meth:`variables`.
+        """
+        from framecast.dataset.xarray_view import build_view
+
+        if self._closed:
+            raise DataError(f"{self._source}: dataset is closed")
+        wanted = list(dict.fromkeys(self.variables() if names is None else names))
+        available = {n: [self.has(n, s) for s in self.steps] for n in wanted}
+        for n, flags in available.items():
+            if not any(flags):
+                raise DataError(f"variable {n!r} is not available at any step in {self._source} "
+                                f"({self.model} run {self.run_time:%Y%m%d%H}); available: "
+                                f"{', '.join(self.variables())}")
+        grid = self._view_grid(wanted)
+        attrs = {"model": self.model, "source": self._source, "decoder": self.decoder,
+                 "forecast_reference_time": self.run_time.isoformat()}
+        return build_view(self.field, wanted, self.steps, available, grid, self.run_time, attrs)
+
+    def _view_grid(self, names: list[str]) -> Grid:
+        """The grid of the first requested variable, from one message's header keys."""
+        entry = None
+        for n in names:
+            inputs = ("tp",) if TP_PERIOD.match(n) else DERIVED_INPUTS.get(n, (n,))
+            entry = next((e for (b, _), e in self._index.entries.items() if b == inputs[0]),
+                         None)
+            if entry is not None:
+                break
+        entry = entry or next(iter(self._index.entries.values()))
+        raw = read_bytes(entry.path, entry.offset, entry.length)
+        self.stats.bytes_read += len(raw)
+        msg = message_from_bytes(raw, entry.path)
+        try:
+            return self._grid(msg, entry)
+        finally:
+            msg.close()
 
     # -- fields ---------------------------------------------------------------------------
 
@@ -178,34 +262,51 @@ class RunDataset:
         return fld
 
     def _decode(self, entry: Entry) -> Field:
-        raw = read_bytes(entry.path, entry.offset, entry.length)
-        self.stats.bytes_read += len(raw)
-        msg = message_from_bytes(raw, entry.path)
-        try:
-            found = grib_name(str(msg.get("shortName")), str(msg.get("typeOfLevel")),
-                              int(msg.get("level") or 0))
-            if found is None or found[0] != entry.name:
-                raise GribError(f"{entry.path}: expected {entry.name!r} at byte {entry.offset}, "
-                                f"found shortName={msg.get('shortName')!r} "
-                                f"typeOfLevel={msg.get('typeOfLevel')!r} level={msg.get('level')}")
-            self._check_times(msg, entry)
-            grid = self._grid(msg, entry)
-            units = units_of(entry.name) or str(msg.get("units"))
-            values = msg.values()
+        if self.decoder == "cfgrib":
+            from framecast.dataset.cfgrib_decode import decode_entry
+
+            keys, values, nbytes = decode_entry(entry)
+            self.stats.bytes_read += nbytes
+            found, grid = self._identify(keys, entry)
             self.stats.messages_decoded += 1
-        finally:
-            msg.close()
+        else:
+            raw = read_bytes(entry.path, entry.offset, entry.length)
+            self.stats.bytes_read += len(raw)
+            msg = message_from_bytes(raw, entry.path)
+            try:
+                found, grid = self._identify(msg, entry)
+                values = msg.values()
+                self.stats.messages_decoded += 1
+            finally:
+                msg.close()
         if values.size != int(np.prod(grid.shape)):
-            raise GribError(f"{entry.path}: {values.size} values for a grid of {grid.shape}")
-        values = values.astype(np.float32)
+            raise GribError(f"{entry.path}: {values.size} values for a grid of {grid.shape} "
+                            f"(variable {entry.name!r} step {entry.step})")
+        values = values.astype(np.float32).reshape(grid.shape)
         if found[1] != 1.0:
             values *= np.float32(found[1])
         values.flags.writeable = False  # cached and shared: callers must not change it
-        return Field(entry.name, units, values.reshape(grid.shape), grid, self.run_time,
+        units = units_of(entry.name) or "1"
+        return Field(entry.name, units, values, grid, self.run_time,
                      entry.step, self.run_time + timedelta(hours=entry.step),
                      {"model": self.model, "source": str(entry.path)})
 
-    def _check_times(self, msg: Message, entry: Entry) -> None:
+    def _identify(self, msg: Keys, entry: Entry) -> tuple[tuple[str, float], Grid]:
+        """Check that the message is the promised (name, run, step); its name/scale and grid.
+
+        ``msg`` is an ecCodes :class:`Message` or the key mapping cfgrib reported: both
+        decoders share this check and the grids, so their fields are interchangeable.
+        """
+        found = grib_name(str(msg.get("shortName")), str(msg.get("typeOfLevel")),
+                          int(msg.get("level") or 0))
+        if found is None or found[0] != entry.name:
+            raise GribError(f"{entry.path}: expected {entry.name!r} (step {entry.step}) at byte "
+                            f"{entry.offset}, found shortName={msg.get('shortName')!r} "
+                            f"typeOfLevel={msg.get('typeOfLevel')!r} level={msg.get('level')}")
+        self._check_times(msg, entry)
+        return found, self._grid(msg, entry)
+
+    def _check_times(self, msg: Keys, entry: Entry) -> None:
         run = datetime.strptime(f"{msg.get('dataDate'):08d}{msg.get('dataTime'):04d}",
                                 "%Y%m%d%H%M").replace(tzinfo=UTC)
         step = int(msg.get("endStep"))
@@ -218,7 +319,7 @@ class RunDataset:
 
     # -- grids ----------------------------------------------------------------------------
 
-    def _grid(self, msg: Message, entry: Entry) -> Grid:
+    def _grid(self, msg: Keys, entry: Entry) -> Grid:
         kind = msg.get("gridType")
         if kind == "regular_ll":
             key = tuple(msg.get(k) for k in (

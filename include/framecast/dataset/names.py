@@ -32,6 +32,32 @@ LISTED_TP_PERIODS = (1, 3, 6, 12, 24)
 TP_PERIOD = re.compile(r"^tp_([1-9][0-9]*)h$")
 
 
+#: Descriptions for CF ``long_name`` attributes (xarray view of a run).
+LONG_NAMES: dict[str, str] = {
+    "t2m": "2 metre temperature", "msl": "mean sea level pressure",
+    "tp": "total precipitation since the run start", "gust10": "10 metre wind gust",
+    "tcc": "total cloud cover", "u10": "10 metre U wind component",
+    "v10": "10 metre V wind component", "cape": "convective available potential energy",
+    "wind10": "10 metre wind speed", "wind850": "850 hPa wind speed",
+    "thick_500_1000": "500-1000 hPa thickness",
+}
+LEVEL_FAMILY_NAMES = {"u": "U wind component", "v": "V wind component", "t": "temperature",
+                      "gh": "geopotential height"}
+
+
+def long_name_of(name: str) -> str:
+    """A human description of a canonical name (``t850`` -> ``850 hPa temperature``)."""
+    if name in LONG_NAMES:
+        return LONG_NAMES[name]
+    m = TP_PERIOD.match(name)
+    if m:
+        return f"total precipitation over the last {m.group(1)} h"
+    m = re.match(r"^(gh|u|v|t)([0-9]+)$", name)
+    if m:
+        return f"{int(m.group(2))} hPa {LEVEL_FAMILY_NAMES[m.group(1)]}"
+    return name
+
+
 def units_of(name: str) -> str | None:
     """The units a canonical (base, per-level or derived) name is delivered in."""
     if name in BASE_UNITS:

@@ -86,7 +86,8 @@ def load_fields(dataset, product: Product, step: int) -> dict:
 def render_chunk(data_dir: Path, out_root: Path, *, model: str, run_time: datetime,
                  product: str, region: str, steps: Iterable[int],
                  catalog: Catalog | None = None, try_number: int = 0,
-                 on_frame: Callable[[FrameRecord], None] | None = None) -> list[FrameRecord]:
+                 on_frame: Callable[[FrameRecord], None] | None = None,
+                 decoder: str = "eccodes") -> list[FrameRecord]:
     """Render ``steps`` of ``product`` on ``region`` from the GRIB files in ``data_dir``.
 
     Frames go to ``run_dir(out_root, model, run_time)/<product>/<region>/``; the chunk's
@@ -104,7 +105,7 @@ def render_chunk(data_dir: Path, out_root: Path, *, model: str, run_time: dateti
     frame_dir = base / product / region
     host = socket.gethostname()
     records: list[FrameRecord] = []
-    with RunDataset.open(Path(data_dir), model=model) as ds:
+    with RunDataset.open(Path(data_dir), model=model, decoder=decoder) as ds:
         if ds.run_time != run_time:
             raise DataError(f"{data_dir}: holds run {ds.run_time:%Y-%m-%d %H} UTC, "
                             f"expected {run_time:%Y-%m-%d %H} UTC")
@@ -143,24 +144,25 @@ def _worker_init() -> None:
 
 
 def _run_chunk(args: tuple) -> list[FrameRecord]:
-    data_dir, out_root, model, run_time, chunk, products_file, regions_file = args
+    data_dir, out_root, model, run_time, chunk, products_file, regions_file, decoder = args
     catalog = load_catalog(products_file, regions_file)
     return render_chunk(data_dir, out_root, model=model, run_time=run_time,
                         product=chunk.product, region=chunk.region, steps=chunk.steps,
-                        catalog=catalog)
+                        catalog=catalog, decoder=decoder)
 
 
 def render_run(data_dir: Path, out_root: Path, *, model: str, run_time: datetime,
                chunks: Sequence[Chunk], workers: int | None = None,
                products_file: Path | None = None, regions_file: Path | None = None,
-               progress: Callable[[int], None] | None = None) -> list[FrameRecord]:
+               progress: Callable[[int], None] | None = None,
+               decoder: str = "eccodes") -> list[FrameRecord]:
     """Render all ``chunks`` with a process pool (``workers=1`` renders in this process).
 
     The first error stops the run: pending chunks are cancelled and the error re-raised.
     """
     workers = workers or max(1, min(len(chunks), os.cpu_count() or 1))
-    jobs = [(Path(data_dir), Path(out_root), model, run_time, c, products_file, regions_file)
-            for c in chunks]
+    jobs = [(Path(data_dir), Path(out_root), model, run_time, c, products_file, regions_file,
+             decoder) for c in chunks]
     out: list[FrameRecord] = []
     if workers == 1:
         _worker_init()
