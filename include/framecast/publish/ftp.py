@@ -160,7 +160,7 @@ class FtpTarget:
     def _store(self, final: str, fh) -> None:
         tmp = temp_name(final)
         try:
-            self.ftp.storbinary(f"STOR {tmp}", fh, blocksize=1 << 16)
+            self._stor(tmp, fh)
         except ftplib.error_perm as exc:
             raise PublishError(f"{self.description}: cannot store {final}: {exc}") from exc
         except BaseException as exc:
@@ -179,6 +179,16 @@ class FtpTarget:
                 raise PublishError(
                     f"{self.description}: cannot rename {tmp} to {final}: {exc}"
                 ) from exc
+
+    def _stor(self, path: str, fh) -> None:
+        """``ftplib.storbinary`` without its ``TYPE I`` per file: binary mode is set once per
+        connection, which saves one round trip per file (a sixth of the cost on a WAN)."""
+        with self.ftp.transfercmd(f"STOR {path}") as conn:
+            while chunk := fh.read(1 << 16):
+                conn.sendall(chunk)
+            if isinstance(conn, ssl.SSLSocket):
+                conn.unwrap()
+        self.ftp.voidresp()
 
     def _try_delete(self, path: str) -> None:
         with contextlib.suppress(ftplib.error_perm):
