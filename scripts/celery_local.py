@@ -38,7 +38,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -447,6 +447,10 @@ class LocalCluster:
             time.sleep(1)
 
     def trigger(self, dag_id: str, logical_date: datetime, run_id: str) -> str:
+        """Unpause ``dag_id`` and create run ``run_id``; the scheduler picks it up."""
+        if logical_date > datetime.now(UTC):
+            raise ClusterError(f"logical date {logical_date.isoformat()} is in the future: the "
+                               "scheduler would not start the run; pick an earlier model run")
         self.airflow("dags", "unpause", dag_id)
         self.airflow("dags", "trigger", dag_id, "--logical-date", logical_date.isoformat(),
                      "--run-id", run_id)
@@ -540,7 +544,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--products", default="t2m_mslp", help="comma-separated products")
     p.add_argument("--regions", default="europe", help="comma-separated regions")
     p.add_argument("--run-time", default=None,
-                   help="model run (YYYYMMDDHH; default: today 00 UTC)")
+                   help="model run (YYYYMMDDHH; default: yesterday 00 UTC)")
     p.add_argument("--work-dir", type=Path, default=None,
                    help="where data, frames and logs go (default: a new temp folder)")
     p.add_argument("--timeout", type=float, default=900, help="seconds to wait for the run")
@@ -554,8 +558,11 @@ def main(argv: list[str] | None = None) -> int:
     from framecast.sampledata import generate_run
 
     args = _parse_args(argv)
+    # default: yesterday's 00 UTC run, so its logical date is in the past (the scheduler does
+    # not start runs whose logical date lies in the future)
     run_time = (parse_run(args.run_time) if args.run_time else
-                datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0))
+                datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+                - timedelta(days=1))
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="framecast-celery-"))
     work.mkdir(parents=True, exist_ok=True)
     steps = list(range(args.steps))
