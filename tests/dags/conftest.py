@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import yaml
 
 RUN = datetime(2026, 11, 23, 0, tzinfo=UTC)
 RUN2 = datetime(2026, 11, 23, 6, tzinfo=UTC)
@@ -34,3 +36,87 @@ class SampleRuns:
 @pytest.fixture(scope="session")
 def sample_runs(tmp_path_factory) -> SampleRuns:
     return SampleRuns(tmp_path_factory.mktemp("upstream"))
+
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT / "plugins") not in sys.path:
+    sys.path.insert(0, str(ROOT / "plugins"))  # framecast_airflow.localenv (no Airflow import)
+
+
+def write_models(path: Path, *, steps: list[int] = STEPS, chunk_size: int = 2,
+                 sensor_timeout: float = 60, **defaults) -> Path:
+    """The shipped catalog cut down for tests: few steps, t2m_mslp on one region per model."""
+    from framecast.catalog import DEFAULT_MODELS_FILE
+
+    doc = yaml.safe_load(DEFAULT_MODELS_FILE.read_text())
+    doc["defaults"].update({
+        "chunk_size": chunk_size, "download_batch_size": 3, "retries": 0,
+        "sensor": {"mode": "last_step", "poke_interval": 1, "timeout": sensor_timeout},
+        "http": {"timeout": 10, "retries": 4, "backoff": 0.05},
+        **defaults,
+    })
+    for name, model in doc["models"].items():
+        model["steps"] = list(steps)
+        model["products"] = ["t2m_mslp"]
+        model["regions"] = ["europe"] if name == "icon-eu" else ["global"]
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+class AirflowCase:
+    """One test's Airflow home, data folders and upstream server, wired together."""
+
+    def __init__(self, base: Path, template, upstream_url: str, model: str, **model_opts) -> None:
+        from framecast.catalog import get_model
+        from framecast_airflow.localenv import LocalAirflow, conn_env_name, connection_json
+
+        self.base = base
+        self.models_file = write_models(base / "models.yaml", **model_opts)
+        self.spec = get_model(model, self.models_file)
+        self.data = base / "data"
+        self.publish = base / "publish"
+        self.airflow = LocalAirflow(base / "home", extra_env={
+            "FRAMECAST_MODELS_FILE": str(self.models_file),
+            conn_env_name(self.spec.conn_id): connection_json(upstream_url),
+            "FRAMECAST_DATA_ROOT": str(self.data),
+            "FRAMECAST_PUBLISH_ROOT": str(self.publish),
+            "FRAMECAST_METRICS_DB": f"sqlite:///{base / 'metrics.sqlite'}",
+        })
+        self.airflow.clone_db_from(template)
+
+    def run(self, logical_date: str):
+        return self.airflow.dags_test(self.spec.dag_id, logical_date)
+
+    def states(self, task_id: str | None = None) -> list[dict]:
+        rows = self.airflow.task_states(self.spec.dag_id)
+        return [r for r in rows if task_id is None or r["task_id"] == task_id]
+
+    def frames(self, run: str) -> dict[str, Path]:
+        d = self.data / "frames" / self.spec.name / run
+        return {p.relative_to(d).as_posix(): p for p in sorted(d.glob("*/*/*.png")) if p.is_file()}
+
+    def published(self, run: str) -> list[str]:
+        d = self.publish / self.spec.name / run
+        return sorted(p.relative_to(d).as_posix() for p in d.glob("*/*/*.png"))
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace")
+                         for p in sorted((self.airflow.home / "logs").rglob("*.log")))
+
+
+@pytest.fixture(scope="session")
+def airflow_template(tmp_path_factory):
+    """A migrated metadata DB with the download pool; each test starts from a copy."""
+    from framecast_airflow.localenv import LocalAirflow
+
+    af = LocalAirflow(tmp_path_factory.mktemp("airflow-template"))
+    af.migrate({"framecast_download": 4})
+    return af
+
+
+@pytest.fixture
+def airflow_case(tmp_path, airflow_template):
+    """Factory: ``airflow_case(upstream_url, model, **catalog_options)``."""
+    def make(upstream_url: str, model: str, **opts) -> AirflowCase:
+        return AirflowCase(tmp_path, airflow_template, upstream_url, model, **opts)
+    return make

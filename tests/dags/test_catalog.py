@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import yaml
+
 from framecast.catalog import (
     batches,
     completion_files,

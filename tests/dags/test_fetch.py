@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
 from framecast.catalog import HttpSpec, get_model, run_files
 from framecast.errors import FetchError, GribError
 from framecast.fetch import (

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+
 from framecast.errors import SpecError
 from framecast.retention import prune_runs, run_dirs, runs_to_delete
 

@@ -1,0 +1,68 @@
+"""The DAG files parse without errors and every DAG is well-formed (own Airflow process)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PROBE = r"""
+import json
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(DAGS)
+out = {"errors": {k: str(v)[-400:] for k, v in bag.import_errors.items()}, "dags": {}}
+for dag in bag.dags.values():
+    render = dag.get_task("render")
+    download = dag.get_task("download")
+    out["dags"][dag.dag_id] = {
+        "tags": sorted(dag.tags),
+        "max_active_runs": dag.max_active_runs,
+        "catchup": dag.catchup,
+        "cron": dag.timetable.expression,
+        "interval_h": dag.timetable.interval.total_seconds() / 3600,
+        "tasks": {t.task_id: {"owner": t.owner, "retries": t.retries} for t in dag.tasks},
+        "pool": download.partial_kwargs.get("pool"),
+        "render_template": render.partial_kwargs.get("map_index_template"),
+        "render_priority": render.priority_weight,
+        "download_priority": download.priority_weight,
+        "sensor_deferrable": dag.get_task("wait_upstream").deferrable,
+    }
+print("RESULT" + json.dumps(out))
+"""
+
+
+def _probe(tmp_path: Path) -> dict:
+    sys.path.insert(0, str(ROOT / "plugins"))
+    from framecast_airflow.localenv import LocalAirflow
+
+    env = LocalAirflow(tmp_path / "home").env()
+    code = PROBE.replace("DAGS", repr(str(ROOT / "dags")))
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT"))
+    return json.loads(line[len("RESULT"):])
+
+
+def test_one_wellformed_dag_per_model(tmp_path):
+    result = _probe(tmp_path)
+    assert result["errors"] == {}
+    dags = result["dags"]
+    assert set(dags) == {"framecast_icon_eu", "framecast_icon", "framecast_gfs"}
+    for dag_id, d in dags.items():
+        assert "framecast" in d["tags"] and len(d["tags"]) >= 3, dag_id
+        assert d["max_active_runs"] == 2 and d["catchup"] is False
+        for task_id, t in d["tasks"].items():
+            assert t["owner"] == "framecast", (dag_id, task_id)
+            expected = 0 if task_id == "wait_upstream" else 2
+            assert t["retries"] == expected, (dag_id, task_id)
+        assert d["pool"] == "framecast_download"
+        assert d["render_template"] == "{{ chunk_label }}"
+        assert d["render_priority"] > d["download_priority"]
+        assert d["sensor_deferrable"] is True
+        assert d["interval_h"] in (4.0, 5.0)
+    assert dags["framecast_icon_eu"]["cron"] == "0 4,10,16,22 * * *"
+    assert dags["framecast_gfs"]["cron"] == "0 5,11,17,23 * * *"
