@@ -56,22 +56,24 @@ class _NoIconCoordinateWarning(logging.Filter):
 logging.getLogger("cfgrib.dataset").addFilter(_NoIconCoordinateWarning())
 
 
-def header_filter(path: Path, offset: int) -> dict[str, Any]:
-    """``filter_by_keys`` selecting the message at ``offset`` of ``path`` (headers only)."""
+def header_filter(path: Path, offset: int, what: str = "field") -> dict[str, Any]:
+    """``filter_by_keys`` selecting the message at ``offset`` of ``path`` (headers only);
+    ``what`` (e.g. "variable 't2m' step 6") goes into error messages."""
     try:
         with open(path, "rb") as fh:
             fh.seek(offset)
             handle = eccodes.codes_grib_new_from_file(fh, headers_only=True)
             if handle is None:
-                raise GribError(f"{path}: no GRIB message at byte {offset}")
+                raise GribError(f"{path}: no GRIB message at byte {offset} ({what})")
             try:
                 return {k: eccodes.codes_get(handle, k) for k in FILTER_KEYS}
             finally:
                 eccodes.codes_release(handle)
     except FileNotFoundError:
-        raise GribError(f"{path}: file vanished after the run was opened") from None
+        raise GribError(f"{path}: file vanished after the run was opened ({what})") from None
     except eccodes.GribInternalError as exc:
-        raise GribError(f"{path}: unreadable GRIB header at byte {offset}: {exc}") from None
+        raise GribError(f"{path}: unreadable GRIB header at byte {offset} ({what}): "
+                        f"{exc}") from None
 
 
 def _open_values(path: Path, filter_by_keys: dict[str, Any], what: str
@@ -112,7 +114,7 @@ def decode_entry(entry: Entry) -> tuple[dict[str, Any], np.ndarray, int]:
     """
     what = f"variable {entry.name!r} step {entry.step}"
     if not is_bz2(entry.path):
-        flt = header_filter(entry.path, entry.offset) if entry.length is not None else {}
+        flt = header_filter(entry.path, entry.offset, what) if entry.length is not None else {}
         keys, values = _open_values(entry.path, flt, what)
         size = entry.length if entry.length is not None else _size(entry.path)
         return keys, values, size
@@ -120,7 +122,7 @@ def decode_entry(entry: Entry) -> tuple[dict[str, Any], np.ndarray, int]:
     with tempfile.TemporaryDirectory(prefix="framecast-cfgrib-") as tmp:
         plain = Path(tmp) / entry.path.name[:-len(".bz2")]
         plain.write_bytes(data)
-        flt = header_filter(plain, entry.offset) if entry.length is not None else {}
+        flt = header_filter(plain, entry.offset, what) if entry.length is not None else {}
         try:
             keys, values = _open_values(plain, flt, what)
         except GribError as exc:
