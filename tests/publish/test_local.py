@@ -94,6 +94,9 @@ def test_bad_arguments(tmp_path, run_path):
     with pytest.raises(PublishError, match="retention must be at least 1 run, got 0"):
         publish_run(run_path, LocalTarget(tmp_path / "w"), model="icon-eu", run_time=RUN,
                     retention=0)
+    with pytest.raises(DataError, match=r"frames belong to run 2026112300, not 2026112306"):
+        publish_run(run_path, LocalTarget(tmp_path / "w"), model="icon-eu",
+                    run_time=RUN + timedelta(hours=6))
     with pytest.raises(DataError, match=r"no frames recorded for product\(s\) \['wind'\]"):
         publish_run(run_path, LocalTarget(tmp_path / "w"), model="icon-eu", run_time=RUN,
                     products=["wind"])

@@ -103,6 +103,7 @@ def collect_files(
     if not records:
         raise DataError(f"{run_path / RECORDS_DIR}: no frame records; render the run first")
     where = str(run_path / RECORDS_DIR)
+    _check_run_time(records, run_time, where)
     files: list[LocalFile] = []
     regions: set[tuple[str, str]] = set()
     for rec in records:
@@ -133,6 +134,23 @@ def collect_files(
                 rel = video.relative_to(run_path).as_posix()
                 files.append(_local_file(run_path, rel, product=product, region=region, kind=kind))
     return files
+
+
+def _check_run_time(records, run_time: datetime, where: str) -> None:
+    """Frames of another run published under this run's name would show wrong valid times."""
+    want = as_utc(run_time)
+    for rec in records:
+        if not rec.run:
+            continue
+        try:
+            got = as_utc(datetime.fromisoformat(rec.run))
+        except ValueError as exc:
+            raise DataError(f"{where}: record run time {rec.run!r} is not ISO 8601") from exc
+        if got != want:
+            raise DataError(
+                f"{where}: frames belong to run {got:%Y%m%d%H}, not {want:%Y%m%d%H} "
+                f"(frame {rec.path})"
+            )
 
 
 def build_manifest(

@@ -323,12 +323,21 @@ def _channel_factory(client: Any) -> ClientFactory:
     return factory
 
 
-def _security_error(description: str, user: str | None, exc: Exception) -> PublishAuthError | None:
+def _security_error(description: str, user: str | None, exc: Exception) -> Exception | None:
     """Rejected credentials or an untrusted host key as PublishAuthError (never retried);
-    None for other SSH errors (those may be transient)."""
+    None for other SSH errors (those may be transient).
+
+    paramiko also reports a connection that dies *during* authentication (a server restarting)
+    as AuthenticationException; that one is a dropped connection, so it becomes a
+    ConnectionResetError and is retried like any other.
+    """
     import paramiko
 
     who = f" for user {user!r}" if user else ""
+    if isinstance(exc, paramiko.AuthenticationException) and (
+        "saw EOF" in str(exc) or "transport shut down" in str(exc)
+    ):
+        return ConnectionResetError(f"{description}: connection lost during login ({exc})")
     if isinstance(exc, paramiko.AuthenticationException):
         return PublishAuthError(f"{description}: authentication failed{who} ({exc})")
     if isinstance(exc, paramiko.BadHostKeyException):
