@@ -177,6 +177,33 @@ def test_cfgrib_decoder_gfs_file_damaged_after_open(gfs_run, tmp_path):
             ds.field("t2m", 6)  # early in the file, but cfgrib scans all of it
 
 
+def test_bitmap_missing_points_are_nan_with_both_decoders(icon_eu_run, tmp_path):
+    from framecast.dataset.grib import eccodes
+
+    src = _path(icon_eu_run, "cape", 3)
+    h = eccodes.codes_new_from_message(src.read_bytes())
+    try:
+        vals = eccodes.codes_get_values(h)
+        vals[:1000] = 9999.0
+        eccodes.codes_set(h, "bitmapPresent", 1)
+        eccodes.codes_set(h, "missingValue", 9999.0)
+        eccodes.codes_set_values(h, vals)
+        data = eccodes.codes_get_message(h)
+    finally:
+        eccodes.codes_release(h)
+    dst = tmp_path / src.relative_to(icon_eu_run)
+    dst.parent.mkdir(parents=True)
+    dst.write_bytes(data)
+    got = {}
+    for decoder in ("eccodes", "cfgrib"):
+        with RunDataset.open(tmp_path, decoder=decoder) as ds:
+            got[decoder] = ds.field("cape", 3).values
+    for v in got.values():
+        assert int(np.isnan(v).sum()) == 1000 and np.isnan(v[0, :1000]).all()
+        assert float(np.nanmax(v)) < 9000
+    np.testing.assert_array_equal(got["eccodes"], got["cfgrib"])
+
+
 # ------------------------------------------------------------------ to_xarray
 
 

@@ -130,8 +130,13 @@ class Message:
             raise GribError(f"{self.path}: cannot read GRIB key {key!r}: {exc}") from None
 
     def values(self) -> np.ndarray:
+        """Decoded values; points a bitmap marks missing are NaN (as cfgrib gives them), not
+        ecCodes' ``missingValue`` placeholder (9999), which would be drawn as real data."""
         try:
-            return eccodes.codes_get_values(self.handle)
+            vals = eccodes.codes_get_values(self.handle)
+            if self.get("bitmapPresent"):
+                vals[vals == self.get("missingValue")] = np.nan
+            return vals
         except eccodes.GribInternalError as exc:
             raise GribError(f"{self.path}: cannot decode values: {exc}") from None
 
