@@ -20,7 +20,7 @@ import argparse
 import os
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with UpstreamServer(upstream_root) as upstream:
         airflow.extra_env = demo_env(upstream.url)
-        logical = run_time + timedelta(hours=4)  # the ICON-EU schedule: run time + delay
+        logical = run_time  # a DAG run's logical date is the model run time
         log = VAR / "demo" / "dags-test.log"
         print(f"running DAG framecast_icon_eu for run {format_run(run_time)} "
               f"(logical date {logical.isoformat()}), upstream {upstream.url} ...", flush=True)

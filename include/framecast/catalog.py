@@ -381,15 +381,11 @@ def get_model(name: str, path: str | Path | None = None) -> ModelSpec:
 # --------------------------------------------------------------------------- run times
 
 
-def run_time_for(spec: ModelSpec, logical_date: datetime) -> datetime:
-    """The model run a DAG run processes: the latest cycle at or before ``logical_date - delay``.
-
-    Scheduled runs fire exactly at cycle + delay, so this is ``logical_date - delay``; manual
-    and backfill runs with any logical date map to the newest run that should be complete.
-    """
-    if logical_date.tzinfo is None:
-        logical_date = logical_date.replace(tzinfo=UTC)
-    t = (logical_date - spec.delay).astimezone(UTC)
+def cycle_at_or_before(spec: ModelSpec, t: datetime) -> datetime:
+    """The newest cycle (run time) of ``spec`` at or before ``t`` (naive ``t`` is UTC)."""
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    t = t.astimezone(UTC)
     day = t.replace(hour=0, minute=0, second=0, microsecond=0)
     for back in range(0, 2):
         d = day - timedelta(days=back)
@@ -398,6 +394,23 @@ def run_time_for(spec: ModelSpec, logical_date: datetime) -> datetime:
             if candidate <= t:
                 return candidate
     raise SpecError(f"model {spec.name!r}: no cycle found before {t.isoformat()}")  # unreachable
+
+
+def run_time_for(spec: ModelSpec, logical_date: datetime) -> datetime:
+    """The model run a DAG run with this logical date processes.
+
+    Scheduled and backfill runs have the cycle time itself as logical date (the schedule fires
+    ``delay`` later, see :meth:`ModelSpec.cron`), so this is the identity for them; a manual
+    run with any logical date processes the newest cycle at or before it.
+    """
+    return cycle_at_or_before(spec, logical_date)
+
+
+def latest_complete_run(spec: ModelSpec, now: datetime) -> datetime:
+    """The newest run that should be complete upstream at ``now`` (``now - delay``)."""
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    return cycle_at_or_before(spec, now - spec.delay)
 
 
 def format_run(run_time: datetime) -> str:

@@ -6,10 +6,10 @@ Shape of every model DAG (one DAG run = one model run)::
     wait_upstream ──┴─> download[batch ...] ──────────┴─> render[t2m_mslp/europe/+000..+011 ...]
         ─> publish ─> metrics, retention
 
-* Schedule: a cron trigger at each cycle + the model's availability ``delay``; the data interval
-  is (run time, run time + delay], so ``data_interval_start`` is the model run time and
-  :func:`framecast.catalog.run_time_for` maps any logical date (manual runs, backfills) to the
-  newest run that should be complete by then.
+* Schedule: a cron trigger at each cycle + the model's availability ``delay``, with a data
+  interval of (run time, run time + delay]; Airflow's logical date is the interval start, so a
+  scheduled or backfilled DAG run's logical date *is* the model run time. Manual runs process
+  the newest cycle at or before their logical date (:func:`framecast.catalog.run_time_for`).
 * ``wait_upstream`` defers to the triggerer while the run is incomplete upstream.
 * Downloads are mapped over batches of files and run in an Airflow pool, so several model DAGs
   never open more connections than the pool allows.
@@ -24,8 +24,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, CronTriggerTimetable, get_current_context, task
-from framecast.catalog import ModelSpec
 
+from framecast.catalog import ModelSpec
 from framecast_airflow import tasks
 from framecast_airflow.sensors import UpstreamRunSensor
 

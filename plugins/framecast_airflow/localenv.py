@@ -40,12 +40,12 @@ class LocalAirflow:
 
     @property
     def db_path(self) -> Path:
-        return self.home / "airflow.db"
+        return self.home.resolve() / "airflow.db"
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update({
-            "AIRFLOW_HOME": str(self.home),
+            "AIRFLOW_HOME": str(self.home.resolve()),
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(self.plugins_folder),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",

@@ -1,8 +1,8 @@
 """Where a task finds its run time, its model spec and its folders.
 
-A DAG run's model run time is derived from its logical date (see
-:func:`framecast.catalog.run_time_for`), or taken from ``dag_run.conf["run_time"]`` when an
-operator re-processes a specific run by hand. Folders come from Airflow Variables so one
+A DAG run's model run time is its logical date (scheduled and backfill runs have the cycle
+time as logical date; see :func:`framecast.catalog.run_time_for`), or
+``dag_run.conf["run_time"]`` when an operator re-processes a specific run by hand. Folders come from Airflow Variables so one
 deployment can move them without touching code; environment variables are the fallback for the
 demo and tests.
 """
@@ -11,11 +11,18 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from framecast.catalog import ModelSpec, get_model, parse_run, raw_run_dir, run_time_for
+from framecast.catalog import (
+    ModelSpec,
+    get_model,
+    latest_complete_run,
+    parse_run,
+    raw_run_dir,
+    run_time_for,
+)
 from framecast.records import run_dir
 
 VAR_DATA_ROOT = "framecast_data_root"
@@ -62,8 +69,11 @@ def run_time_from_context(spec: ModelSpec, context: Any) -> datetime:
     conf = getattr(dag_run, "conf", None) or {}
     if conf.get("run_time"):
         return parse_run(str(conf["run_time"]))
-    logical = context.get("logical_date") or getattr(dag_run, "run_after", None)
-    return run_time_for(spec, logical)
+    logical = context.get("logical_date")
+    if logical is not None:
+        return run_time_for(spec, logical)
+    # a run triggered without logical date: the newest run that should be complete by now
+    return latest_complete_run(spec, getattr(dag_run, "run_after", None) or datetime.now(UTC))
 
 
 def run_context(model: str, context: Any) -> RunContext:

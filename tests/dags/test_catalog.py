@@ -10,6 +10,7 @@ import yaml
 from framecast.catalog import (
     batches,
     completion_files,
+    latest_complete_run,
     load_models,
     needed_variables,
     parse_duration,
@@ -78,13 +79,21 @@ def test_schedule_fires_delay_after_each_cycle(models):
 
 
 @pytest.mark.parametrize(("logical", "run"), [
+    (datetime(2026, 11, 23, 6, 0, tzinfo=UTC), datetime(2026, 11, 23, 6, tzinfo=UTC)),
+    (datetime(2026, 11, 23, 5, 59, tzinfo=UTC), datetime(2026, 11, 23, 0, tzinfo=UTC)),
+    (datetime(2026, 11, 23, 2, 0), datetime(2026, 11, 23, 0, tzinfo=UTC)),  # naive = UTC
+])
+def test_logical_date_maps_to_its_cycle(models, logical, run):
+    assert run_time_for(models["icon-eu"], logical) == run
+
+
+@pytest.mark.parametrize(("now", "run"), [
     (datetime(2026, 11, 23, 10, 0, tzinfo=UTC), datetime(2026, 11, 23, 6, tzinfo=UTC)),
     (datetime(2026, 11, 23, 9, 59, tzinfo=UTC), datetime(2026, 11, 23, 0, tzinfo=UTC)),
     (datetime(2026, 11, 23, 2, 0, tzinfo=UTC), datetime(2026, 11, 22, 18, tzinfo=UTC)),
-    (datetime(2026, 11, 23, 4, 0), datetime(2026, 11, 23, 0, tzinfo=UTC)),  # naive = UTC
 ])
-def test_logical_date_maps_to_newest_complete_run(models, logical, run):
-    assert run_time_for(models["icon-eu"], logical) == run
+def test_latest_complete_run_allows_for_the_delay(models, now, run):
+    assert latest_complete_run(models["icon-eu"], now) == run
 
 
 def test_needed_variables_follow_the_products(models):

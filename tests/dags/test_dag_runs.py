@@ -9,7 +9,7 @@ from __future__ import annotations
 import bz2
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -25,8 +25,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 RUN = datetime(2026, 11, 23, 0, tzinfo=UTC)  # what conftest.SampleRuns generates
 RUN_ID = "2026112300"
 STEPS = [0, 1, 2, 3]
-LOGICAL = {"icon-eu": "2026-11-23T04:00:00+00:00", "icon": "2026-11-23T04:00:00+00:00",
-           "gfs": "2026-11-23T05:00:00+00:00"}
+# a scheduled or backfilled DAG run's logical date is the model run time
+LOGICAL = dict.fromkeys(("icon-eu", "icon", "gfs"), "2026-11-23T00:00:00+00:00")
 
 
 def expected_frames(region: str, run: datetime = RUN, steps=STEPS) -> set[str]:
@@ -199,3 +199,30 @@ def test_rerunning_a_failed_render_chunk_rerenders_only_its_frames(sample_runs, 
             assert k not in first or after[k] > first[k], f"{k} was not re-rendered"
         records = read_records(case.data / "frames" / "icon-eu" / RUN_ID)
         assert [r.step for r in records] == STEPS
+
+
+def test_backfill_over_two_logical_dates_gives_two_separate_runs(sample_runs, airflow_case):
+    """Two logical dates (as a backfill of 00 and 06 UTC creates them) give two separate runs.
+
+    Each DAG run is executed with ``airflow dags test``; the schedule's logical dates are
+    checked in test_dagbag.py. With ``retention_runs: 1`` the older run's raw data goes once
+    the newer run is done, while its charts stay published.
+    """
+    run2 = datetime(2026, 11, 23, 6, tzinfo=UTC)
+    sample_runs.get("icon-eu", RUN)
+    with UpstreamServer(sample_runs.get("icon-eu", run2)) as up:
+        case = airflow_case(up.url, "icon-eu", retention_runs=1)
+        for run in (RUN, run2):
+            assert_ok(case.run(run.isoformat()))
+
+        runs = case.airflow.run_states(case.spec.dag_id)
+        assert [r["state"] for r in runs] == ["success", "success"]
+        for run, rid in ((RUN, RUN_ID), (run2, "2026112306")):
+            assert set(case.frames(rid)) == expected_frames("europe", run)
+            records = read_records(case.data / "frames" / "icon-eu" / rid)
+            assert {r.run for r in records} == {run.isoformat()}
+            assert [r.valid_time for r in records] == [
+                (run + timedelta(hours=s)).isoformat() for s in STEPS]
+            assert case.published(rid) == sorted(expected_frames("europe", run))
+        raw = case.data / "raw" / "icon-eu"
+        assert sorted(p.name for p in raw.iterdir()) == ["2026112306"]

@@ -14,7 +14,14 @@ import json
 from airflow.dag_processing.dagbag import DagBag
 bag = DagBag(DAGS)
 out = {"errors": {k: str(v)[-400:] for k, v in bag.import_errors.items()}, "dags": {}}
+out["all"] = {
+    dag.dag_id: {"tags": sorted(dag.tags),
+                 "tasks": {t.task_id: [t.owner, t.retries] for t in dag.tasks}}
+    for dag in bag.dags.values()
+}
 for dag in bag.dags.values():
+    if not dag.dag_id.startswith("framecast_"):
+        continue
     render = dag.get_task("render")
     download = dag.get_task("download")
     out["dags"][dag.dag_id] = {
@@ -30,6 +37,19 @@ for dag in bag.dags.values():
         "download_priority": download.priority_weight,
         "sensor_deferrable": dag.get_task("wait_upstream").deferrable,
     }
+from datetime import datetime, timezone
+from airflow.serialization.definitions.dag import SerializedDAG
+from airflow.serialization.serialized_objects import DagSerialization
+from airflow.timetables.base import TimeRestriction
+core = DagSerialization.from_dict(DagSerialization.to_dict(bag.dags["framecast_icon_eu"]))
+restriction = TimeRestriction(datetime(2026, 11, 23, tzinfo=timezone.utc), None, catchup=True)
+info, infos = None, []
+for _ in range(3):
+    info = core.timetable.next_dagrun_info(
+        last_automated_data_interval=info.data_interval if info else None,
+        restriction=restriction)
+    infos.append([info.logical_date.isoformat(), info.run_after.isoformat()])
+out["icon_eu_schedule"] = infos
 print("RESULT" + json.dumps(out))
 """
 
@@ -50,6 +70,11 @@ def _probe(tmp_path: Path) -> dict:
 def test_one_wellformed_dag_per_model(tmp_path):
     result = _probe(tmp_path)
     assert result["errors"] == {}
+    for dag_id, d in result["all"].items():  # every DAG in dags/ parses, has tags and retries
+        assert d["tags"], dag_id
+        for task_id, (owner, retries) in d["tasks"].items():
+            assert owner, (dag_id, task_id)
+            assert retries is not None and retries >= 0, (dag_id, task_id)
     dags = result["dags"]
     assert set(dags) == {"framecast_icon_eu", "framecast_icon", "framecast_gfs"}
     for dag_id, d in dags.items():
@@ -66,3 +91,9 @@ def test_one_wellformed_dag_per_model(tmp_path):
         assert d["interval_h"] in (4.0, 5.0)
     assert dags["framecast_icon_eu"]["cron"] == "0 4,10,16,22 * * *"
     assert dags["framecast_gfs"]["cron"] == "0 5,11,17,23 * * *"
+    # what the scheduler and a backfill create: logical date = model run, started 4 h later
+    assert result["icon_eu_schedule"] == [
+        ["2026-11-23T00:00:00+00:00", "2026-11-23T04:00:00+00:00"],
+        ["2026-11-23T06:00:00+00:00", "2026-11-23T10:00:00+00:00"],
+        ["2026-11-23T12:00:00+00:00", "2026-11-23T16:00:00+00:00"],
+    ]
