@@ -85,6 +85,11 @@ def test_task_tries_idempotent_and_retries_listed(db_url):
     store.record_task_try(db_url, dataclasses.replace(t, map_index=4, state="success"))
     got = store.retried_tasks(db_url, "icon_eu", t.run_id)
     assert [(x.map_index, x.try_number, x.state) for x in got] == [(3, 2, "success")]
+    # only the retry callback recorded (try 1 failed, retry pending or not recorded): still a retry
+    store.record_task_try(db_url, dataclasses.replace(t, task_id="download", map_index=0))
+    got = store.retried_tasks(db_url, "icon_eu", t.run_id)
+    assert [(x.task_id, x.try_number, x.state) for x in got] == [
+        ("download", 1, "up_for_retry"), ("render", 2, "success")]
 
 
 def test_normalize_run_forms_and_errors():

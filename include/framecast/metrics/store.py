@@ -341,13 +341,20 @@ def task_tries_of(db_url: str, dag_id: str, run_id: str) -> list[TaskTry]:
 
 
 def retried_tasks(db_url: str, dag_id: str, run_id: str) -> list[TaskTry]:
-    """Task instances of one DAG run that needed more than one try: their latest try each."""
+    """Task instances of one DAG run that needed a retry: the latest recorded try of each.
+
+    A task needed a retry when a try after the first was recorded, or when any try was recorded
+    as ``up_for_retry`` (enough when only ``on_retry_callback`` records tries).
+    """
     latest: dict[tuple[str, int], TaskTry] = {}
+    retried: set[tuple[str, int]] = set()
     for t in task_tries_of(db_url, dag_id, run_id):
         key = (t.task_id, t.map_index)
         if key not in latest or t.try_number >= latest[key].try_number:
             latest[key] = t
-    return [t for t in latest.values() if t.try_number > 1]
+        if t.try_number > 1 or t.state == "up_for_retry":
+            retried.add(key)
+    return [t for key, t in latest.items() if key in retried]
 
 
 def _row_to_record(r) -> FrameRecord:
