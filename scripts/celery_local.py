@@ -191,6 +191,28 @@ def kill_all(procs: list[Any]) -> None:
             p.kill()
 
 
+def still_running(procs: list[Any]) -> list[Any]:
+    """Those of ``procs`` that are neither gone nor zombies (dead, not yet reaped)."""
+    import psutil
+
+    alive = []
+    for p in procs:
+        with suppress(psutil.NoSuchProcess):
+            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                alive.append(p)
+    return alive
+
+
+def wait_dead(procs: list[Any], timeout: float = 20) -> list[Any]:
+    """Wait until every process of ``procs`` has died (signals arrive asynchronously)."""
+    end = time.monotonic() + timeout
+    alive = still_running(procs)
+    while alive and time.monotonic() < end:
+        time.sleep(0.1)
+        alive = still_running(alive)
+    return alive
+
+
 # --------------------------------------------------------------------------- the cluster
 
 
@@ -389,7 +411,8 @@ class LocalCluster:
         """SIGKILL a worker and everything it started, as a machine or container dying would.
 
         Task processes run in process groups of their own, so the whole tree is collected
-        first and each process killed, not only the worker's group. Returns the killed pids.
+        first and each process killed, not only the worker's group. Returns the killed pids,
+        all dead when this returns.
         """
         proc = self.procs[instance]
         tree = process_tree(proc.pid)
@@ -397,6 +420,9 @@ class LocalCluster:
         with suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
+        alive = wait_dead(tree)
+        if alive:
+            raise ClusterError(f"{instance}: processes survived SIGKILL: {alive}")
         return [p.pid for p in tree]
 
     def stop(self) -> None:
