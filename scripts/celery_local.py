@@ -334,6 +334,12 @@ class LocalCluster:
                                f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
         return proc.stdout
 
+    def create_databases(self) -> None:
+        """The cluster's own databases (dropped again by :meth:`stop`)."""
+        for db in (self.airflow_db, self.metrics_db):
+            _pg_admin(f'CREATE DATABASE "{db}"', self.pg_admin)
+            self.created_dbs.append(db)
+
     def init(self, extra_env: dict[str, str] | None = None) -> str:
         """deploy/init.sh, as the compose service airflow-init runs it: migrate, pools, login."""
         env = {**self.env(), "FRAMECAST_POOLS_FILE": str(self.topology.pools_file),
@@ -360,9 +366,7 @@ class LocalCluster:
             d.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / "dags" / "framecast_models.py", self.dags_dir)
         try:
-            for db in (self.airflow_db, self.metrics_db):
-                _pg_admin(f'CREATE DATABASE "{db}"', self.pg_admin)
-                self.created_dbs.append(db)
+            self.create_databases()
             self.init()
             comps = self.topology.components
             api = comps["api-server"]
