@@ -2,9 +2,12 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 PIP := .venv/bin/pip
-export CARTOPY_DATA_DIR ?= $(abspath ../shared/cartopy-data)
+# Natural Earth shapefiles: a preseeded folder beside the checkout when there is one, else
+# var/cartopy-data filled once by `make geodata` (the only step that downloads geography).
+SHARED_NE := $(abspath ../shared/cartopy-data)
+export CARTOPY_DATA_DIR ?= $(if $(wildcard $(SHARED_NE)),$(SHARED_NE),$(abspath var/cartopy-data))
 
-.PHONY: setup demo test lint bench ui clean
+.PHONY: setup geodata demo test lint bench bench-choropleth ui sample-data clean
 
 .venv/.installed: requirements.txt pyproject.toml scripts/install-system-deps.sh
 	bash scripts/install-system-deps.sh
@@ -14,7 +17,11 @@ export CARTOPY_DATA_DIR ?= $(abspath ../shared/cartopy-data)
 	$(PIP) install -q --no-deps -e .
 	touch $@
 
-setup: .venv/.installed
+setup: .venv/.installed geodata
+
+geodata: .venv/.installed
+	$(PY) deploy/preseed_natural_earth.py --check --data-dir "$(CARTOPY_DATA_DIR)" >/dev/null 2>&1 \
+	  || $(PY) deploy/preseed_natural_earth.py --data-dir "$(CARTOPY_DATA_DIR)"
 
 ## The main job on the embedded default (SQLite metadata DB, local upstream, local publish folder).
 demo: setup
@@ -28,8 +35,18 @@ test: setup
 lint: setup
 	$(PY) -m ruff check include dags plugins tests bench scripts
 
+## The Airflow UI on the demo's embedded home (http://localhost:8080).
+ui: setup
+	bash scripts/airflow-ui.sh
+
+sample-data: setup
+	.venv/bin/framecast sample-data --model icon-eu --run 2026112300 --steps 0-12 --out var/data/icon-eu
+
 bench: setup
 	$(PY) bench/bench_render.py
+
+bench-choropleth: setup
+	$(PY) bench/bench_choropleth.py
 
 clean:
 	rm -rf var out
