@@ -16,6 +16,7 @@ from pathlib import Path
 
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
+
 from framecast.catalog import ModelSpec, RemoteFile
 from framecast.errors import SpecError
 from framecast.fetch import FetchResult, fetch_files, missing_files

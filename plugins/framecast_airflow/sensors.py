@@ -15,8 +15,8 @@ from typing import Any
 
 from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowSensorTimeout
-from framecast.catalog import completion_files, format_run, needed_variables, run_files
 
+from framecast.catalog import completion_files, format_run, needed_variables, run_files
 from framecast_airflow.hooks import FramecastUpstreamHook
 from framecast_airflow.runtime import run_context
 from framecast_airflow.triggers import UpstreamRunTrigger

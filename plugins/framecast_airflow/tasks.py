@@ -16,7 +16,6 @@ from framecast.catalog import (
     render_chunks,
     run_files,
 )
-
 from framecast_airflow.hooks import FramecastUpstreamHook
 from framecast_airflow.runtime import metrics_db, run_context
 

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
+
 from framecast.catalog import RemoteFile
 from framecast.errors import FetchError
 from framecast.fetch import missing_files
