@@ -539,6 +539,23 @@ def local_upstream(root: Path) -> Iterator[str]:
         yield up.url
 
 
+def generate_sample_run(out_dir: Path, run_time: datetime, steps: list[int],
+                        variables: list[str]) -> None:
+    """An ICON-EU sample run in DWD's layout, written by ``framecast sample-data``.
+
+    A child process, not an import: eccodes and psycopg's bundled libpq loaded into one process
+    (in that order) crash it at exit, and this process talks to PostgreSQL.
+    """
+    from framecast.catalog import format_run
+
+    cmd = [str(VENV_BIN / "framecast"), "sample-data", "--model", MODEL,
+           "--run", format_run(run_time), "--steps", ",".join(str(s) for s in steps),
+           "--out", str(out_dir), "--variables", ",".join(variables), "--bz2"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0:
+        raise ClusterError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+
+
 def logical_date_for(run_time: datetime) -> datetime:
     """The logical date whose DAG run processes ``run_time`` (run time + availability delay)."""
     from framecast.catalog import get_model
@@ -585,7 +602,6 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     from framecast.catalog import format_run, get_model, needed_variables, parse_run
-    from framecast.sampledata import generate_run
 
     args = _parse_args(argv)
     # default: yesterday's 00 UTC run, so its logical date is in the past (the scheduler does
@@ -604,7 +620,7 @@ def main(argv: list[str] | None = None) -> int:
     variables = list(needed_variables(spec))
     print(f"generating ICON-EU sample run {format_run(run_time)} ({len(steps)} steps, "
           f"{', '.join(variables)}) in {work / 'upstream'}", flush=True)
-    generate_run(MODEL, run_time, steps, work / "upstream", variables=variables, bz2=True)
+    generate_sample_run(work / "upstream", run_time, steps, variables)
     cluster = None
 
     def _interrupted(signum: int, frame: object) -> None:

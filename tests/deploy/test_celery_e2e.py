@@ -57,8 +57,6 @@ def _services_reason(celery_local) -> str | None:
 
 @pytest.fixture(scope="module")
 def cluster(celery_local, tmp_path_factory):
-    from framecast.sampledata import generate_run
-
     reason = _services_reason(celery_local)
     if reason:
         pytest.skip(reason)
@@ -72,8 +70,7 @@ def cluster(celery_local, tmp_path_factory):
     def generate() -> None:  # overlaps with the cluster start-up
         try:
             for run in (RUN1, RUN2):
-                generate_run("icon-eu", run, STEPS, work / "upstream", variables=variables,
-                             bz2=True)
+                celery_local.generate_sample_run(work / "upstream", run, STEPS, variables)
         except BaseException as exc:  # noqa: BLE001 - re-raised in the test thread
             errors.append(exc)
 
