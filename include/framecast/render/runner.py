@@ -61,12 +61,14 @@ def plan_chunks(catalog: Catalog, products: Sequence[str], regions: Sequence[str
 
 def _frame_for(catalog: Catalog, product: Product, region: str):
     from framecast.render.frame import MapFrame
+    from framecast.render.memory import freeze_static
 
     key = (catalog.sources, product.name, region)
     frame = _FRAMES.get(key)
     if frame is None:
         frame = MapFrame(product, catalog.region(region))
         _FRAMES[key] = frame
+        freeze_static()
     return frame
 
 
@@ -96,6 +98,9 @@ def render_chunk(data_dir: Path, out_root: Path, *, model: str, run_time: dateti
     """
     from framecast.dataset import RunDataset
     from framecast.render.encode import encode_png, write_atomic
+    from framecast.render.memory import collect_frame, tune_allocator
+
+    tune_allocator()
 
     catalog = catalog or load_catalog()
     prod = catalog.product(product)
@@ -133,6 +138,8 @@ def render_chunk(data_dir: Path, out_root: Path, *, model: str, run_time: dateti
             records.append(rec)
             if on_frame is not None:
                 on_frame(rec)
+            del fields, img
+            collect_frame()
     write_records(base, chunk_name(product, region, steps), records)
     return records
 
