@@ -7,7 +7,7 @@ PIP := .venv/bin/pip
 SHARED_NE := $(abspath ../shared/cartopy-data)
 export CARTOPY_DATA_DIR ?= $(if $(wildcard $(SHARED_NE)),$(SHARED_NE),$(abspath var/cartopy-data))
 
-.PHONY: setup geodata demo test lint bench bench-choropleth ui sample-data clean
+.PHONY: setup geodata demo test lint bench bench-choropleth ui sample-data celery-local compose-check clean
 
 .venv/.installed: requirements.txt pyproject.toml scripts/install-system-deps.sh
 	bash scripts/install-system-deps.sh
@@ -29,11 +29,11 @@ demo: setup
 
 ## The test suite (CI runs exactly this).
 test: setup
-	$(PY) -m ruff check include dags plugins tests bench scripts
+	$(PY) -m ruff check include dags plugins tests bench scripts deploy
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
 lint: setup
-	$(PY) -m ruff check include dags plugins tests bench scripts
+	$(PY) -m ruff check include dags plugins tests bench scripts deploy
 
 ## The Airflow UI on the demo's embedded home (http://localhost:8080).
 ui: setup
@@ -41,6 +41,14 @@ ui: setup
 
 sample-data: setup
 	.venv/bin/framecast sample-data --model icon-eu --run 2026112300 --steps 0-12 --out var/data/icon-eu
+
+## Production topology on this machine without Docker (CeleryExecutor, local PostgreSQL + Redis)
+celery-local: setup
+	$(PY) scripts/celery_local.py
+
+## Validate the docker-compose deployment (no Docker engine needed)
+compose-check: setup
+	docker-compose --env-file deploy/framecast.env.example config -q
 
 bench: setup
 	$(PY) bench/bench_render.py

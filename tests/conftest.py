@@ -1,12 +1,24 @@
-"""Shared test setup: offline geography, headless matplotlib, no network downloads."""
+"""Shared test setup: offline geography, headless matplotlib, native libraries in a safe order.
+
+Native libraries must be loaded in this order in one process: the PostgreSQL drivers' bundled
+libpq first, then pyproj/cartopy (PROJ's database path), then ecCodes. Other orders can leave
+PROJ without its database or crash the interpreter at exit (libldap's finaliser), which would
+turn a green run into exit code 139.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import psycopg  # noqa: F401  (load order, see above)
+import psycopg2  # noqa: F401
+
+from framecast.geo import ensure_cartopy
+
 ROOT = Path(__file__).resolve().parents[1]
 _SHARED = ROOT.parent / "shared" / "cartopy-data"
 if "CARTOPY_DATA_DIR" not in os.environ and _SHARED.is_dir():
     os.environ["CARTOPY_DATA_DIR"] = str(_SHARED)
 os.environ.setdefault("MPLBACKEND", "Agg")
+ensure_cartopy()

@@ -7,6 +7,7 @@ scheduling code. Everything here receives the Airflow context explicitly.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from framecast.catalog import (
@@ -67,14 +68,34 @@ def render(model: str, chunk: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"frames": len(records), "bytes": sum(r.bytes for r in records)}
 
 
+PUBLISH_CONN_ID = "framecast_publish_default"
+
+
 def publish(model: str, context: Any) -> str:
-    """Publish the run's charts to the publish target and switch ``latest`` to this run."""
+    """Publish the run's charts and switch ``latest`` to this run.
+
+    The target is the Airflow connection ``FRAMECAST_PUBLISH_CONN_ID`` (default
+    ``framecast_publish_default``: SFTP, FTP/FTPS or a folder) when it is defined, otherwise
+    the local publish folder (Variable ``framecast_publish_root``), the embedded default.
+    """
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
     from framecast.publish import publish_run, target_from_url
+    from framecast_airflow.publish_hook import publish_from_connection
 
     rc = run_context(model, context)
-    report = publish_run(rc.frames_dir, target_from_url(str(rc.publish_root)), model=model,
-                         run_time=rc.run_time)
-    return report.summary()
+    conn_id = os.environ.get("FRAMECAST_PUBLISH_CONN_ID", PUBLISH_CONN_ID)
+    try:
+        BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        report = publish_run(rc.frames_dir, target_from_url(str(rc.publish_root)), model=model,
+                             run_time=rc.run_time)
+        return report.summary()
+    summary = publish_from_connection(conn_id, rc.frames_dir, model=model,
+                                      run_time=rc.run_time)
+    return (f"{summary['uploaded']} uploaded, {summary['skipped']} unchanged to "
+            f"{summary['target']} (latest: {summary['latest']})")
 
 
 def metrics(model: str, context: Any) -> int:

@@ -108,7 +108,7 @@ def render_chunk(data_dir: Path, out_root: Path, *, model: str, run_time: dateti
     steps = sorted(set(steps))
     base = run_dir(out_root, model, run_time)
     frame_dir = base / product / region
-    host = socket.gethostname()
+    host = os.environ.get("FRAMECAST_HOSTNAME") or socket.gethostname()
     records: list[FrameRecord] = []
     with RunDataset.open(Path(data_dir), model=model, decoder=decoder) as ds:
         if ds.run_time != run_time:
