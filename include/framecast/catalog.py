@@ -92,6 +92,7 @@ class ModelSpec:
     owner: str = "framecast"
     sensor: SensorSpec = field(default_factory=SensorSpec)
     http: HttpSpec = field(default_factory=HttpSpec)
+    publish_within: timedelta | None = None  # deadline: charts published this long after run time
 
     @property
     def dag_id(self) -> str:
@@ -249,6 +250,7 @@ _MODEL_KEYS = {
     "paths", "variables", "products", "regions", "time_invariant", "chunk_size",
     "download_batch_size", "download_pool", "download_pool_slots", "retention_runs",
     "max_active_runs", "retries", "retry_delay_seconds", "owner", "sensor", "http",
+    "publish_within",
 }
 _REQUIRED_PATHS = {"dwd": ("single_level",), "gfs": ("step_file",)}
 
@@ -335,6 +337,8 @@ def parse_model(name: str, d: Mapping[str, Any], source: str) -> ModelSpec:
         owner=str(d.get("owner", "framecast")),
         sensor=sensor,
         http=http,
+        publish_within=(parse_duration(d["publish_within"], f"{where}.publish_within")
+                        if d.get("publish_within") is not None else None),
     )
 
 

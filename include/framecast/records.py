@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 RECORDS_DIR = "_records"
+REPORT_DIR = "_report"  # the run's timing report (framecast.metrics.report)
 
 
 @dataclass

@@ -27,6 +27,7 @@ from airflow.sdk import DAG, CronTriggerTimetable, get_current_context, task
 
 from framecast.catalog import ModelSpec
 from framecast_airflow import tasks
+from framecast_airflow.alerts import RecordTaskTry, alert_recipients, publish_deadline
 from framecast_airflow.sensors import UpstreamRunSensor
 
 START_DATE = datetime(2026, 1, 1)
@@ -56,7 +57,14 @@ def build_dag(spec: ModelSpec) -> DAG:
         "retry_delay": spec.retry_delay,
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(minutes=30),
+        # every retry is recorded, so the metrics task can alert on runs that needed them
+        "on_retry_callback": RecordTaskTry(tasks.metrics_db_of(model), "up_for_retry", model),
     }
+    recipients = alert_recipients()
+    deadline = None
+    if spec.publish_within is not None and recipients:
+        deadline = publish_deadline(spec.publish_within, to=recipients,
+                                    what=f"{spec.title} charts published")
     with DAG(
         dag_id=spec.dag_id,
         description=f"{spec.title}: wait for the run upstream, download, render, publish",
@@ -68,6 +76,7 @@ def build_dag(spec: ModelSpec) -> DAG:
         default_args=default_args,
         tags=["framecast", "nwp", model, spec.layout],
         doc_md=_doc(spec),
+        deadline=deadline,
     ) as dag:
 
         @task
@@ -118,8 +127,8 @@ def build_dag(spec: ModelSpec) -> DAG:
             return tasks.publish(model, get_current_context())
 
         @task(trigger_rule="all_done")
-        def metrics() -> int:
-            """Store per-frame timings of whatever was rendered, even after failures."""
+        def metrics() -> dict:
+            """Store per-frame timings, emit timers, check the budget; runs even after failures."""
             return tasks.metrics(model, get_current_context())
 
         @task

@@ -81,10 +81,12 @@ def publish(model: str, context: Any) -> str:
     from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowNotFoundException
 
+    from framecast.metrics.report import write_report
     from framecast.publish import publish_run, target_from_url
     from framecast_airflow.publish_hook import publish_from_connection
 
     rc = run_context(model, context)
+    write_report(rc.frames_dir)  # the timing report is published with the charts
     conn_id = os.environ.get("FRAMECAST_PUBLISH_CONN_ID", PUBLISH_CONN_ID)
     try:
         BaseHook.get_connection(conn_id)
@@ -98,15 +100,28 @@ def publish(model: str, context: Any) -> str:
             f"{summary['target']} (latest: {summary['latest']})")
 
 
-def metrics(model: str, context: Any) -> int:
-    """Store the run's per-frame timings and write its report next to the frames."""
-    from framecast.metrics.report import write_report
-    from framecast.metrics.store import ingest_run
+class metrics_db_of:  # noqa: N801 - used like a function; a class so DAGs serialize it
+    """The metrics database URL for a task context (resolved at run time, on the worker)."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+
+    def __call__(self, context: Any) -> str:
+        return metrics_db(run_context(self.model, context).data_root)
+
+
+def metrics(model: str, context: Any) -> dict:
+    """Store the run's per-frame timings, emit timers, check the performance budget.
+
+    Also (re)writes the run's timing report; e-mails ``$FRAMECAST_ALERT_EMAILS`` when a product
+    got slower than its trailing runs or any task needed a retry.
+    """
+    from framecast_airflow.alerts import alert_recipients, run_metrics_task
 
     rc = run_context(model, context)
-    n = ingest_run(metrics_db(rc.data_root), rc.frames_dir)
-    write_report(rc.frames_dir)
-    return n
+    return run_metrics_task(db_url=metrics_db(rc.data_root), run_dir=rc.frames_dir,
+                            dag_id=context["dag"].dag_id, run_id=context["run_id"],
+                            to=alert_recipients())
 
 
 def retention(model: str, context: Any) -> list[str]:

@@ -8,7 +8,8 @@ ICON-EU runs in DWD's layout:
 1. a full run completes and its mapped render tasks ran on both workers;
 2. the render worker is SIGKILLed (with every process it started) while it renders: the
    scheduler notices the missing heartbeats, the task is retried on the other worker, and the
-   run completes with every frame exactly once on disk, in the records and in the metrics.
+   run completes with every frame exactly once on disk, in the records and in the metrics;
+3. ``airflow backfill create`` over a past day's two cycles produces two separate, correct runs.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 # (run time + availability delay) lies in the future.
 RUN1 = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=2)
 RUN2 = RUN1 + timedelta(hours=6)
+# The day before: filled by `airflow backfill create` (two cycles, 00 and 06 UTC).
+BACKFILL_RUNS = (RUN1 - timedelta(days=1), RUN1 - timedelta(days=1) + timedelta(hours=6))
 STEPS = list(range(6))
 # Three mapped render tasks per run: `worker` (2 slots) can hold at most two of them at once, so
 # the render worker always gets at least one.
@@ -69,7 +72,7 @@ def cluster(celery_local, tmp_path_factory):
 
     def generate() -> None:  # overlaps with the cluster start-up
         try:
-            for run in (RUN1, RUN2):
+            for run in (RUN1, RUN2, *BACKFILL_RUNS):
                 celery_local.generate_sample_run(work / "upstream", run, STEPS, variables)
         except BaseException as exc:  # noqa: BLE001 - re-raised in the test thread
             errors.append(exc)
@@ -214,3 +217,32 @@ def test_killed_worker_mid_render_run_still_completes(cluster, celery_local):
     records = assert_each_frame_once(cluster, RUN2)
     assert {r.try_number for r in records if r.step in victim_steps} == {
         retried["try_number"]}
+
+
+def test_backfill_over_two_logical_dates_gives_two_separate_runs(cluster, celery_local):
+    dag_id = cluster.spec.dag_id
+    first, second = BACKFILL_RUNS
+    # Backfill windows select runs by trigger time (run time + the model's 4 h delay).
+    cluster.airflow("dags", "unpause", dag_id)
+    cluster.airflow("backfill", "create", "--dag-id", dag_id,
+                    "--from-date", first.isoformat(),
+                    "--to-date", (second + timedelta(hours=5)).isoformat())
+    end = time.monotonic() + 900
+    runs: dict[datetime, tuple[str, str]] = {}
+    while time.monotonic() < end:
+        cluster.check_alive(allow_dead=(RENDER_WORKER,))
+        rows = cluster.sql("SELECT run_id, logical_date, state FROM dag_run WHERE dag_id = %s "
+                           "AND run_type = 'backfill'", dag_id)
+        runs = {r[1].astimezone(UTC): (r[0], r[2]) for r in rows}
+        if len(runs) == 2 and {st for _, st in runs.values()} <= {"success", "failed"}:
+            break
+        time.sleep(1)
+    # Exactly the two cycles, with the model run time as logical date, both successful.
+    assert sorted(runs) == [first, second], runs
+    assert {st for _, st in runs.values()} == {"success"}, cluster.logs_tail()
+    for run in (first, second):
+        records = assert_each_frame_once(cluster, run)
+        # Each run's frames come from its own model run: titles/valid times follow the run.
+        assert {r.run for r in records} == {run.isoformat()}
+        assert sorted(r.valid_time for r in records) == [
+            (run + timedelta(hours=s)).isoformat() for s in STEPS]

@@ -173,3 +173,20 @@ def test_republishing_a_product_of_a_finished_run_keeps_it_finished(tmp_path, ru
     assert manifest["files"]["t2m/alps/t2m_alps_001.png"]["size"] == frame.stat().st_size
     runs = json.loads((www / "icon-eu/runs.json").read_text())
     assert runs["runs"][0]["complete"] is True and runs["latest"] == "2026112300"
+
+
+def test_the_run_report_is_published_with_the_charts(tmp_path, run_path, check_published):
+    from framecast.metrics.report import write_report
+
+    index = write_report(run_path)
+    target = tmp_path / "www"
+    publish_run(run_path, LocalTarget(target), model="icon-eu", run_time=RUN)
+    manifest = check_published(target, "icon-eu", run_path)
+    run_dir = target / "icon-eu" / RUN.strftime("%Y%m%d%H")
+    assert "_report/index.html" in manifest["report"]
+    for rel, meta in manifest["report"].items():
+        published = run_dir / rel
+        assert published.read_bytes() == (run_path / rel).read_bytes()
+        assert meta["size"] == published.stat().st_size
+    assert (run_dir / "_report" / index.name).is_file()
+    assert set(manifest["products"]) == {"t2m", "pmsl"}  # the report is not a product

@@ -20,9 +20,8 @@ from pathlib import Path
 
 from framecast.errors import DataError
 from framecast.metrics.store import frame_total_ms, percentile
-from framecast.records import FrameRecord
+from framecast.records import REPORT_DIR, FrameRecord
 
-REPORT_DIR = "_report"
 STAGES = ("load_ms", "render_ms", "encode_ms", "upload_ms")
 
 

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from framecast.errors import DataError, PublishError
-from framecast.records import RECORDS_DIR, read_records
+from framecast.records import RECORDS_DIR, REPORT_DIR, read_records
 
 MANIFEST_FORMAT = 1
 MANIFEST_NAME = "manifest.json"
@@ -44,7 +44,7 @@ class LocalFile:
     mtime: float
     product: str
     region: str
-    kind: str  # "frame", "mp4" or "gif"
+    kind: str  # "frame", "mp4", "gif" or "report"
     step: int | None = None
     valid_time: str = ""
 
@@ -133,6 +133,13 @@ def collect_files(
             if kind and video.is_file() and not video.name.startswith("."):
                 rel = video.relative_to(run_path).as_posix()
                 files.append(_local_file(run_path, rel, product=product, region=region, kind=kind))
+    report_dir = run_path / REPORT_DIR
+    if wanted is None and report_dir.is_dir():
+        # The run's timing report (framecast.metrics.report) travels with the charts.
+        for f in sorted(report_dir.iterdir()):
+            if f.is_file() and not f.name.startswith("."):
+                rel = f.relative_to(run_path).as_posix()
+                files.append(_local_file(run_path, rel, product="", region="", kind="report"))
     return files
 
 
@@ -170,7 +177,8 @@ def build_manifest(
     now = now or datetime.now(UTC)
     products: dict[str, dict] = {}
     flat: dict[str, dict] = {}
-    new_products = {f.product for f in files}
+    new_products = {f.product for f in files if f.kind != "report"}
+    report: dict[str, dict] = {}
     if previous:
         for name, prod in (previous.get("products") or {}).items():
             if name in new_products:
@@ -180,6 +188,10 @@ def build_manifest(
                 if rel.split("/", 1)[0] == name:
                     flat[rel] = meta
     for f in sorted(files, key=lambda f: (f.product, f.region, f.kind, f.step or 0, f.rel)):
+        if f.kind == "report":
+            report[f.rel] = {"size": f.size, "sha256": f.sha256}
+            flat[f.rel] = report[f.rel]
+            continue
         region = (
             products.setdefault(f.product, {"regions": {}})["regions"]
             .setdefault(f.region, {"frames": [], "videos": {}})
@@ -206,6 +218,7 @@ def build_manifest(
         "regions": regions,
         "steps": steps,
         "files": dict(sorted(flat.items())),
+        "report": report,
     }
 
 
