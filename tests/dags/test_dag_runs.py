@@ -201,11 +201,12 @@ def test_rerunning_a_failed_render_chunk_rerenders_only_its_frames(sample_runs, 
         assert [r.step for r in records] == STEPS
 
 
-def test_backfill_over_two_logical_dates_gives_two_separate_runs(sample_runs, airflow_case):
+def test_two_logical_dates_give_two_separate_runs(sample_runs, airflow_case):
     """Two logical dates (as a backfill of 00 and 06 UTC creates them) give two separate runs.
 
     Each DAG run is executed with ``airflow dags test``; the schedule's logical dates are
-    checked in test_dagbag.py. With ``retention_runs: 1`` the older run's raw data goes once
+    checked in test_dagbag.py, a real `airflow backfill` in tests/deploy/test_celery_e2e.py.
+    With ``retention_runs: 1`` the older run's raw data goes once
     the newer run is done, while its charts stay published.
     """
     run2 = datetime(2026, 11, 23, 6, tzinfo=UTC)
