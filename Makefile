@@ -30,7 +30,7 @@ demo: setup
 ## The test suite (CI runs exactly this).
 test: setup
 	$(PY) -m ruff check include dags plugins tests bench scripts deploy
-	$(PY) -m pytest -q -p no:cacheprovider tests
+	$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile tests
 
 lint: setup
 	$(PY) -m ruff check include dags plugins tests bench scripts deploy
