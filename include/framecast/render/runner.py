@@ -98,9 +98,7 @@ def render_chunk(data_dir: Path, out_root: Path, *, model: str, run_time: dateti
     """
     from framecast.dataset import RunDataset
     from framecast.render.encode import encode_png, write_atomic
-    from framecast.render.memory import collect_frame, tune_allocator
-
-    tune_allocator()
+    from framecast.render.memory import collect_frame
 
     catalog = catalog or load_catalog()
     prod = catalog.product(product)
