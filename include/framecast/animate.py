@@ -69,23 +69,24 @@ def _replace_from_temp(out: Path, make) -> None:
         raise
 
 
+def _ffmpeg_on_frames(frames: list[Path], fps: float, outputs: list[str], what: str) -> None:
+    """Run ffmpeg with ``frames`` as its numbered input sequence and ``outputs`` as the rest."""
+    with tempfile.TemporaryDirectory(prefix="framecast-anim-") as d:
+        pattern = _link_sequence(frames, Path(d))
+        _run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
+              "-framerate", f"{fps:g}", "-i", pattern, *outputs], what)
+
+
 def encode_mp4(frames: list[Path], out: Path, *, fps: float = 4.0, crf: int = 23) -> Path:
     """H.264 MP4 of ``frames`` in the given order."""
     _check_frames(frames, out)
 
     def make(tmp: Path) -> None:
-        with tempfile.TemporaryDirectory(prefix="framecast-anim-") as d:
-            pattern = _link_sequence(frames, Path(d))
-            _run(
-                [
-                    ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
-                    "-framerate", f"{fps:g}", "-i", pattern,
-                    "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2:color=white",
-                    "-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf),
-                    "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-f", "mp4", str(tmp),
-                ],
-                f"{out}",
-            )
+        _ffmpeg_on_frames(frames, fps, [
+            "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2:color=white",
+            "-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf),
+            "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-f", "mp4", str(tmp),
+        ], f"{out}")
 
     _replace_from_temp(out, make)
     return out
@@ -103,16 +104,8 @@ def encode_gif(
     )
 
     def make(tmp: Path) -> None:
-        with tempfile.TemporaryDirectory(prefix="framecast-anim-") as d:
-            pattern = _link_sequence(frames, Path(d))
-            _run(
-                [
-                    ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
-                    "-framerate", f"{fps:g}", "-i", pattern,
-                    "-filter_complex", graph, "-loop", "0", "-f", "gif", str(tmp),
-                ],
-                f"{out}",
-            )
+        _ffmpeg_on_frames(frames, fps, ["-filter_complex", graph, "-loop", "0", "-f", "gif",
+                                         str(tmp)], f"{out}")
 
     _replace_from_temp(out, make)
     return out
@@ -134,18 +127,12 @@ def encode_videos(
     tmp_mp4 = mp4.with_name(f".{mp4.stem}.{os.getpid()}.tmp{mp4.suffix}")
     tmp_gif = gif.with_name(f".{gif.stem}.{os.getpid()}.tmp{gif.suffix}")
     try:
-        with tempfile.TemporaryDirectory(prefix="framecast-anim-") as d:
-            pattern = _link_sequence(frames, Path(d))
-            _run(
-                [
-                    ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
-                    "-framerate", f"{fps:g}", "-i", pattern, "-filter_complex", graph,
-                    "-map", "[mo]", "-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf),
-                    "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-f", "mp4", str(tmp_mp4),
-                    "-map", "[go]", "-loop", "0", "-f", "gif", str(tmp_gif),
-                ],
-                f"{mp4} and {gif}",
-            )
+        _ffmpeg_on_frames(frames, fps, [
+            "-filter_complex", graph,
+            "-map", "[mo]", "-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf),
+            "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-f", "mp4", str(tmp_mp4),
+            "-map", "[go]", "-loop", "0", "-f", "gif", str(tmp_gif),
+        ], f"{mp4} and {gif}")
         os.replace(tmp_mp4, mp4)
         os.replace(tmp_gif, gif)
     finally:
