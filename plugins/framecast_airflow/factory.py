@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import DAG, CronTriggerTimetable, get_current_context, task
+from airflow.sdk import DAG, CronTriggerTimetable, Param, get_current_context, task
 
 from framecast.catalog import ModelSpec
 from framecast_airflow import tasks
@@ -77,6 +77,12 @@ def build_dag(spec: ModelSpec) -> DAG:
         tags=["framecast", "nwp", model, spec.layout],
         doc_md=_doc(spec),
         deadline=deadline,
+        params={
+            "force_latest": Param(
+                False, type="boolean",
+                description="Point 'latest' at this run even if a newer run is published "
+                            "(a backfill of an older cycle otherwise goes beside it)"),
+        },
     ) as dag:
 
         @task

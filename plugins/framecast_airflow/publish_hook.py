@@ -117,11 +117,12 @@ def publish_from_connection(
     retries: int = 5,
     backoff: float = 2.0,
     video: bool = False,
+    force_latest: bool = False,
 ) -> dict[str, Any]:
     """Publish a rendered run to the target of Airflow connection ``conn_id``.
 
     ``final=True`` publishes the run (or just ``products``) as complete and switches
-    ``latest``; ``final=False`` publishes ``products`` early, leaving ``latest`` alone.
+    ``latest`` unless a newer run is already there (``force_latest`` moves it back anyway); ``final=False`` publishes ``products`` early, leaving ``latest`` alone.
     ``video=True`` encodes MP4 + GIF per product/region first. Returns a JSON-serialisable
     summary (pushed to XCom by a @task). Errors are framecast's own (PublishAuthError for
     rejected credentials, PublishError for an unreachable server), so Airflow's task retries
@@ -137,7 +138,7 @@ def publish_from_connection(
     if final:
         report = publish_run(run_path, target, model=model, run_time=run_time, products=products,
                              retention=retention, workers=workers, retries=retries,
-                             backoff=backoff)
+                             backoff=backoff, force_latest=force_latest)
     else:
         if not products:
             raise PublishError("publish_from_connection(final=False) needs the products to publish")
@@ -156,5 +157,6 @@ def publish_from_connection(
         "retries": report.retries,
         "seconds": round(report.seconds, 3),
         "latest": report.latest,
+        "kept_newer_latest": report.kept_newer_latest,
         "removed_runs": report.removed_runs,
     }

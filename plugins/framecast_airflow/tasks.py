@@ -72,7 +72,10 @@ PUBLISH_CONN_ID = "framecast_publish_default"
 
 
 def publish(model: str, context: Any) -> str:
-    """Publish the run's charts and switch ``latest`` to this run.
+    """Publish the run's charts and switch ``latest`` to this run unless a newer one is there.
+
+    A backfill or re-run of an older cycle is published beside the newer run; the DAG param
+    ``force_latest`` (trigger form / ``--conf '{"force_latest": true}'``) moves ``latest`` back.
 
     The target is the Airflow connection ``FRAMECAST_PUBLISH_CONN_ID`` (default
     ``framecast_publish_default``: SFTP, FTP/FTPS or a folder) when it is defined, otherwise
@@ -86,16 +89,17 @@ def publish(model: str, context: Any) -> str:
     from framecast_airflow.publish_hook import publish_from_connection
 
     rc = run_context(model, context)
+    force_latest = bool((context.get("params") or {}).get("force_latest", False))
     write_report(rc.frames_dir)  # the timing report is published with the charts
     conn_id = os.environ.get("FRAMECAST_PUBLISH_CONN_ID", PUBLISH_CONN_ID)
     try:
         BaseHook.get_connection(conn_id)
     except AirflowNotFoundException:
         report = publish_run(rc.frames_dir, target_from_url(str(rc.publish_root)), model=model,
-                             run_time=rc.run_time)
+                             run_time=rc.run_time, force_latest=force_latest)
         return report.summary()
     summary = publish_from_connection(conn_id, rc.frames_dir, model=model,
-                                      run_time=rc.run_time)
+                                      run_time=rc.run_time, force_latest=force_latest)
     return (f"{summary['uploaded']} uploaded, {summary['skipped']} unchanged to "
             f"{summary['target']} (latest: {summary['latest']})")
 

@@ -9,11 +9,13 @@ ICON-EU runs in DWD's layout:
 2. the render worker is SIGKILLed (with every process it started) while it renders: the
    scheduler notices the missing heartbeats, the task is retried on the other worker, and the
    run completes with every frame exactly once on disk, in the records and in the metrics;
-3. ``airflow backfill create`` over a past day's two cycles produces two separate, correct runs.
+3. ``airflow backfill create`` over a past day's two cycles produces two separate, correct runs,
+   published beside the newer runs while ``latest`` stays on the newest.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -246,3 +248,8 @@ def test_backfill_over_two_logical_dates_gives_two_separate_runs(cluster, celery
         assert {r.run for r in records} == {run.isoformat()}
         assert sorted(r.valid_time for r in records) == [
             (run + timedelta(hours=s)).isoformat() for s in STEPS]
+    # Both older cycles are published beside the newer runs; `latest` stays on the newest one.
+    site = cluster.volume_dirs["framecast-publish"] / "icon-eu"
+    assert json.loads((site / "latest.json").read_text())["run_id"] == format_run(RUN2)
+    listed = {r["run_id"] for r in json.loads((site / "runs.json").read_text())["runs"]}
+    assert {format_run(r) for r in (RUN2, *BACKFILL_RUNS)} <= listed, listed

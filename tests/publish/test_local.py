@@ -34,11 +34,11 @@ def test_retention_keeps_newest_runs_and_never_the_latest_one(tmp_path, make_run
     doc = json.loads((www / "icon-eu" / "runs.json").read_text())
     assert [r["run_id"] for r in doc["runs"]] == ["2026112318", "2026112312"]
 
-    # an operator re-publishes an older run: it becomes latest and survives retention
+    # an operator forces an older run back to latest: it survives retention
     old = make_run_dir(tmp_path / "old", run_time=RUN - timedelta(days=1), products=("t2m",),
                        regions=("eu",), steps=(0,))
     report = publish_run(old, LocalTarget(www), model="icon-eu", run_time=RUN - timedelta(days=1),
-                         retention=1)
+                         retention=1, force_latest=True)
     assert report.latest == "2026112200"
     assert report.removed_runs == ["2026112312"]
     on_server = sorted(p.name for p in (www / "icon-eu").iterdir() if p.name.isdigit())

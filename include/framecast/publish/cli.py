@@ -43,6 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "in progress and latest is not switched")
     p.add_argument("--final", action="store_true",
                    help="with --product: still treat the run as complete and switch latest")
+    p.add_argument("--force-latest", action="store_true",
+                   help="point latest at this run even when a newer run is already published "
+                        "(by default an older run is published beside the newer one)")
     p.add_argument("--retention", type=int, default=None, help="keep the N newest runs")
     p.add_argument("--workers", type=int, default=4, help="parallel connections (default 4)")
     p.add_argument("--retries", type=int, default=5, help="reconnects per file (default 5)")
@@ -110,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
             report = publish_product(args.run_dir, target, args.products, **common)
         else:
             report = publish_run(args.run_dir, target, products=args.products,
-                                 retention=args.retention, **common)
+                                 retention=args.retention, force_latest=args.force_latest,
+                                 **common)
     finally:
         if bar is not None:
             bar.close()

@@ -60,6 +60,8 @@ class PublishReport:
     latest: str | None = None
     removed_runs: list[str] = field(default_factory=list)
     symlink: bool = False
+    #: a complete run older than the one ``latest`` points to: published beside it, not switched
+    kept_newer_latest: bool = False
 
     def summary(self) -> str:
         rate = self.bytes_uploaded / self.seconds / 1e6 if self.seconds > 0 else 0.0
@@ -67,7 +69,8 @@ class PublishReport:
             f"{self.model} {self.run_id} -> {self.target}: {len(self.uploaded)} uploaded, "
             f"{len(self.skipped)} unchanged, {self.bytes_uploaded / 1e6:.1f} MB in "
             f"{self.seconds:.1f} s ({rate:.1f} MB/s), {self.retries} retries, "
-            f"latest={self.latest}, removed={self.removed_runs or '-'}"
+            f"latest={self.latest}{' (newer, kept)' if self.kept_newer_latest else ''}, "
+            f"removed={self.removed_runs or '-'}"
         )
 
 
@@ -134,18 +137,23 @@ def publish_run(
     backoff: float = 1.0,
     viewer: bool = True,
     symlink: bool = True,
+    force_latest: bool = False,
 ) -> PublishReport:
-    """Publish a whole run and make it the one ``latest.json`` points to.
+    """Publish a whole run and make it the one ``latest.json`` points to, unless it is older.
 
     ``products`` restricts the run to those products (default: all recorded). ``retention``
     keeps that many newest runs on the server (None: keep all). ``workers`` bounds the number
-    of parallel connections. Raises PublishAuthError on rejected credentials (nothing is
-    written), PublishError when the target stays unreachable after ``retries`` reconnects.
+    of parallel connections. ``latest`` never moves backwards: a run older than the current
+    ``latest`` (a re-run or a backfill of an older cycle) is published beside it, and only
+    ``force_latest=True`` points ``latest`` back at it. Raises PublishAuthError on rejected
+    credentials (nothing is written), PublishError when the target stays unreachable after
+    ``retries`` reconnects.
     """
     return _publish(
         Path(run_path), target, model=model, run_time=run_time, products=products,
         complete=True, retention=retention, workers=workers, progress=progress,
         retries=retries, backoff=backoff, viewer=viewer, symlink=symlink,
+        force_latest=force_latest,
     )
 
 
@@ -172,7 +180,7 @@ def publish_product(
     return _publish(
         Path(run_path), target, model=model, run_time=run_time, products=names,
         complete=False, retention=None, workers=workers, progress=progress,
-        retries=retries, backoff=backoff, viewer=viewer, symlink=False,
+        retries=retries, backoff=backoff, viewer=viewer, symlink=False, force_latest=False,
     )
 
 
@@ -191,6 +199,7 @@ def _publish(
     backoff: float,
     viewer: bool,
     symlink: bool,
+    force_latest: bool,
 ) -> PublishReport:
     t0 = time.perf_counter()
     mf.check_name("model", model, "publish")
@@ -245,7 +254,8 @@ def _publish(
                                          previous=None if complete else prev)
         main("write manifest", lambda t: t.write_bytes(
             f"{run_dir}/{mf.MANIFEST_NAME}", mf.dumps(new_manifest)))
-        report.latest = _switch_pointers(main, model, new_manifest, complete, symlink, report)
+        report.latest = _switch_pointers(main, model, new_manifest, complete, symlink, report,
+                                         force_latest=force_latest)
         if complete and retention is not None:
             report.removed_runs = _apply_retention(main, model, retention, report.latest)
     finally:
@@ -362,13 +372,22 @@ def _read_json(main: _Retrying, path: str) -> dict | None:
 
 def _switch_pointers(
     main: _Retrying, model: str, manifest: dict, complete: bool, symlink: bool,
-    report: PublishReport,
+    report: PublishReport, *, force_latest: bool = False,
 ) -> str | None:
-    """Update runs.json (and, for a complete run, latest.json + the ``latest`` symlink)."""
+    """Update runs.json (and, for a complete run, latest.json + the ``latest`` symlink).
+
+    Run ids are ``YYYYMMDDHH``, so comparing them as strings orders them in time. An older
+    complete run leaves ``latest`` where it is (``force_latest`` overrides): a backfill must
+    never make the site show an outdated forecast as the current one.
+    """
     latest_path = f"{model}/{mf.LATEST_NAME}"
     current = _read_json(main, latest_path)
     latest = current.get("run_id") if current else None
-    if complete:
+    if complete and latest is not None and manifest["run_id"] < latest and not force_latest:
+        report.kept_newer_latest = True
+        log.info("run %s is older than latest %s: published beside it, latest stays "
+                 "(force_latest moves it back)", manifest["run_id"], latest)
+    elif complete:
         main("switch latest", lambda t: t.write_bytes(latest_path, mf.dumps(mf.latest_doc(manifest))))
         latest = manifest["run_id"]
         if symlink:
