@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import re
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -38,6 +39,8 @@ class Faults:
     corrupt: Counter = field(default_factory=Counter)
     missing: set[str] = field(default_factory=set)
     error_status: int = 500
+    #: path -> ``time.time()`` before which it answers 404 (a run arriving step by step)
+    not_before: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,10 @@ class _Handler(BaseHTTPRequestHandler):
         p = (root / rel).resolve()
         if root not in p.parents and p != root:
             return None
-        if rel in self.server.faults.missing or not p.is_file():
+        faults = self.server.faults
+        if rel in faults.missing or not p.is_file():
+            return None
+        if time.time() < faults.not_before.get(rel, 0.0):
             return None
         return p
 
@@ -220,6 +226,30 @@ class UpstreamServer:
 
     def publish(self, path: str) -> None:
         self.faults.missing.discard(path)
+        self.faults.not_before.pop(path, None)
+
+    def release(self, schedule: dict[str, float]) -> None:
+        """Make each path visible only from its instant on (see :mod:`framecast.arrival`)."""
+        self.faults.not_before.update(schedule)
+
+    def replay_run(self, model: str, run: str, *, speedup: float, start: float | None = None,
+                   models_file: Path | None = None) -> dict[str, float]:
+        """Release the files of one run of ``model`` as the model's arrival table says.
+
+        Step 0 appears at ``start`` (default: now), later steps at their arrival offsets
+        divided by ``speedup``. Returns the schedule (url path -> instant).
+        """
+        from framecast.arrival import load_arrival, release_schedule
+        from framecast.catalog import get_model, needed_variables, parse_run, run_files
+
+        spec = get_model(model, models_file)
+        files = run_files(spec, parse_run(run), needed_variables(spec))
+        base = _base_path(self.root, files)
+        schedule = release_schedule(files, load_arrival(model), speedup=speedup,
+                                    start=time.time() if start is None else start)
+        schedule = {f"{base}{k}": v for k, v in schedule.items()}
+        self.release(schedule)
+        return schedule
 
     def start(self) -> UpstreamServer:
         self._thread = threading.Thread(target=self._server.serve_forever, name="upstream",
@@ -240,13 +270,38 @@ class UpstreamServer:
         self.stop()
 
 
+def _base_path(root: Path, files: list) -> str:
+    """The folder under ``root`` that holds the model's layout (``""`` or ``"a/b/"``).
+
+    Sample runs are often written below a prefix mirroring the real server's base URL
+    (``weather/nwp/icon-eu/grib/00/...``); the first file of the run found on disk tells which.
+    """
+    on_disk = [p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()]
+    for f in files:
+        for rel in on_disk:
+            if rel == f.url_path or rel.endswith("/" + f.url_path):
+                return rel[: len(rel) - len(f.url_path)]
+    return ""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Serve a directory as a local model upstream.")
     parser.add_argument("root", type=Path)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--model", help="with --run: replay that run as it arrives upstream")
+    parser.add_argument("--run", help="run time YYYYMMDDHH to replay")
+    parser.add_argument("--speedup", type=float, default=60.0,
+                        help="arrival offsets divided by this (default 60: an hour per minute)")
     args = parser.parse_args(argv)
+    if bool(args.model) != bool(args.run):
+        parser.error("--model and --run go together")
     server = UpstreamServer(args.root, args.host, args.port)
+    if args.model:
+        schedule = server.replay_run(args.model, args.run, speedup=args.speedup)
+        span = max(schedule.values()) - min(schedule.values()) if schedule else 0.0
+        print(f"replaying {args.model} {args.run}: {len(schedule)} files over {span:.0f} s",
+              flush=True)
     print(f"serving {server.root} at {server.url}", flush=True)
     try:
         server._server.serve_forever()
