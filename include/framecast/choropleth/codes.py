@@ -306,11 +306,17 @@ class CodeMatcher:
                 aggregates.append(c)
                 continue
             canon = self.canonical(c)
-            if canon is None:
+            if canon is None or (self.level == "admin1" and not _is_subdivision(canon)):
                 unknown.append(c)
                 continue
             absent[c] = _where_else(canon, self.features.scale, self.level)
         return {"aggregates": aggregates, "absent_at_scale": absent, "unknown": unknown}
+
+
+def _is_subdivision(code: str) -> bool:
+    import pycountry
+
+    return pycountry.subdivisions.get(code=code) is not None
 
 
 def _where_else(canon: str, scale: str, level: str) -> str:
