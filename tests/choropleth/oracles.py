@@ -66,7 +66,9 @@ def representative_pixels(geoms: dict[str, Any], width: int, height: int,
         part = next(p for p in parts if p.buffer(1e-9).contains(pt))
         poly_px = Polygon(to_px(np.asarray(part.exterior.coords)))
         x, y = to_px(np.array([[pt.x, pt.y]]))[0]
-        if poly_px.is_valid and poly_px.contains(Point(x, y).buffer(margin)):
+        x0, y0, x1, y1 = ax.bbox.extents  # display coordinates (y up) of the map area
+        inside_map = x0 + margin < x < x1 - margin and y0 + margin < height - y < y1 - margin
+        if inside_map and poly_px.is_valid and poly_px.contains(Point(x, y).buffer(margin)):
             out[key] = (int(np.floor(y)), int(np.floor(x)))
     return out
 

@@ -155,11 +155,17 @@ def clean_code(raw: Any) -> str | None:
     return s or None
 
 
-def is_aggregate(code: str) -> bool:
-    """Known aggregates: World Bank region/income codes, OWID_* codes, names like 'World'."""
+def is_aggregate(code: str, level: str = "admin0") -> bool:
+    """Known aggregates: World Bank region/income codes, OWID_* codes, names like 'World';
+    for subdivisions also whole countries (national totals: 'US', 'DEU', 'Germany')."""
     u = code.upper()
-    return (u in AGGREGATE_CODES or u.startswith("OWID_")
-            or normalize_name(code) in AGGREGATE_NAMES)
+    if (u in AGGREGATE_CODES or u.startswith("OWID_")
+            or normalize_name(code) in AGGREGATE_NAMES):
+        return True
+    if level == "admin1":
+        t = tables()
+        return u in t.iso2 or u in t.iso3 or normalize_name(code) in t.names
+    return False
 
 
 def _examples(items: Iterable[str], n: int = 5) -> str:
@@ -176,6 +182,7 @@ def detect_code_type(codes: Iterable[Any], level: str = "admin0") -> str:
     """
     clean = {c for c in (clean_code(x) for x in codes) if c is not None}
     if level == "admin1":
+        clean = {c for c in clean if not is_aggregate(c, level)}
         iso = {c for c in clean if _SUBDIV.match(c.upper())}
         parts = (["iso_3166_2"] if iso else []) + (["name"] if clean - iso else [])
         return "+".join(parts) or "iso_3166_2"
@@ -302,7 +309,7 @@ class CodeMatcher:
             if c == "<NULL>":
                 unknown.append(c)
                 continue
-            if is_aggregate(c):
+            if is_aggregate(c, self.level):
                 aggregates.append(c)
                 continue
             canon = self.canonical(c)
