@@ -94,3 +94,28 @@ def test_styles_must_name_metrics(url, realdata):
     with pytest.raises(SpecError, match=r"styles: key\(s\) \['gpd'\] name no metric; "
                                         r"metrics: \['gdp', 'pop', 'life'\]"):
         spec_from_dict(doc, "wb.yaml")
+
+
+@pytest.mark.slow
+def test_grid_layout_small_multiples_in_one_video(url, tmp_path, realdata, oracles, decode,
+                                                  nframes):
+    gw, gh = 1200, 800  # 2x2 cells of 600x400; the fourth cell stays background
+    spec = spec_from_dict(_doc(url, realdata, layout="grid", size=[gw, gh]), "wb.yaml")
+    assert spec.panel_size() == (600, 400)
+    summary = run_animation(spec, tmp_path / "out", workers=1)
+    video = Path(summary["outputs"]["mp4"])
+    assert video.name == "wb.mp4" and nframes(video) == N
+    frames = decode(video, [0, 7], gw, gh)
+    geoms = realdata.country_geoms(oracles.natural_earth_records())
+    for k, (metric, (breaks, cmap)) in enumerate(realdata.METRICS.items()):
+        x0, y0 = spec.panel_origin(k)
+        assert (x0, y0) == ((k % 2) * 600, (k // 2) * 400)
+        pixels = oracles.representative_pixels(
+            geoms, 600, 400, make_layout(600, 400, spec.style_for(metric)).map_rect)
+        assert len(pixels) >= 25
+        for i, frame in frames.items():
+            oracles.check_frame(frame[y0:y0 + 400, x0:x0 + 600], pixels,
+                                realdata.frame_values(metric, i), breaks, cmap,
+                                f"{metric} panel frame {i}")
+    empty = frames[0][420:780, 620:1180].reshape(-1, 3).astype(int)
+    assert (abs(empty - 255) <= 3).all()  # the unused cell is the background

@@ -183,13 +183,14 @@ def prepare(spec: AnimationSpec, work_dir: str | Path, *, chunks: int | None = N
     features = load_features(spec.level, spec.scale)
     labels_by_layout: dict[Any, np.ndarray] = {}
     per_metric = []
+    pw, ph = spec.panel_size()
     for k, (metric, st, (lo, hi)) in enumerate(zip(metrics, styles, ranges, strict=True)):
         scale = resolve_scale(st, lo, hi)
-        layout = make_layout(spec.width, spec.height, st, projection=spec.projection,
+        layout = make_layout(pw, ph, st, projection=spec.projection,
                              central_longitude=spec.central_longitude, extent=spec.extent)
         if layout not in labels_by_layout:
             labels_by_layout[layout] = label_raster(layout, features)
-        assets = build_assets(features, st, scale, spec.width, spec.height,
+        assets = build_assets(features, st, scale, pw, ph,
                               projection=spec.projection,
                               central_longitude=spec.central_longitude, extent=spec.extent,
                               labels=labels_by_layout[layout])
@@ -244,7 +245,7 @@ def render_segment(spec: AnimationSpec, plan: Plan, index: int, *,
     work = Path(plan.work_dir)
     metrics = spec.metrics
     m = len(metrics)
-    multi = m > 1
+    multi = spec.multi
     if assets is None:
         assets = [RenderAssets.load(assets_path(work, k, m)) for k in range(m)]
     elif isinstance(assets, RenderAssets):
@@ -255,12 +256,17 @@ def render_segment(spec: AnimationSpec, plan: Plan, index: int, *,
     source = replace(spec.source, time_kind=plan.time_kind) if plan.time_kind else spec.source
     matcher = matcher_for(spec, plan)
     stats = SourceStats()
-    outs = [segment_path(work, index, k if multi else None) for k in range(m)]
-    png_dirs: list[Path | None] = [None] * m
+    n_out = m if multi else 1
+    outs = [segment_path(work, index, k if multi else None) for k in range(n_out)]
+    png_dirs: list[Path | None] = [None] * n_out
     if spec.outputs.png:
-        png_dirs = [work / "png" / (metrics[k] if multi else "") for k in range(m)]
+        png_dirs = [work / "png" / (metrics[k] if multi else "") for k in range(n_out)]
         for pd in png_dirs:
             pd.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
+    canvas = None
+    if spec.grid:  # small multiples: panels pasted into one frame, one encoder
+        canvas = np.zeros((spec.height, spec.width, 4), dtype=np.uint8)
+        canvas[..., :3] = spec.style.background
     engine = make_engine(spec.source.url)
     done = 0
     rss_start = rss_kb()
@@ -278,9 +284,17 @@ def render_segment(spec: AnimationSpec, plan: Plan, index: int, *,
                 for k in range(m):
                     title, caption = frame_texts(spec, i, plan.frames, values[k], styles[k])
                     frame = renderers[k].render(values[k], title, caption)
+                    if canvas is not None:
+                        x0, y0 = spec.panel_origin(k)
+                        canvas[y0:y0 + frame.shape[0], x0:x0 + frame.shape[1]] = frame
+                        continue
                     writers[k].write(frame)
                     if png_dirs[k] is not None:
                         (png_dirs[k] / f"frame_{i:06d}.png").write_bytes(png_bytes(frame))
+                if canvas is not None:
+                    writers[0].write(canvas)
+                    if png_dirs[0] is not None:
+                        (png_dirs[0] / f"frame_{i:06d}.png").write_bytes(png_bytes(canvas))
                 done += 1
                 if done % MARK_EVERY == 0:
                     marks.append((a + done, time.perf_counter() - t_start, rss_kb()))
@@ -358,10 +372,10 @@ def finish(spec: AnimationSpec, plan: Plan, out_dir: str | Path) -> dict[str, An
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     metrics = spec.metrics
-    multi = len(metrics) > 1
+    multi = spec.multi
     n = len(plan.chunks)
     per_metric = [[segment_path(work, i, k if multi else None) for i in range(n)]
-                  for k in range(len(metrics))]
+                  for k in range(len(metrics) if multi else 1)]
     anchors = [segment_path(work, i).with_suffix(".json") for i in range(n)]
     missing = [str(s) for segs in per_metric for s in segs if not s.is_file()]
     missing += [str(s) for s in anchors if not s.is_file()]

@@ -82,8 +82,34 @@ class AnimationSpec:
 
     @property
     def multi(self) -> bool:
-        """Several metrics: outputs are named ``<name>_<metric>`` (or one grid video)."""
+        """A ``metrics:`` list drawn as separate videos named ``<name>_<metric>``."""
         return self.source.metrics is not None and self.layout == "separate"
+
+    @property
+    def grid(self) -> bool:
+        """A ``metrics:`` list drawn as small multiples (one panel each) in one video."""
+        return self.source.metrics is not None and self.layout == "grid"
+
+    def grid_shape(self) -> tuple[int, int]:
+        """(rows, columns) of the small-multiples grid: as square as the count allows."""
+        import math
+
+        n = len(self.metrics)
+        cols = math.ceil(math.sqrt(n))
+        return math.ceil(n / cols), cols
+
+    def panel_size(self) -> tuple[int, int]:
+        """(width, height) of one map: the frame, or one grid cell (even sizes for H.264)."""
+        if not self.grid:
+            return self.width, self.height
+        rows, cols = self.grid_shape()
+        return (self.width // cols) & ~1, (self.height // rows) & ~1
+
+    def panel_origin(self, k: int) -> tuple[int, int]:
+        """(x, y) of metric k's panel in the frame (row-major cells)."""
+        rows, cols = self.grid_shape()
+        pw, ph = self.panel_size()
+        return (k % cols) * pw, (k // cols) * ph
 
     def style_for(self, metric: str) -> Style:
         """The style of one metric: its ``styles:`` block over the shared ``style:``."""
@@ -244,6 +270,15 @@ def spec_from_dict(d: dict[str, Any], where: str = "<spec>") -> AnimationSpec:
     err.unknown(r, known_r, "render")
     render = RenderOptions(**{k: v for k, v in r.items() if k in known_r})
     err.run(_int, render.chunks, "render.chunks", 1, 4096)
+    if layout == "grid" and source is not None and source.metrics is not None:
+        import math
+
+        n = len(source.metrics)
+        cols = math.ceil(math.sqrt(n))
+        pw, ph = width // cols, height // math.ceil(n / cols)
+        if pw < 200 or ph < 150:
+            err.add(f"layout grid: {n} panels of {pw}x{ph} in size {[width, height]} are "
+                    f"too small (each at least 200x150): make size larger")
     pub = err.run(_mapping, d.get("publish"), "publish", default={})
     err.unknown(pub, {"dir"}, "publish")
     err.raise_if_any()
