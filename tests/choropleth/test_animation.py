@@ -12,8 +12,9 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 import pytest
+import services
 from scipy import ndimage
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 
 from framecast.choropleth.geography import load_countries
 from framecast.choropleth.pipeline import finish, prepare, render_segment, run_animation
@@ -22,7 +23,6 @@ from framecast.choropleth.sample import country_codes, load_table, series
 from framecast.choropleth.spec import spec_from_dict
 from framecast.errors import DataError, RenderError, SourceError
 
-PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 DAYS = 1000
 DAY0 = date(2020, 1, 1)
 CHECK = ("USA", "BRA", "RUS", "CAN", "AUS", "CHN", "IND", "KAZ", "FRA", "NOR", "DZA", "ARG")
@@ -46,13 +46,12 @@ def sqlite_url(tmp_path_factory, codes):
 
 @pytest.fixture(scope="module")
 def pg_table(codes):
-    table = f"fc_covid_{uuid.uuid4().hex[:10]}"
-    load_table(PG_URL, table, codes, DAYS)
-    yield table
-    eng = create_engine(PG_URL)
-    with eng.begin() as conn:
-        conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
-    eng.dispose()
+    """(URL, table) of the daily table in a uniquely named PostgreSQL database."""
+    with services.temp_database("fc_covid", "psycopg2") as url:
+        table = f"fc_covid_{uuid.uuid4().hex[:10]}"
+        load_table(url, table, codes, DAYS)
+        yield url, table
+        create_engine(url).dispose()
 
 
 def _spec(url, table, **over):
@@ -127,8 +126,9 @@ def test_sqlite_weekly_mean_parallel_segments(sqlite_url, codes, tmp_path, decod
 
 @pytest.mark.slow
 def test_postgres_daily_last_subset(pg_table, tmp_path, decode, nframes, interior_pixels):
-    spec = _spec(PG_URL, pg_table, interval="day", start="2020-03-01", end="2020-06-08",
-                 source={"url": PG_URL, "table": pg_table, "code_column": "code",
+    pg_url, pg_table = pg_table
+    spec = _spec(pg_url, pg_table, interval="day", start="2020-03-01", end="2020-06-08",
+                 source={"url": pg_url, "table": pg_table, "code_column": "code",
                          "time_column": "date", "metric": "value", "aggregate": "last",
                          "chunk_rows": 500},
                  style={"breaks": BREAKS, "cmap": "viridis", "caption": "{count}"}, outputs={"mp4": True,
