@@ -108,10 +108,9 @@ def country_points(codes: tuple[str, ...], projection: str = "robinson",
 
 @lru_cache(maxsize=8)
 def _country_points(codes, projection, scale):
-    import shapely
     from cartopy.io import shapereader
     from pyproj import Transformer
-    from shapely.ops import transform
+    from shapely.ops import polylabel, transform
 
     fwd = Transformer.from_crs("EPSG:4326", _pyproj_string(projection), always_xy=True)
     inv = Transformer.from_crs(_pyproj_string(projection), "EPSG:4326", always_xy=True)
@@ -125,7 +124,7 @@ def _country_points(codes, projection, scale):
         geom = transform(fwd.transform, rec.geometry)
         parts = list(getattr(geom, "geoms", [geom]))
         main = max(parts, key=lambda g: g.area)
-        p = shapely.polylabel(main, tolerance=1000.0)
+        p = polylabel(main, tolerance=1000.0)
         lon, lat = inv.transform(p.x, p.y)
         found[code] = CountryPoint(code, lon, lat, p.x, p.y, main.exterior.distance(p))
     missing = set(codes) - set(found)
