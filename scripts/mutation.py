@@ -43,7 +43,11 @@ MODULES = (
     Target("publish", ("framecast/publish/manifest.py", "framecast/publish/publisher.py",
                        "framecast/publish/local.py"),
            ("tests/publish/test_local.py", "tests/publish/test_manifest.py")),
-    Target("fetch", ("framecast/fetch.py",), ("tests/dags/test_fetch.py",)),
+    # the whole-run ICON-EU download test (about 12 s, full-size fields) is left out: the
+    # same paths are covered by tiny real GRIB messages in test_fetch_units.py
+    Target("fetch", ("framecast/fetch.py",),
+           ("tests/dags/test_fetch_units.py", "tests/dags/test_fetch.py", "-k",
+            "not test_dwd_files_are_decompressed and not test_file_of_another_step")),
     Target("choropleth_source", ("framecast/choropleth/source.py",),
            ("tests/choropleth/test_source.py",)),
 )

@@ -201,6 +201,11 @@ def test_killed_worker_mid_render_run_still_completes(cluster, celery_local):
     records = assert_each_frame_once(cluster, RUN2)
     assert {r.try_number for r in records if r.step in victim_steps} == {
         retried["try_number"]}
+    # One metrics row per frame after the retry, and the retried chunk's rows are the retry's
+    # (a stale first-try row kept, or a second row added, fails here).
+    rows = metrics_rows(cluster, RUN2)
+    assert sorted(s for _, _, s, _ in rows) == STEPS
+    assert {t for _, _, s, t in rows if s in victim_steps} == {retried["try_number"]}
 
 
 def test_backfill_over_two_logical_dates_gives_two_separate_runs(cluster, celery_local):

@@ -134,8 +134,11 @@ def postgres_available() -> str | None:
     return services.pg_reason()
 
 
-def start_stack(tmp: Path, dags: list[Path], before_start=None) -> Stack:
-    """Start everything; ``before_start(stack)`` runs after the DBs exist, before the scheduler."""
+def start_stack(tmp: Path, dags: list[Path], before_start=None,
+                extra_env: dict[str, str] | None = None) -> Stack:
+    """Start everything; ``before_start(stack)`` runs after the DBs exist, before the scheduler.
+    ``extra_env`` is added to every component's environment. The SMTP test server is both the
+    ``fc_smtp`` connection and ``smtp_default`` (what the shipped DAGs' alerts use)."""
     from aiosmtpd.controller import Controller
 
     airflow_db, metrics_db = services.new_database("fc_af"), services.new_database("fc_mx")
@@ -188,6 +191,8 @@ def start_stack(tmp: Path, dags: list[Path], before_start=None) -> Stack:
         "FC_TEST_UI": api_url,
         "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}",
     })
+    env["AIRFLOW_CONN_SMTP_DEFAULT"] = env["AIRFLOW_CONN_FC_SMTP"]
+    env.update(extra_env or {})
     stack = Stack(home=home, env=env, api_url=api_url, airflow_db=airflow_db,
                   metrics_db=metrics_db, out_dir=tmp / "out", inbox=inbox, udp=udp)
     stack._smtp = smtp  # type: ignore[attr-defined]
