@@ -58,7 +58,7 @@ def _load_helper(name: str):
 @pytest.fixture(scope="session")
 def oracles():
     """Independent frame oracles (cartopy-projected representative points, colormaps)."""
-    return _load_helper("oracles")
+    return _load_helper("choropleth_oracles")
 
 
 @pytest.fixture(scope="session")
@@ -70,18 +70,11 @@ def realdata():
 @pytest.fixture(scope="module")
 def pg_db():
     """A fresh PostgreSQL database whose session time zone is not UTC (America/New_York), so
-    any zone-dependent SQL shows; dropped afterwards. PostgreSQL missing is a failure."""
-    import uuid
+    any zone-dependent SQL shows; dropped afterwards (tests/services.py: a missing server is a
+    failure, not a skip)."""
+    import services
 
-    from sqlalchemy import create_engine, text
-
-    admin = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
-    name = f"fc_choro_{uuid.uuid4().hex[:12]}"
-    eng = create_engine(admin, isolation_level="AUTOCOMMIT")
-    with eng.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-        conn.execute(text(f"ALTER DATABASE \"{name}\" SET timezone TO 'America/New_York'"))
-    yield admin.rsplit("/", 1)[0] + "/" + name
-    with eng.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    eng.dispose()
+    with services.temp_database("fc_choro", "psycopg2") as url:
+        name = url.rsplit("/", 1)[1]
+        services.admin_sql(f"ALTER DATABASE \"{name}\" SET timezone TO 'America/New_York'")
+        yield url
