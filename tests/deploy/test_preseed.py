@@ -58,7 +58,7 @@ def test_a_new_region_adds_its_scale(preseed, tmp_path):
 def test_check_passes_on_the_preseeded_folder(preseed, capsys):
     assert data_dir() is not None
     assert preseed.main(["--check"]) == 0
-    assert "11 of 11" in capsys.readouterr().out
+    assert "12 of 12" in capsys.readouterr().out
 
 
 def test_check_lists_missing_files_without_downloading(preseed, tmp_path, capsys):
