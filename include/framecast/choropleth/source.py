@@ -156,6 +156,9 @@ def make_engine(url: str) -> Any:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+    if not url:
+        raise SourceError("no database: the spec has neither source.url nor "
+                          "source.connection; pass --url with a SQLAlchemy URL")
     try:
         u = make_url(url)
     except ArgumentError as exc:
@@ -473,6 +476,7 @@ def _stream_window(engine: Any, spec: SourceSpec, timeline: Timeline, matcher: C
     m = len(spec.metric_names)
     sql, params = aggregate_sql(engine, spec, timeline, a, b)
     index_of = matcher.index_of  # cached per raw code: the hot loop is a dict lookup per row
+    drawn: set[Any] = set()
     next_frame = a
     cur_frame: int | None = None
     values = np.full((m, n), np.nan)
@@ -509,7 +513,9 @@ def _stream_window(engine: Any, spec: SourceSpec, timeline: Timeline, matcher: C
                     if idx is None:
                         stats.unknown_codes[clean_code(code) or "<NULL>"] += 1
                         continue
-                    stats.matched_codes.add(clean_code(code) or "")
+                    if code not in drawn:  # once per distinct code, not per row
+                        drawn.add(code)
+                        stats.matched_codes.add(clean_code(code) or "")
                     for k in range(m):
                         value = row[2 + 5 * k]
                         if value is None:
