@@ -82,7 +82,7 @@ METRICS = {  # metric -> (breaks, cmap)
     "pop": ([150, 350], "viridis"),
     "life": ([50, 60, 70], "PuBu"),
 }
-TIME_STORAGES = ("date", "timestamptz", "epoch_s", "epoch_ms")
+TIME_STORAGES = ("date", "timestamptz", "epoch_s", "epoch_ms", "epoch_ms_float")
 YEAR0, YEARS = 1960, 30
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -120,11 +120,13 @@ def stored_time(t: datetime, storage: str, dialect: str) -> Any:
         local = t.astimezone(timezone(timedelta(hours=-5)))  # same instant, other offset
         return local if dialect == "postgresql" else local.isoformat(sep=" ")
     secs = int((t - _EPOCH).total_seconds())
+    if storage == "epoch_ms_float":
+        return secs * 1000.0 + 0.25  # float milliseconds, a quarter past the instant
     return secs * 1000 if storage == "epoch_ms" else secs
 
 
 _SQL_TYPE = {"date": "DATE", "timestamptz": "TIMESTAMPTZ", "epoch_s": "BIGINT",
-             "epoch_ms": "BIGINT"}
+             "epoch_ms": "BIGINT", "epoch_ms_float": "DOUBLE PRECISION"}
 
 
 def load(url: str, table: str, storage: str = "date", code_type: str = "iso_a3",

@@ -1,8 +1,9 @@
 """Time columns of every SQL type give the same animation: a World-Bank-shaped yearly table
 (1960-1989: negative and positive Unix times) stored as DATE, TIMESTAMPTZ (a -05:00 offset;
-PostgreSQL's session zone is America/New_York), epoch seconds and epoch milliseconds, in
-SQLite and PostgreSQL. All eight videos must decode to identical frames, and those frames
-must show each country's class colour at its cartopy-projected representative point.
+PostgreSQL's session zone is America/New_York), epoch seconds, epoch milliseconds (and float
+milliseconds), in SQLite and PostgreSQL. All videos must decode to identical frames, and
+those frames must show each country's class colour at its cartopy-projected representative
+point.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def tables(tmp_path_factory, pg_db, realdata):
 
 def test_time_kinds_are_detected(tables):
     want = {"date": {"date", "iso_text"}, "timestamptz": {"timestamptz"},
-            "epoch_s": {"epoch_s"}, "epoch_ms": {"epoch_ms"}}
+            "epoch_s": {"epoch_s"}, "epoch_ms": {"epoch_ms"}, "epoch_ms_float": {"epoch_ms"}}
     for url, table, storage in tables:
         eng = make_engine(url)
         spec = inspect_source(eng, SourceSpec(url=url, table=table, time_column="t",
