@@ -66,18 +66,22 @@ def test_time_kinds_are_detected(tables):
         assert spec.time_kind in want[storage], (url, storage, spec.time_kind)
 
 
-def test_fixed_interval_buckets_agree_with_numpy(tables, realdata):
+@pytest.mark.parametrize("aggregate", ["sum", "last"])
+def test_fixed_interval_buckets_agree_with_numpy(tables, realdata, aggregate):
     """A 45-day interval across 1969/1970 (epoch 0): every storage, both databases, gives the
-    per-frame sums numpy computes from the generated rows."""
+    per-frame sums (or latest values) numpy computes from the generated rows, for two metrics
+    read in one pass."""
     tl = Timeline(datetime(1968, 11, 20), datetime(1971, 8, 1), parse_interval("45d"))
     rows = realdata.rows()
     codes = [r[0] for r in realdata.ROWS]
-    want = np.full((len(tl), len(codes)), np.nan)
-    for code, t, vals in rows:
+    want = np.full((2, len(tl), len(codes)), np.nan)
+    for code, t, vals in sorted(rows, key=lambda r: r[1]):
         f = int((t.replace(tzinfo=None) - tl.start).total_seconds() // (45 * 86400))
         if 0 <= f < len(tl):
             j = codes.index(code)
-            want[f, j] = np.nansum([want[f, j], vals["pop"]])
+            for k, metric in enumerate(("gdp", "pop")):
+                old = 0.0 if aggregate == "last" or np.isnan(want[k, f, j]) else want[k, f, j]
+                want[k, f, j] = old + vals[metric]
     from framecast.choropleth.codes import CodeMatcher
     from framecast.choropleth.geography import load_countries
 
@@ -85,12 +89,12 @@ def test_fixed_interval_buckets_agree_with_numpy(tables, realdata):
     cols = [matcher.index_of(c) for c in codes]
     for url, table, storage in tables:
         spec = SourceSpec(url=url, table=table, time_column="t", metrics=("gdp", "pop"),
-                          aggregate="sum")
+                          aggregate=aggregate)
         eng = make_engine(url)
-        got = np.array([v[1][cols] for _, v in stream_metric_frames(
-            eng, spec, tl, matcher, 0, len(tl), SourceStats())])
+        got = np.array([v[:, cols] for _, v in stream_metric_frames(
+            eng, spec, tl, matcher, 0, len(tl), SourceStats())]).transpose(1, 0, 2)
         eng.dispose()
-        np.testing.assert_array_equal(got, want, err_msg=f"{url} {storage}")
+        np.testing.assert_array_equal(got, want, err_msg=f"{url} {storage} {aggregate}")
 
 
 @pytest.mark.slow
