@@ -7,7 +7,7 @@ PIP := .venv/bin/pip
 SHARED_NE := $(abspath ../shared/cartopy-data)
 export CARTOPY_DATA_DIR ?= $(if $(wildcard $(SHARED_NE)),$(SHARED_NE),$(abspath var/cartopy-data))
 
-.PHONY: setup geodata demo test lint bench bench-choropleth ui sample-data celery-local compose-check clean
+.PHONY: setup geodata demo test update-reference mutation lint bench bench-choropleth ui sample-data celery-local compose-check clean
 
 .venv/.installed: requirements.txt pyproject.toml scripts/install-system-deps.sh
 	bash scripts/install-system-deps.sh
@@ -27,10 +27,19 @@ geodata: .venv/.installed
 demo: setup
 	$(PY) scripts/demo.py
 
-## The test suite (CI runs exactly this).
+## The test suite (CI runs exactly this). PostgreSQL/Redis: FRAMECAST_TEST_PG_URL /
+## FRAMECAST_TEST_REDIS_URL, else the machine's, else throwaway servers under var/ (docs/testing.md).
 test: setup
 	$(PY) -m ruff check include dags plugins tests bench scripts deploy
-	$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile tests
+	bash scripts/run-tests.sh
+
+## Rewrite tests/core/reference/*.png from the current renderer (look at them before committing).
+update-reference: setup
+	$(PY) tests/core/update_reference.py
+
+## Mutation score of the modules whose bugs publish wrong charts (slow; docs/testing.md).
+mutation: setup
+	$(PY) scripts/mutation.py
 
 lint: setup
 	$(PY) -m ruff check include dags plugins tests bench scripts deploy

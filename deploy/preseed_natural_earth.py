@@ -8,8 +8,11 @@ lakes at 50m when a region asks for 10m coastlines), the land mask the sample-da
 uses, and the admin-0 countries the choropleth maps join on.
 
     python deploy/preseed_natural_earth.py [--regions regions.yaml] [--check] [--list]
+        [--add category/name/scale ...]
 
 ``--check`` downloads nothing and exits 1 when a file is missing; ``--list`` prints the set.
+``--add`` preseeds more layers, e.g. ``cultural/admin_1_states_provinces_lakes/10m`` for
+choropleth maps of every country's subdivisions (``geography: {level: admin1, scale: 10m}``).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ SAMPLE_DATA_FEATURES: tuple[Feature, ...] = (("physical", "land", "110m"),)
 CHOROPLETH_FEATURES: tuple[Feature, ...] = (
     ("cultural", "admin_0_countries", "110m"),
     ("cultural", "admin_0_countries", "50m"),
+    ("cultural", "admin_1_states_provinces_lakes", "110m"),  # geography.level: admin1
 )
 
 
@@ -84,10 +88,21 @@ def main(argv: list[str] | None = None) -> int:
                    help="target folder (default: $CARTOPY_DATA_DIR)")
     p.add_argument("--check", action="store_true", help="download nothing; fail if missing")
     p.add_argument("--list", action="store_true", help="print the needed features and exit")
+    p.add_argument("--add", action="append", default=[], metavar="CATEGORY/NAME/SCALE",
+                   help="another layer to preseed, e.g. "
+                        "cultural/admin_1_states_provinces_lakes/10m (repeatable)")
     args = p.parse_args(argv)
 
     catalog = load_catalog(regions=args.regions) if args.regions else load_catalog()
     features = needed_features(catalog.regions.values())
+    for extra in args.add:
+        parts = tuple(extra.strip("/").split("/"))
+        if len(parts) != 3 or parts[0] not in ("cultural", "physical") \
+                or parts[2] not in ("110m", "50m", "10m"):
+            print(f"error: --add {extra!r} must be category/name/scale, e.g. "
+                  f"cultural/admin_1_states_provinces_lakes/10m", file=sys.stderr)
+            return 2
+        features = sorted({*features, parts})
     if args.list:
         for f in features:
             print(" ".join(f))

@@ -9,6 +9,7 @@ turn a green run into exit code 139.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import psycopg  # noqa: F401  (load order, see above)
@@ -17,6 +18,9 @@ import psycopg2  # noqa: F401
 from framecast.geo import ensure_cartopy
 
 ROOT = Path(__file__).resolve().parents[1]
+# Shared helper modules of the tests (services.py: real servers; oracles.py: independent
+# computations to check outputs against) are imported by name from this folder.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 _SHARED = ROOT.parent / "shared" / "cartopy-data"
 if "CARTOPY_DATA_DIR" not in os.environ and _SHARED.is_dir():
     os.environ["CARTOPY_DATA_DIR"] = str(_SHARED)

@@ -39,3 +39,42 @@ def decode():
 @pytest.fixture
 def nframes():
     return count_frames
+
+
+def _load_helper(name: str):
+    """Load a helper module of this folder under a unique name (--import-mode=importlib)."""
+    import importlib.util
+    import sys
+
+    full = f"framecast_tests_choropleth_{name}"
+    if full not in sys.modules:
+        spec = importlib.util.spec_from_file_location(full, Path(__file__).with_name(f"{name}.py"))
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[full] = mod
+        spec.loader.exec_module(mod)
+    return sys.modules[full]
+
+
+@pytest.fixture(scope="session")
+def oracles():
+    """Independent frame oracles (cartopy-projected representative points, colormaps)."""
+    return _load_helper("choropleth_oracles")
+
+
+@pytest.fixture(scope="session")
+def realdata():
+    """The World-Bank-shaped table, stored with any time type and any country code system."""
+    return _load_helper("realdata")
+
+
+@pytest.fixture(scope="module")
+def pg_db():
+    """A fresh PostgreSQL database whose session time zone is not UTC (America/New_York), so
+    any zone-dependent SQL shows; dropped afterwards (tests/services.py: a missing server is a
+    failure, not a skip)."""
+    import services
+
+    with services.temp_database("fc_choro", "psycopg2") as url:
+        name = url.rsplit("/", 1)[1]
+        services.admin_sql(f"ALTER DATABASE \"{name}\" SET timezone TO 'America/New_York'")
+        yield url

@@ -6,23 +6,21 @@ interior pixels must show the colour of the class their (independently computed)
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 import matplotlib
 import numpy as np
 import pytest
-from scipy import ndimage
-from sqlalchemy import create_engine, text
+import services
+from sqlalchemy import create_engine
 
-from framecast.choropleth.geography import load_countries
 from framecast.choropleth.pipeline import finish, prepare, render_segment, run_animation
-from framecast.choropleth.raster import FIRST_COUNTRY, label_raster, make_layout
+from framecast.choropleth.raster import make_layout
 from framecast.choropleth.sample import country_codes, load_table, series
 from framecast.choropleth.spec import spec_from_dict
 from framecast.errors import DataError, RenderError, SourceError
 
-PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 DAYS = 1000
 DAY0 = date(2020, 1, 1)
 CHECK = ("USA", "BRA", "RUS", "CAN", "AUS", "CHN", "IND", "KAZ", "FRA", "NOR", "DZA", "ARG")
@@ -46,13 +44,12 @@ def sqlite_url(tmp_path_factory, codes):
 
 @pytest.fixture(scope="module")
 def pg_table(codes):
-    table = f"fc_covid_{uuid.uuid4().hex[:10]}"
-    load_table(PG_URL, table, codes, DAYS)
-    yield table
-    eng = create_engine(PG_URL)
-    with eng.begin() as conn:
-        conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
-    eng.dispose()
+    """(URL, table) of the daily table in a uniquely named PostgreSQL database."""
+    with services.temp_database("fc_covid", "psycopg2") as url:
+        table = f"fc_covid_{uuid.uuid4().hex[:10]}"
+        load_table(url, table, codes, DAYS)
+        yield url, table
+        create_engine(url).dispose()
 
 
 def _spec(url, table, **over):
@@ -68,19 +65,22 @@ def _spec(url, table, **over):
 
 @pytest.fixture(scope="module")
 def interior_pixels():
-    """Deepest interior pixel of each checked country in the label raster (away from edges,
-    where H.264 chroma subsampling blends neighbours)."""
+    """A pixel deep inside each checked country, computed without the renderer: the pole of
+    inaccessibility of the country's largest part in Natural Earth (shapely), projected to
+    Robinson with pyproj and placed in the layout's equal-aspect map box (tests/oracles.py).
+    A country drawn in the wrong place (a wrong projection, a shifted or flipped raster, a
+    wrong code-to-country join) shows the wrong colour there."""
+    from oracles import country_points, global_map_pixel, metres_to_pixels
+
     from framecast.choropleth.style import style_from_dict
 
-    c = load_countries("110m")
     style = style_from_dict({"breaks": BREAKS, "caption": "x"})
-    labels = label_raster(make_layout(W, H, style), c)
+    rect = make_layout(W, H, style).map_rect
     out = {}
-    for code in CHECK:
-        dist = ndimage.distance_transform_edt(labels == FIRST_COUNTRY + c.index_of(code))
-        y, x = np.unravel_index(np.argmax(dist), dist.shape)
-        assert dist[y, x] >= 3, code
-        out[code] = (int(y), int(x))
+    for code, p in country_points(CHECK).items():
+        # away from borders, where H.264 chroma subsampling blends neighbours
+        assert metres_to_pixels(p.clearance, rect, W, H) >= 3, code
+        out[code] = global_map_pixel(p, rect, W, H)
     return out
 
 
@@ -127,8 +127,9 @@ def test_sqlite_weekly_mean_parallel_segments(sqlite_url, codes, tmp_path, decod
 
 @pytest.mark.slow
 def test_postgres_daily_last_subset(pg_table, tmp_path, decode, nframes, interior_pixels):
-    spec = _spec(PG_URL, pg_table, interval="day", start="2020-03-01", end="2020-06-08",
-                 source={"url": PG_URL, "table": pg_table, "code_column": "code",
+    pg_url, pg_table = pg_table
+    spec = _spec(pg_url, pg_table, interval="day", start="2020-03-01", end="2020-06-08",
+                 source={"url": pg_url, "table": pg_table, "code_column": "code",
                          "time_column": "date", "metric": "value", "aggregate": "last",
                          "chunk_rows": 500},
                  style={"breaks": BREAKS, "cmap": "viridis", "caption": "{count}"}, outputs={"mp4": True,
@@ -136,11 +137,26 @@ def test_postgres_daily_last_subset(pg_table, tmp_path, decode, nframes, interio
     summary = run_animation(spec, tmp_path / "out", workers=1)
     video = Path(summary["outputs"]["mp4"])
     assert nframes(video) == 100
-    assert Path(summary["outputs"]["gif"]).stat().st_size > 0
+    gif = Path(summary["outputs"]["gif"])
     start = (date(2020, 3, 1) - DAY0).days
     expected = {i: {code: float(series(code, DAYS)[start + i]) for code in CHECK}
                 for i in (0, 33, 66, 99)}
     _check_frames(video, decode, expected, interior_pixels, "viridis")
+    # The GIF (320 px wide): every frame there, same colours at the same (scaled) places.
+    from PIL import Image
+
+    with Image.open(gif) as im:
+        assert im.n_frames == 100 and im.size == (320, 180)
+        pal = np.vstack([_palette("viridis", len(BREAKS) + 1), [200, 200, 200]])
+        for i, per_code in expected.items():
+            im.seek(i)
+            rgb = np.asarray(im.convert("RGB"))
+            for code, value in per_code.items():
+                y, x = interior_pixels[code]
+                got = np.median(rgb[y // 2 - 1:y // 2 + 2, x // 2 - 1:x // 2 + 2].reshape(-1, 3),
+                                axis=0)
+                want = sum(value >= b for b in BREAKS)
+                assert int(np.argmin(np.abs(pal - got).sum(axis=1))) == want, (i, code, got)
     assert summary["source"]["unknown_codes"]  # NE 110m lacks small countries: reported
     assert summary["source"]["null_values"] == 0
 
@@ -172,5 +188,21 @@ def test_range_without_data_is_a_clear_error(sqlite_url, tmp_path):
     assert not any(p.suffix == ".mp4" for p in (tmp_path / "out").rglob("*"))
 
 
-def test_timeline_sanity():
-    assert datetime(2020, 1, 6).weekday() == 0
+@pytest.mark.parametrize(("interval", "start", "end", "freq"), [
+    ("week", "2020-01-06", "2022-09-26", "7D"),
+    ("day", "2020-03-01", "2020-06-08", "D"),
+    ("month", "2020-01-01", "2022-09-26", "MS"),
+    ("6h", "2020-02-27", "2020-03-02", "6h"),
+])
+def test_spec_timeline_frames_match_a_calendar(interval, start, end, freq):
+    """The spec's frames start where pandas' calendar says (leap day, month lengths, the
+    inclusive end): frame count, every frame's start and the end of the last frame. An
+    off-by-one in the count or a month step of 30 days fails here."""
+    import pandas as pd
+
+    tl = _spec("sqlite://", "t", interval=interval, start=start, end=end).timeline
+    want = list(pd.date_range(start, end, freq=freq).to_pydatetime())
+    assert len(tl) == len(want)
+    assert [tl.time(i) for i in range(len(tl))] == want
+    nxt = pd.date_range(want[-1], periods=2, freq=freq)[1].to_pydatetime()
+    assert tl.time(len(tl)) == nxt

@@ -45,7 +45,19 @@ outputs: {mp4: true, png: true}
     assert "NULL value(s)" in r.stdout and "non-numeric" in r.stdout
     pngs = sorted((out / "cli_anim_frames").glob("*.png"))
     assert len(pngs) == 20 and Image.open(pngs[0]).size == (400, 240)
-    assert (out / "cli_anim.mp4").stat().st_size > 0
+    # The MP4 decodes to the 20 frames, in order: each decoded frame is closest to its PNG.
+    import imageio_ffmpeg
+    import numpy as np
+
+    reader = imageio_ffmpeg.read_frames(str(out / "cli_anim.mp4"))
+    meta = next(reader)
+    assert meta["size"] == (400, 240)
+    frames = [np.frombuffer(f, np.uint8).reshape(240, 400, 3).astype(float) for f in reader]
+    refs = [np.asarray(Image.open(p).convert("RGB"), dtype=float) for p in pngs]
+    assert len(frames) == 20
+    for i, f in enumerate(frames):
+        assert int(np.argmin([np.abs(f - r).mean() for r in refs])) == i, i
+        assert np.abs(f - refs[i]).mean() < 6, i
 
 
 def test_check_and_clear_errors(tmp_path):

@@ -93,7 +93,7 @@ def _doc(**over):
 
 
 @pytest.mark.parametrize("over, match", [
-    ({"source": {"url": "sqlite:///x", "connection": "c", "table": "t"}}, "exactly one"),
+    ({"source": {"url": "sqlite:///x", "connection": "c", "table": "t"}}, "at most one"),
     ({"source": {"url": "sqlite:///x", "table": "t; DROP TABLE x"}}, "table"),
     ({"source": {"url": "sqlite:///x", "table": "t", "metric": "a+b"}}, "metric"),
     ({"source": {"url": "sqlite:///x", "table": "t", "aggregate": "median"}}, "aggregate"),

@@ -7,6 +7,7 @@ from datetime import datetime
 
 import numpy as np
 import pytest
+import services
 from sqlalchemy import create_engine, text
 
 from framecast.choropleth.geography import load_countries
@@ -19,8 +20,6 @@ from framecast.choropleth.source import (
 )
 from framecast.choropleth.timeline import Timeline, parse_interval
 from framecast.errors import SourceError
-
-PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 
 # (code, timestamp, value): two days of hourly-ish readings with the usual warts.
 ROWS = [
@@ -45,6 +44,13 @@ def _make(url: str, table: str, value_type: str) -> None:
     eng.dispose()
 
 
+@pytest.fixture(scope="module")
+def pg_database():
+    """A uniquely named PostgreSQL database for this module (tests/services.py)."""
+    with services.temp_database("fc_chsrc", "psycopg2") as url:
+        yield url
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db(request, tmp_path):
     if request.param == "sqlite":
@@ -52,10 +58,11 @@ def db(request, tmp_path):
         _make(url, "obs", "")  # no affinity: mixed numbers and text, like a CSV import
         yield url, "obs"
         return
+    pg_url = request.getfixturevalue("pg_database")
     table = f"fc_obs_{uuid.uuid4().hex[:10]}"
-    _make(PG_URL, table, "TEXT")
-    yield PG_URL, table
-    eng = create_engine(PG_URL)
+    _make(pg_url, table, "TEXT")
+    yield pg_url, table
+    eng = create_engine(pg_url)
     with eng.begin() as conn:
         conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
     eng.dispose()

@@ -121,6 +121,10 @@ def test_missing_step_or_variable(icon_eu_run, tmp_path, capsys):
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage"])
 def test_truncated_or_non_grib_file(icon_eu_run, tmp_path, capsys, damage):
+    """A damaged GRIB file of step 2 fails the run with its file name, and the output folder
+    holds no PNG and no temp file afterwards: steps 0-1 rendered before the bad step do not
+    stay behind as a partial run. Writing frames before all inputs are checked, or leaving a
+    ``.tmp`` behind, fails this test."""
     data = tmp_path / "data"
     shutil.copytree(icon_eu_run, data)
     victim = next(data.rglob("*_002_T_2M.grib2"))
@@ -130,8 +134,5 @@ def test_truncated_or_non_grib_file(icon_eu_run, tmp_path, capsys, damage):
     _fails(capsys, ["render", "--data", str(data), "--out", str(out), "--workers", "1",
                     "--no-progress", "--product", "t2m_mslp", "--region", "germany",
                     "--steps", "0-3"], 3, victim.name)
+    assert _pngs(out) == []
     assert _no_temp_files(out) if out.exists() else True
-    # Nothing half-written: every PNG present is a complete, decodable image.
-    for f in _pngs(out):
-        with Image.open(f) as im:
-            im.load()

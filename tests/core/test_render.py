@@ -1,13 +1,12 @@
 """The renderer draws what the spec says: sizes, colours over land and sea, isobar labels.
 
 Fields here are built in the test with known values, so expected colours are exact; a small
-set of reference images guards the overall look (regenerate with FRAMECAST_UPDATE_REFERENCE=1
-after an intended change and look at them).
+set of reference images guards the overall look (regenerate them with ``make update-reference``
+after an intended change and look at them; a comparison never writes them).
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -111,15 +110,71 @@ def test_every_shipped_product_and_region_renders(product, region):
         assert any(type(a).__name__ == "Barbs" for a in frame._dynamic)
 
 
-def test_fill_colour_matches_the_level_colour_and_colorbar():
-    # 2 m temperature 10.5 degC everywhere: every map pixel away from lines is the 10..12 colour.
-    frame, img = _render("t2m_mslp", "europe", constant={"t2m": 283.65, "msl": 101300.0})
-    layer = CATALOG.product("t2m_mslp").layers[0]
-    assert isinstance(layer, FilledLayer)
-    expect = ColorTable.for_layer(layer).colorize(np.array([10.5]))[0]
-    # Points in the middle of the sea and of a large land area, both inside ICON-EU's domain.
-    for lon, lat in [(-12.0, 45.0), (26.0, 52.5), (2.5, 46.5), (5.0, 40.0)]:
-        assert _near(img, frame.pixel_of(lon, lat), expect, tol=2), (lon, lat)
+class RampRun:
+    """A dataset whose fill field rises across the region in both directions, in the layer's
+    own units: ``t`` (position in level bands) = 0.3 + (n - 1.6) * (0.6 x + 0.4 y) with x, y
+    the point's place between the region's west/east and south/north bounds, mapped through
+    the levels. A transposed, flipped or shifted grid puts other bands under the checked
+    points."""
+
+    def __init__(self, grid: Grid, layer: FilledLayer, bounds) -> None:
+        self.grid, self.layer, self.bounds = grid, layer, bounds
+        self.lon, self.lat = np.meshgrid(grid.lons, grid.lats)
+
+    def band(self, lon, lat):
+        w, e, s, n = self.bounds
+        nb = self.layer.levels.size
+        return 0.3 + (nb - 1.6) * (0.6 * (lon - w) / (e - w) + 0.4 * (lat - s) / (n - s))
+
+    def value(self, lon, lat):
+        lv = np.asarray(self.layer.levels, float)
+        return np.interp(self.band(lon, lat), np.arange(lv.size), lv)
+
+    def field(self, name: str, step: int) -> Field:
+        if name != self.layer.field:
+            raise AssertionError(f"only the fill field is drawn here, not {name}")
+        vals = self.value(self.lon, self.lat).astype(np.float32)
+        return Field(name, self.layer.units or "1", vals, self.grid, RUN, step, RUN)
+
+
+# Open sea and the inside of large land areas in ICON-EU's domain, away from coasts and borders.
+EUROPE_POINTS = [(-12.0, 45.0), (-15.0, 55.0), (5.0, 40.0), (18.0, 35.5), (-4.0, 40.0),
+                 (2.5, 46.5), (10.0, 51.0), (26.0, 52.5), (31.0, 49.0), (40.0, 55.0),
+                 (15.0, 63.0), (36.0, 39.0)]
+
+
+@pytest.mark.parametrize("product", sorted(CATALOG.products))
+def test_fill_colours_at_known_points(product):
+    """Each product's fill has, at known places, the colour matplotlib gives the value there.
+
+    The field varies over the map (:class:`RampRun`); the pixel of each place comes from a fresh
+    cartopy GeoAxes of the region (tests/oracles.py), its colour from matplotlib's BoundaryNorm
+    + colormap, not from the renderer's sampler, ``pixel_of`` or colour table. Checked by hand:
+    flipping the grid's rows or columns, or swapping lon/lat in the sampler, fails this test.
+    """
+    from oracles import fill_rgb, map_pixel, patch_rgb
+
+    prod = CATALOG.product(product)
+    layer = next(x for x in prod.layers if isinstance(x, FilledLayer))
+    region = CATALOG.region("europe")
+    prod = replace(prod, layers=(layer,), size=(600, 480))  # no isolines/barbs over the points
+    run = RampRun(ICON_EU, layer, region.bounds)
+    frame = MapFrame(prod, region)
+    img = frame.render(load_fields(run, prod, 3), model="m", run_time=RUN, step=3)[..., :3]
+    w, e, s, n = region.bounds
+    changed = 0
+    # Only places well inside a band (no edge ambiguity); enough of them for every product.
+    points = [(lon, lat) for lon, lat in EUROPE_POINTS if 0.15 <= run.band(lon, lat) % 1 <= 0.85]
+    assert len(points) >= 6, points
+    for lon, lat in points:
+        t = run.band(lon, lat)
+        want = fill_rgb(layer, run.value(lon, lat))
+        got = patch_rgb(img, map_pixel(region, frame.map_px, img.shape[0], lon, lat))
+        assert np.abs(got - want).max() <= 3, (product, lon, lat, got, want)
+        mirrored = (run.band(w + e - lon, lat), run.band(lon, s + n - lat))
+        changed += all(int(m) != int(t) for m in mirrored)
+    # The check can tell a mirrored picture from the right one at most points.
+    assert changed >= len(points) // 2, changed
 
 
 def test_land_and_sea_show_through_where_nothing_falls():
@@ -149,21 +204,40 @@ REFERENCE_CASES = [("t2m_mslp", "europe", ICON_EU), ("precip_mslp", "germany", I
                    ("wind850", "global", GLOBAL)]
 
 
+def reference_image(product: str, region: str, grid: Grid) -> np.ndarray:
+    """The picture a reference case shows (tests/core/update_reference.py writes these)."""
+    return _render(product, region, grid, size=(500, 400))[1]
+
+
+def _compare_with_reference(img: np.ndarray, name: str, tmp_path: Path) -> None:
+    """Fail unless ``img`` looks like the stored reference ``name``; read-only on REFERENCE."""
+    from matplotlib.testing.compare import compare_images
+
+    actual = tmp_path / name
+    actual.write_bytes(encode_png(img))
+    ref = REFERENCE / name
+    assert ref.is_file(), f"missing reference image {ref} (make update-reference)"
+    result = compare_images(str(ref), str(actual), tol=6)
+    assert result is None, result
+
+
 @pytest.mark.parametrize(("product", "region", "grid"), REFERENCE_CASES,
                          ids=[f"{p}-{r}" for p, r, _ in REFERENCE_CASES])
 def test_reference_images(product, region, grid, tmp_path):
-    from matplotlib.testing.compare import compare_images
+    _compare_with_reference(reference_image(product, region, grid), f"{product}_{region}.png",
+                            tmp_path)
 
-    _, img = _render(product, region, grid, size=(500, 400))
-    actual = tmp_path / f"{product}_{region}.png"
-    actual.write_bytes(encode_png(img))
-    ref = REFERENCE / actual.name
-    if os.environ.get("FRAMECAST_UPDATE_REFERENCE") == "1":
-        REFERENCE.mkdir(exist_ok=True)
-        ref.write_bytes(actual.read_bytes())
-    assert ref.is_file(), f"missing reference image {ref}"
-    result = compare_images(str(ref), str(actual), tol=6)
-    assert result is None, result
+
+def test_reference_comparison_never_rewrites_the_reference(tmp_path, monkeypatch):
+    """A wrong picture fails the comparison and leaves the reference as it was, even with the
+    old update switch set: re-adding 'write the reference, then compare' makes this fail."""
+    monkeypatch.setenv("FRAMECAST_UPDATE_REFERENCE", "1")
+    name = "t2m_mslp_europe.png"
+    before = (REFERENCE / name).read_bytes()
+    wrong = reference_image("t2m_mslp", "europe", ICON_EU)[::-1].copy()  # upside down
+    with pytest.raises(AssertionError):
+        _compare_with_reference(wrong, name, tmp_path)
+    assert (REFERENCE / name).read_bytes() == before
 
 
 def test_png_is_rgb_of_product_size(tmp_path):

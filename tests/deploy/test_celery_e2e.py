@@ -22,6 +22,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import services
 
 from framecast.catalog import format_run, get_model, needed_variables
 from framecast.products import load_catalog
@@ -44,27 +45,10 @@ RENDER_WORKER = "worker-render-1"
 WORKER = "worker-1"
 
 
-def _services_reason(celery_local) -> str | None:
-    import psycopg
-    import redis
-
-    try:
-        with psycopg.connect(celery_local.PG_ADMIN, connect_timeout=3):
-            pass
-    except psycopg.OperationalError as exc:
-        return f"PostgreSQL not reachable at {celery_local.PG_ADMIN}: {exc}"
-    try:
-        redis.Redis.from_url(celery_local.REDIS_URL, socket_connect_timeout=3).ping()
-    except redis.RedisError as exc:
-        return f"Redis not reachable at {celery_local.REDIS_URL}: {exc}"
-    return None
-
-
 @pytest.fixture(scope="module")
 def cluster(celery_local, tmp_path_factory):
-    reason = _services_reason(celery_local)
-    if reason:
-        pytest.skip(reason)
+    services.require_postgres()
+    services.require_redis()
     work = tmp_path_factory.mktemp("celery")
     models = celery_local.write_models_file(
         work / "models.yaml", steps=STEPS, chunk_size=CHUNK, products=["t2m_mslp"],
@@ -219,6 +203,11 @@ def test_killed_worker_mid_render_run_still_completes(cluster, celery_local):
     records = assert_each_frame_once(cluster, RUN2)
     assert {r.try_number for r in records if r.step in victim_steps} == {
         retried["try_number"]}
+    # One metrics row per frame after the retry, and the retried chunk's rows are the retry's
+    # (a stale first-try row kept, or a second row added, fails here).
+    rows = metrics_rows(cluster, RUN2)
+    assert sorted(s for _, _, s, _ in rows) == STEPS
+    assert {t for _, _, s, t in rows if s in victim_steps} == {retried["try_number"]}
 
 
 def test_backfill_over_two_logical_dates_gives_two_separate_runs(cluster, celery_local):

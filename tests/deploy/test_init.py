@@ -6,18 +6,13 @@ import json
 import stat
 
 import pytest
+import services
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def test_init_migrates_creates_pools_and_login_idempotently(celery_local, topology, tmp_path):
-    import psycopg
-
-    try:
-        with psycopg.connect(celery_local.PG_ADMIN, connect_timeout=3):
-            pass
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable at {celery_local.PG_ADMIN}: {exc}")
+    services.require_postgres()
     models = celery_local.write_models_file(tmp_path / "models.yaml", steps=[0], chunk_size=1,
                                             products=["t2m_mslp"], regions=["europe"])
     cluster = celery_local.LocalCluster(tmp_path, "http://127.0.0.1:1", models)

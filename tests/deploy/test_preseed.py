@@ -58,7 +58,7 @@ def test_a_new_region_adds_its_scale(preseed, tmp_path):
 def test_check_passes_on_the_preseeded_folder(preseed, capsys):
     assert data_dir() is not None
     assert preseed.main(["--check"]) == 0
-    assert "11 of 11" in capsys.readouterr().out
+    assert "12 of 12" in capsys.readouterr().out
 
 
 def test_check_lists_missing_files_without_downloading(preseed, tmp_path, capsys):
@@ -66,3 +66,12 @@ def test_check_lists_missing_files_without_downloading(preseed, tmp_path, capsys
     err = capsys.readouterr().err
     assert "ne_10m_coastline.shp" in err
     assert list(tmp_path.iterdir()) == []  # nothing fetched, nothing created
+
+
+def test_add_preseeds_more_layers(preseed, capsys):
+    """admin-1 subdivisions beyond the 110m US states: --add names the 10m layer."""
+    assert ("cultural", "admin_1_states_provinces_lakes", "110m") in set(
+        preseed.needed_features(load_catalog().regions.values()))
+    assert preseed.main(["--check", "--add", "cultural/admin_1_states_provinces_lakes/10m"]) == 1
+    assert "ne_10m_admin_1_states_provinces_lakes.shp" in capsys.readouterr().err
+    assert preseed.main(["--check", "--add", "admin_1/10m"]) == 2

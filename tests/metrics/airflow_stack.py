@@ -24,10 +24,10 @@ from email import message_from_bytes
 from email.message import Message
 from pathlib import Path
 
+import services
+
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
-PG_ADMIN = os.environ.get("FRAMECAST_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test")
-PG_BASE = PG_ADMIN.rsplit("/", 1)[0]
 
 
 class Inbox:
@@ -63,7 +63,7 @@ class Stack:
     def sql(self, query: str, *params) -> list[tuple]:
         import psycopg
 
-        with psycopg.connect(f"{PG_BASE}/{self.airflow_db}") as conn:
+        with psycopg.connect(services.pg_url(self.airflow_db)) as conn:
             return conn.execute(query, params).fetchall()
 
     def run_state(self, dag_id: str) -> tuple[str, object] | None:
@@ -129,32 +129,19 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _pg(sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3) as conn:
-        conn.execute(sql)
-
-
 def postgres_available() -> str | None:
-    """None when PostgreSQL is reachable, else the reason."""
-    import psycopg
-
-    try:
-        with psycopg.connect(PG_ADMIN, connect_timeout=3):
-            return None
-    except psycopg.OperationalError as exc:
-        return f"PostgreSQL not reachable at {PG_ADMIN}: {exc}"
+    """None when the test PostgreSQL (FRAMECAST_TEST_PG_URL) answers, else the reason."""
+    return services.pg_reason()
 
 
-def start_stack(tmp: Path, dags: list[Path], before_start=None) -> Stack:
-    """Start everything; ``before_start(stack)`` runs after the DBs exist, before the scheduler."""
+def start_stack(tmp: Path, dags: list[Path], before_start=None,
+                extra_env: dict[str, str] | None = None) -> Stack:
+    """Start everything; ``before_start(stack)`` runs after the DBs exist, before the scheduler.
+    ``extra_env`` is added to every component's environment. The SMTP test server is both the
+    ``fc_smtp`` connection and ``smtp_default`` (what the shipped DAGs' alerts use)."""
     from aiosmtpd.controller import Controller
 
-    tag = uuid.uuid4().hex[:8]
-    airflow_db, metrics_db = f"fc_af_{tag}", f"fc_mx_{tag}"
-    _pg(f'CREATE DATABASE "{airflow_db}"')
-    _pg(f'CREATE DATABASE "{metrics_db}"')
+    airflow_db, metrics_db = services.new_database("fc_af"), services.new_database("fc_mx")
 
     inbox = Inbox()
     smtp = Controller(inbox, hostname="127.0.0.1", port=_free_port())
@@ -181,7 +168,7 @@ def start_stack(tmp: Path, dags: list[Path], before_start=None) -> Stack:
         "AIRFLOW__CORE__LAZY_LOAD_PLUGINS": "False",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api_url}/execution/",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://postgres@127.0.0.1:5432/{airflow_db}",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": services.pg_url(airflow_db, "psycopg2"),
         "AIRFLOW__API__BASE_URL": api_url,
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(port),
@@ -199,11 +186,13 @@ def start_stack(tmp: Path, dags: list[Path], before_start=None) -> Stack:
             "extra": {"disable_tls": True, "disable_ssl": True, "retry_limit": 0, "timeout": 10,
                       "from_email": "framecast@example.com"},
         }),
-        "FRAMECAST_METRICS_DB": f"postgresql+psycopg://postgres@127.0.0.1:5432/{metrics_db}",
+        "FRAMECAST_METRICS_DB": services.pg_url(metrics_db, "psycopg"),
         "FC_TEST_OUT": str(tmp / "out"),
         "FC_TEST_UI": api_url,
         "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}",
     })
+    env["AIRFLOW_CONN_SMTP_DEFAULT"] = env["AIRFLOW_CONN_FC_SMTP"]
+    env.update(extra_env or {})
     stack = Stack(home=home, env=env, api_url=api_url, airflow_db=airflow_db,
                   metrics_db=metrics_db, out_dir=tmp / "out", inbox=inbox, udp=udp)
     stack._smtp = smtp  # type: ignore[attr-defined]
@@ -259,6 +248,6 @@ def stop_stack(stack: Stack) -> None:
     get_engine.cache_clear()
     for db in (stack.airflow_db, stack.metrics_db):
         try:
-            _pg(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+            services.drop_database(db)
         except Exception as exc:  # noqa: BLE001 - cleanup must not hide the test's outcome
             print(f"could not drop {db}: {exc}", file=sys.stderr)

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import uuid
-
 import pytest
+import services
 
 from framecast.records import FrameRecord
-
-PG_ADMIN = os.environ.get("FRAMECAST_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 def make_records(model="icon-eu", run="2026-11-23T00:00:00+00:00", products=("t_2m", "pmsl"),
@@ -31,24 +27,16 @@ def make_records(model="icon-eu", run="2026-11-23T00:00:00+00:00", products=("t_
 
 @pytest.fixture
 def pg_url():
-    """A fresh PostgreSQL database for one test, dropped afterwards."""
-    psycopg = pytest.importorskip("psycopg")
-    name = f"framecast_metrics_test_{uuid.uuid4().hex[:8]}"
-    admin = PG_ADMIN.replace("postgresql+psycopg://", "postgresql://")
-    try:
-        conn = psycopg.connect(admin, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable at {admin}: {exc}")
-    with conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+    """A fresh PostgreSQL database for one test (unique name), dropped afterwards; a missing
+    server fails the test (tests/services.py)."""
+    name = services.new_database("fc_metrics_test")
+    url = services.pg_url(name, "psycopg")
     yield url
     from framecast.metrics.store import get_engine
 
     get_engine(url).dispose()
     get_engine.cache_clear()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    services.drop_database(name)
 
 
 @pytest.fixture

@@ -8,13 +8,13 @@ frame after that retry, StatsD packets from the tasks, the run report, and the U
 
 from __future__ import annotations
 
-import shutil
 import time
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import services
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -39,9 +39,7 @@ def _seed_history(stack) -> None:
 
 @pytest.fixture(scope="module")
 def stack(stack_mod, tmp_path_factory):
-    reason = stack_mod.postgres_available()
-    if reason:
-        pytest.skip(reason)
+    services.require_postgres()
     st = stack_mod.start_stack(tmp_path_factory.mktemp("af"), [DAGS], before_start=_seed_history)
     yield st
     stack_mod.stop_stack(st)
@@ -138,14 +136,10 @@ def test_ui_page_lists_runs_with_links(stack):
     assert detail.count('<tr><td class="l">') == 3  # t_2m/alps, t_2m/europe, pmsl/europe
 
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-
-
-@pytest.mark.skipif(not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
-                    reason="needs Debian's chromium and chromium-driver")
 def test_ui_page_renders_inside_airflow_ui_in_chromium(stack, tmp_path):
     """The Airflow UI's plugin route embeds the page; a real browser shows the runs table."""
+    chromium = services.require_executable("chromium", "chromium")
+    chromedriver = services.require_executable("chromedriver", "chromium-driver")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
@@ -154,12 +148,12 @@ def test_ui_page_renders_inside_airflow_ui_in_chromium(stack, tmp_path):
 
     stack.wait_run("fc_pipeline_slow")
     opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
+    opts.binary_location = chromium
     for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--no-first-run", "--window-size=1280,900",
                 f"--user-data-dir={tmp_path / 'chrome-profile'}"):
         opts.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    driver = webdriver.Chrome(service=Service(chromedriver), options=opts)
     try:
         driver.set_page_load_timeout(60)
         driver.get(f"{stack.api_url}/auth/token/login")  # all-admins mode: sets the cookie

@@ -7,6 +7,7 @@ import subprocess
 from datetime import UTC, datetime
 
 import imageio_ffmpeg
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -44,14 +45,30 @@ def test_animations_per_product_region_decode_with_all_frames(tmp_path, make_run
             assert gif.n_frames == 6
             assert gif.size == (201, 151)
             assert gif.info.get("loop") == 0
-        # first decoded MP4 frame looks like the first PNG (colour of the product box)
-        first = Image.open(run / a.product / a.region / f"{a.product}_{a.region}_000.png")
-        expected = first.convert("RGB").getpixel((100, 40))
-        import numpy as np
-
-        got = np.frombuffer(frames[0], dtype=np.uint8).reshape(152, 202, 3)[40, 100]
-        assert max(abs(int(g) - int(e)) for g, e in zip(got, expected, strict=True)) < 25
+        _check_decoded_frames(run, a, [np.frombuffer(f, dtype=np.uint8).reshape(152, 202, 3)
+                                       for f in frames], tol=25)
+        with Image.open(a.gif) as gif:
+            gif_frames = []
+            for k in range(gif.n_frames):
+                gif.seek(k)
+                gif_frames.append(np.asarray(gif.convert("RGB")))
+        _check_decoded_frames(run, a, gif_frames, tol=12)
     assert not list(run.rglob(".*.tmp*"))
+
+
+def _check_decoded_frames(run, a, frames, tol) -> None:
+    """Decoded frame i is PNG i: the product box has its colour, and of all the run's PNGs of
+    this product/region the closest to frame i is the one of step i (order, no duplicates or
+    drops). Encoding the frames in another order, or one frame twice, fails here."""
+    pngs = [np.asarray(Image.open(p).convert("RGB"), dtype=float)
+            for p in sorted((run / a.product / a.region).glob("*.png"))]
+    assert len(frames) == len(pngs)
+    h, w = pngs[0].shape[:2]
+    for i, f in enumerate(frames):
+        f = f[:h, :w].astype(float)
+        assert np.abs(f[40, 100] - pngs[i][40, 100]).max() < tol, (a.gif, i)
+        dist = [np.abs(f - p).mean() for p in pngs]
+        assert int(np.argmin(dist)) == i, (i, dist)
 
 
 def test_videos_are_kept_when_up_to_date_and_published_in_the_manifest(tmp_path, make_run_dir):

@@ -5,24 +5,15 @@ from __future__ import annotations
 import functools
 import http.server
 import json
-import shutil
 import threading
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
+import services
 
 from framecast.publish import LocalTarget, publish_product, publish_run
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
-        reason="needs Debian's chromium and chromium-driver",
-    ),
-]
+pytestmark = [pytest.mark.slow]
 RUN_A = datetime(2026, 11, 22, 12, tzinfo=UTC)
 RUN_B = datetime(2026, 11, 23, 0, tzinfo=UTC)
 RUN_C = datetime(2026, 11, 23, 6, tzinfo=UTC)
@@ -52,14 +43,16 @@ def browser(tmp_path):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
+    chromium = services.require_executable("chromium", "chromium")
+    chromedriver = services.require_executable("chromedriver", "chromium-driver")
     opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
+    opts.binary_location = chromium
     for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--no-first-run",
                 "--disable-dev-shm-usage", "--window-size=1100,900",
                 f"--user-data-dir={tmp_path / 'chrome-profile'}"):
         opts.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    driver = webdriver.Chrome(service=Service(chromedriver), options=opts)
     driver.set_page_load_timeout(30)
     yield driver
     driver.quit()

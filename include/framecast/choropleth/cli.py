@@ -55,8 +55,12 @@ def _render(args: argparse.Namespace) -> int:
     if args.url:
         spec = spec.with_url(args.url)
     elif not spec.source.url:
-        raise SpecError(f"{args.spec}: source names Airflow connection {spec.connection!r}; "
-                        f"pass --url with a SQLAlchemy URL to render outside Airflow")
+        if spec.connection:
+            raise SpecError(f"{args.spec}: source names Airflow connection "
+                            f"{spec.connection!r}; pass --url with a SQLAlchemy URL to render "
+                            f"outside Airflow")
+        raise SpecError(f"{args.spec}: source has no 'url' or 'connection'; pass --url with a "
+                        f"SQLAlchemy URL")
     if args.start or args.end:
         tl = spec.timeline
         start = parse_time(args.start, "--start") if args.start else tl.start
@@ -87,23 +91,43 @@ def _render(args: argparse.Namespace) -> int:
         print(f"{spec.name}: {summary['frames']} frames in {summary['seconds']:.1f} s "
               f"({fps:.0f} frames/s, {summary['segments']} segment(s))")
         for kind, path in summary["outputs"].items():
-            print(f"  {kind}: {path}")
+            if isinstance(path, dict):  # several metrics: one video each
+                for k2, p2 in path.items():
+                    print(f"  {kind} {k2}: {p2}")
+            else:
+                print(f"  {kind}: {path}")
         for w in summary["source"]["warnings"]:
             print(f"  warning: {w}")
     return 0
 
 
 def _check(args: argparse.Namespace) -> int:
-    from framecast.choropleth.spec import load_spec, load_specs
+    """Validate every spec given; report every problem of every file, then fail once."""
+    from framecast.choropleth.spec import load_spec
 
     n = 0
+    problems: list[str] = []
+    names: dict[str, str] = {}
     for p in args.paths:
-        specs = load_specs(p) if p.is_dir() else [load_spec(p)]
-        for s in specs:
-            print(f"ok  {s.path}: {s.name}, {len(s.timeline)} frames")
+        files = sorted(p.glob("*.yaml")) if p.is_dir() else [p]
+        for f in files:
             n += 1
+            try:
+                s = load_spec(f)
+            except SpecError as exc:
+                problems.append(str(exc))
+                print(f"bad {f}", file=sys.stderr)
+                continue
+            if s.name in names:
+                problems.append(f"animation name {s.name!r} is used by {names[s.name]} and {f}")
+                continue
+            names[s.name] = str(f)
+            metrics = f", metrics {list(s.metrics)}" if len(s.metrics) > 1 else ""
+            print(f"ok  {s.path}: {s.name}, {len(s.timeline)} frames{metrics}")
     if n == 0:
         raise SpecError(f"no animation specs (*.yaml) found in {[str(p) for p in args.paths]}")
+    if problems:
+        raise SpecError(f"{len(problems)} of {n} spec(s) have problems:\n" + "\n".join(problems))
     return 0
 
 

@@ -10,30 +10,40 @@ replaces a published video with a truncated one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from framecast.choropleth.geography import load_countries
-from framecast.choropleth.raster import RenderAssets, build_assets, png_bytes
+from framecast.choropleth.codes import CodeMatcher, detect_code_type
+from framecast.choropleth.geography import load_features
+from framecast.choropleth.raster import (
+    RenderAssets,
+    build_assets,
+    label_raster,
+    make_layout,
+    png_bytes,
+)
 from framecast.choropleth.renderer import FrameRenderer
 from framecast.choropleth.source import (
     SourceStats,
+    distinct_codes,
+    inspect_source,
     make_engine,
     safe_url,
-    stream_frames,
-    value_range,
+    stream_metric_frames,
+    value_ranges,
 )
 from framecast.choropleth.spec import AnimationSpec
-from framecast.choropleth.style import ColorScale, resolve_scale
+from framecast.choropleth.style import ColorScale, Style, resolve_scale
 from framecast.choropleth.timeline import split_frames
 from framecast.errors import DataError, RenderError
 from framecast.video import VideoWriter, concat_segments, make_gif
@@ -53,6 +63,11 @@ class Plan:
     breaks: list[float]
     data_min: float | None
     data_max: float | None
+    time_kind: str | None = None
+    code_type: str | None = None
+    # One entry per metric: {metric, vmin, vmax, breaks, data_min, data_max}; the fields
+    # above are the first metric's (what single-metric callers read).
+    metrics: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {**self.__dict__, "chunks": [list(c) for c in self.chunks]}
@@ -99,40 +114,95 @@ def rss_kb() -> int:
     return 0
 
 
-def _scale_from_plan(spec: AnimationSpec, plan: Plan) -> ColorScale:
-    return resolve_scale(spec.style, plan.vmin, plan.vmax)
+def _scale_from_plan(spec: AnimationSpec, plan: Plan, k: int = 0) -> ColorScale:
+    if not plan.metrics:
+        return resolve_scale(spec.style, plan.vmin, plan.vmax)
+    m = plan.metrics[k]
+    return resolve_scale(spec.style_for(m["metric"]), m["vmin"], m["vmax"])
+
+
+def assets_path(work_dir: str | Path, k: int, n_metrics: int) -> Path:
+    """The rasterised map of metric k (one file for a single-metric spec)."""
+    return Path(work_dir) / ("assets.npz" if n_metrics == 1 else f"assets_{k}.npz")
+
+
+def resolve_source(spec: AnimationSpec) -> tuple[AnimationSpec, str]:
+    """The spec with its time column's kind found, and the code system the table uses.
+
+    Checks that every column exists (a clear error naming the missing one and the table's
+    columns) before any frame is rendered.
+    """
+    engine = make_engine(spec.source.url)
+    try:
+        source = inspect_source(engine, spec.source)
+        code_type = source.code_type
+        if code_type == "detect":
+            try:
+                code_type = detect_code_type(distinct_codes(engine, source), spec.level)
+            except DataError as exc:
+                raise DataError(f"{spec.path}: source.code_column {source.code_column!r}: "
+                                f"{exc}") from exc
+    finally:
+        engine.dispose()
+    return replace(spec, source=source), code_type
+
+
+def matcher_for(spec: AnimationSpec, plan: Plan) -> CodeMatcher:
+    code_type = plan.code_type or ("iso_a2+iso_a3" if spec.source.code_type == "detect"
+                                   else spec.source.code_type)
+    return CodeMatcher(load_features(spec.level, spec.scale), code_type, level=spec.level)
 
 
 def prepare(spec: AnimationSpec, work_dir: str | Path, *, chunks: int | None = None) -> Plan:
-    """Check the source, fix the colour scale from the data's range, rasterise the map once."""
+    """Check the source, fix each metric's colour scale from the data, rasterise the map once.
+
+    One label raster serves every metric (per distinct layout); only the overlay (legend) is
+    drawn per metric.
+    """
     work = Path(work_dir)
     (work / "segments").mkdir(parents=True, exist_ok=True)
-    st = spec.style
-    fixed = st.breaks is not None or (st.vmin is not None and st.vmax is not None)
+    spec, code_type = resolve_source(spec)
+    metrics = spec.metrics
+    styles = [spec.style_for(m) for m in metrics]
+    # A scale fixed by the spec only needs to know the range holds data: one plain scan
+    # instead of the full aggregation (which the segments run anyway).
+    fixed = all(st.breaks is not None or (st.vmin is not None and st.vmax is not None)
+                for st in styles)
     engine = make_engine(spec.source.url)
     try:
-        # A scale fixed by the spec only needs to know the range holds data: one plain scan
-        # instead of the full aggregation (which the segments run anyway).
-        data_min, data_max = value_range(engine, spec.source, spec.timeline,
-                                         aggregated=not fixed)
+        ranges = value_ranges(engine, spec.source, spec.timeline, aggregated=not fixed)
     finally:
         engine.dispose()
     tl = spec.timeline
-    if data_min is None:
+    empty = [m for m, (lo, _) in zip(metrics, ranges, strict=True) if lo is None]
+    if empty:
         where = spec.source.table or "source.query"
-        raise DataError(f"{spec.path}: no numeric {spec.source.metric!r} values in {where} "
-                        f"between {tl.start:%Y-%m-%d %H:%M} and {tl.end:%Y-%m-%d %H:%M} "
-                        f"({safe_url(spec.source.url)})")
-    scale = resolve_scale(spec.style, data_min, data_max)
-    countries = load_countries(spec.scale)
-    assets = build_assets(countries, spec.style, scale, spec.width, spec.height,
-                          projection=spec.projection,
-                          central_longitude=spec.central_longitude, extent=spec.extent)
-    assets.save(work / "assets.npz")
+        raise DataError(f"{spec.path}: no numeric {', '.join(repr(m) for m in empty)} values "
+                        f"in {where} between {tl.start:%Y-%m-%d %H:%M} and "
+                        f"{tl.end:%Y-%m-%d %H:%M} ({safe_url(spec.source.url)})")
+    features = load_features(spec.level, spec.scale)
+    labels_by_layout: dict[Any, np.ndarray] = {}
+    per_metric = []
+    pw, ph = spec.panel_size()
+    for k, (metric, st, (lo, hi)) in enumerate(zip(metrics, styles, ranges, strict=True)):
+        scale = resolve_scale(st, lo, hi)
+        layout = make_layout(pw, ph, st, projection=spec.projection,
+                             central_longitude=spec.central_longitude, extent=spec.extent)
+        if layout not in labels_by_layout:
+            labels_by_layout[layout] = label_raster(layout, features)
+        assets = build_assets(features, st, scale, pw, ph,
+                              projection=spec.projection,
+                              central_longitude=spec.central_longitude, extent=spec.extent,
+                              labels=labels_by_layout[layout])
+        assets.save(assets_path(work, k, len(metrics)))
+        per_metric.append({"metric": metric, "vmin": scale.vmin, "vmax": scale.vmax,
+                           "breaks": list(scale.breaks), "data_min": lo, "data_max": hi})
     n = len(tl)
+    first = per_metric[0]
     plan = Plan(str(work), n, split_frames(n, chunks or spec.render.chunks,
                                            spec.render.min_chunk_frames),
-                scale.vmin, scale.vmax, list(scale.breaks), data_min, data_max)
+                first["vmin"], first["vmax"], first["breaks"], first["data_min"],
+                first["data_max"], spec.source.time_kind, code_type, per_metric)
     _write_json(work / "plan.json", plan.to_json())
     return plan
 
@@ -143,7 +213,8 @@ def _write_json(path: Path, obj: Any) -> None:
     os.replace(tmp, path)
 
 
-def frame_texts(spec: AnimationSpec, i: int, n: int, values: np.ndarray) -> tuple[str, str]:
+def frame_texts(spec: AnimationSpec, i: int, n: int, values: np.ndarray,
+                style: Style | None = None) -> tuple[str, str]:
     """Title and caption for frame i (templates see time, frame, frames, count, max, ...)."""
     finite = values[np.isfinite(values)]
     fields = dict(time=spec.timeline.time(i), frame=i + 1, frames=n, count=int(finite.size),
@@ -151,62 +222,97 @@ def frame_texts(spec: AnimationSpec, i: int, n: int, values: np.ndarray) -> tupl
                   min=float(finite.min()) if finite.size else float("nan"),
                   mean=float(finite.mean()) if finite.size else float("nan"),
                   total=float(finite.sum()) if finite.size else 0.0)
-    st = spec.style
+    st = style or spec.style
     return st.title.format(**fields), (st.caption.format(**fields) if st.caption else "")
 
 
-def segment_path(work_dir: str | Path, index: int) -> Path:
-    return Path(work_dir) / "segments" / f"seg_{index:05d}.mp4"
+def segment_path(work_dir: str | Path, index: int, metric: int | None = None) -> Path:
+    """Segment ``index`` (of metric k of a several-metric spec); its .json holds the stats."""
+    tail = "" if metric is None else f".m{metric}"
+    return Path(work_dir) / "segments" / f"seg_{index:05d}{tail}.mp4"
 
 
 def render_segment(spec: AnimationSpec, plan: Plan, index: int, *,
                    progress: Progress | None = None,
-                   assets: RenderAssets | None = None) -> SegmentResult:
-    """Stream, render and encode frames plan.chunks[index] into one segment file."""
+                   assets: RenderAssets | list[RenderAssets] | None = None) -> SegmentResult:
+    """Stream, render and encode frames plan.chunks[index] into one segment file per metric.
+
+    All metrics come from one query pass; each has its own renderer and encoder process, so
+    the encoders work in parallel while this process renders the next metric's frame.
+    """
     t0 = time.perf_counter()
     a, b = plan.chunks[index]
     work = Path(plan.work_dir)
-    assets = assets or RenderAssets.load(work / "assets.npz")
-    scale = _scale_from_plan(spec, plan)
-    renderer = FrameRenderer(assets, scale, spec.style)
-    countries = load_countries(spec.scale)
+    metrics = spec.metrics
+    m = len(metrics)
+    multi = spec.multi
+    if assets is None:
+        assets = [RenderAssets.load(assets_path(work, k, m)) for k in range(m)]
+    elif isinstance(assets, RenderAssets):
+        assets = [assets]
+    styles = [spec.style_for(x) for x in metrics]
+    renderers = [FrameRenderer(assets[k], _scale_from_plan(spec, plan, k), styles[k])
+                 for k in range(m)]
+    source = replace(spec.source, time_kind=plan.time_kind) if plan.time_kind else spec.source
+    matcher = matcher_for(spec, plan)
     stats = SourceStats()
-    out = segment_path(work, index)
-    png_dir = work / "png" if spec.outputs.png else None
-    if png_dir is not None:
-        png_dir.mkdir(parents=True, exist_ok=True)
+    n_out = m if multi else 1
+    outs = [segment_path(work, index, k if multi else None) for k in range(n_out)]
+    png_dirs: list[Path | None] = [None] * n_out
+    if spec.outputs.png:
+        png_dirs = [work / "png" / (metrics[k] if multi else "") for k in range(n_out)]
+        for pd in png_dirs:
+            pd.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
+    canvas = None
+    if spec.grid:  # small multiples: panels pasted into one frame, one encoder
+        canvas = np.zeros((spec.height, spec.width, 4), dtype=np.uint8)
+        canvas[..., :3] = spec.style.background
     engine = make_engine(spec.source.url)
     done = 0
     rss_start = rss_kb()
     marks: list[tuple[int, float, int]] = [(a, 0.0, rss_start)]
     t_start = time.perf_counter()
+    writers = [VideoWriter(out, spec.width, spec.height, spec.fps, crf=spec.render.crf,
+                           preset=spec.render.preset, threads=spec.render.threads)
+               for out in outs]
     try:
-        with VideoWriter(out, spec.width, spec.height, spec.fps, crf=spec.render.crf,
-                         preset=spec.render.preset, threads=spec.render.threads) as writer:
-            for i, values in stream_frames(engine, spec.source, spec.timeline, countries, a, b,
-                                           stats):
-                title, caption = frame_texts(spec, i, plan.frames, values)
-                frame = renderer.render(values, title, caption)
-                writer.write(frame)
-                if png_dir is not None:
-                    (png_dir / f"frame_{i:06d}.png").write_bytes(png_bytes(frame))
+        with contextlib.ExitStack() as stack:
+            for w in writers:
+                stack.enter_context(w)
+            for i, values in stream_metric_frames(engine, source, spec.timeline, matcher, a, b,
+                                                  stats):
+                for k in range(m):
+                    title, caption = frame_texts(spec, i, plan.frames, values[k], styles[k])
+                    frame = renderers[k].render(values[k], title, caption)
+                    if canvas is not None:
+                        x0, y0 = spec.panel_origin(k)
+                        canvas[y0:y0 + frame.shape[0], x0:x0 + frame.shape[1]] = frame
+                        continue
+                    writers[k].write(frame)
+                    if png_dirs[k] is not None:
+                        (png_dirs[k] / f"frame_{i:06d}.png").write_bytes(png_bytes(frame))
+                if canvas is not None:
+                    writers[0].write(canvas)
+                    if png_dirs[0] is not None:
+                        (png_dirs[0] / f"frame_{i:06d}.png").write_bytes(png_bytes(canvas))
                 done += 1
                 if done % MARK_EVERY == 0:
                     marks.append((a + done, time.perf_counter() - t_start, rss_kb()))
                 if progress is not None and done % 25 == 0:
                     progress(25)
-            if writer.frames_written != b - a:
-                raise RenderError(f"segment {index} wrote {writer.frames_written} frames, "
-                                  f"expected {b - a}")
+            for w in writers:
+                if w.frames_written != b - a:
+                    raise RenderError(f"segment {index} wrote {w.frames_written} frames, "
+                                      f"expected {b - a}")
     finally:
         engine.dispose()
     if progress is not None and done % 25:
         progress(done % 25)
     if marks[-1][0] != b:
         marks.append((b, time.perf_counter() - t_start, rss_kb()))
-    result = SegmentResult(index, a, b, str(out), time.perf_counter() - t0, stats, marks,
+    result = SegmentResult(index, a, b, str(outs[0]), time.perf_counter() - t0, stats, marks,
                            rss_start, rss_kb())
-    _write_json(out.with_suffix(".json"), result.to_json())
+    _write_json(segment_path(work, index).with_suffix(".json"), result.to_json())
     return result
 
 
@@ -214,6 +320,7 @@ def _load_segment_stats(path: Path) -> SourceStats:
     d = json.loads(path.with_suffix(".json").read_text())["stats"]
     s = SourceStats(d["groups"], d["frames_with_data"], d["null_values"], d["non_numeric"])
     s.unknown_codes.update(d["unknown_codes"])
+    s.matched_codes.update(d.get("matched", ()))
     return s
 
 
@@ -226,63 +333,122 @@ def _publish_file(src: Path, dest_dir: Path) -> Path:
     return dest
 
 
-def finish(spec: AnimationSpec, plan: Plan, out_dir: str | Path) -> dict[str, Any]:
-    """Join segments in order (lossless), make the GIF, write the run summary last."""
-    work = Path(plan.work_dir)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    segs = [segment_path(work, k) for k in range(len(plan.chunks))]
-    missing = [str(s) for s in segs if not s.is_file()]
-    if missing:
-        raise RenderError(f"{spec.name}: segment(s) missing, not publishing: {missing}")
-    stats = SourceStats()
-    details = []
-    for s in segs:
-        stats.merge(_load_segment_stats(s))
-        d = json.loads(s.with_suffix(".json").read_text())
-        details.append({k: d[k] for k in ("index", "start", "stop", "seconds", "marks",
-                                          "rss_start_kb", "rss_end_kb")})
-    staged = work / f"{spec.name}.mp4"
+def _join_outputs(spec: AnimationSpec, segs: list[Path], base: str, png_src: Path,
+                  work: Path, out: Path) -> dict[str, str]:
+    """Join one video's segments and publish its MP4/GIF/PNG frames under ``base``."""
+    staged = work / f"{base}.mp4"
     if len(segs) == 1:
         shutil.copyfile(segs[0], staged)
     else:
         concat_segments(segs, staged)
     outputs: dict[str, str] = {}
     if spec.outputs.gif:
-        gif = make_gif(staged, work / f"{spec.name}.gif", fps=spec.outputs.gif_fps,
+        gif = make_gif(staged, work / f"{base}.gif", fps=spec.outputs.gif_fps,
                        width=spec.outputs.gif_width)
         outputs["gif"] = str(_publish_file(gif, out))
     if spec.outputs.mp4:
         outputs["mp4"] = str(_publish_file(staged, out))
     if spec.outputs.png:
-        png_out = out / f"{spec.name}_frames"
-        tmp = out / f".{spec.name}_frames.part"
+        png_out = out / f"{base}_frames"
+        tmp = out / f".{base}_frames.part"
         shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(work / "png", tmp)
-        old = out / f".{spec.name}_frames.old"
+        shutil.copytree(png_src, tmp)
+        old = out / f".{base}_frames.old"
         if png_out.exists():
             os.replace(png_out, old)
         os.replace(tmp, png_out)
         shutil.rmtree(old, ignore_errors=True)
         outputs["png"] = str(png_out)
-    summary = {"name": spec.name, "frames": plan.frames, "segments": len(segs),
+    return outputs
+
+
+def finish(spec: AnimationSpec, plan: Plan, out_dir: str | Path) -> dict[str, Any]:
+    """Join segments in order (lossless), make the GIFs, write the run summary last.
+
+    A single-metric spec yields ``<name>.mp4``; several metrics yield ``<name>_<metric>.mp4``
+    each, listed per metric under ``outputs``.
+    """
+    work = Path(plan.work_dir)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    metrics = spec.metrics
+    multi = spec.multi
+    n = len(plan.chunks)
+    per_metric = [[segment_path(work, i, k if multi else None) for i in range(n)]
+                  for k in range(len(metrics) if multi else 1)]
+    anchors = [segment_path(work, i).with_suffix(".json") for i in range(n)]
+    missing = [str(s) for segs in per_metric for s in segs if not s.is_file()]
+    missing += [str(s) for s in anchors if not s.is_file()]
+    if missing:
+        raise RenderError(f"{spec.name}: segment(s) missing, not publishing: {missing}")
+    stats = SourceStats()
+    details = []
+    for s in anchors:
+        stats.merge(_load_segment_stats(s))
+        d = json.loads(s.read_text())
+        details.append({k: d[k] for k in ("index", "start", "stop", "seconds", "marks",
+                                          "rss_start_kb", "rss_end_kb")})
+    if multi:
+        outputs: dict[str, Any] = {
+            metric: _join_outputs(spec, per_metric[k], base, work / "png" / metric, work, out)
+            for k, (metric, base) in enumerate(zip(metrics, spec.output_names(), strict=True))}
+    else:
+        outputs = _join_outputs(spec, per_metric[0], spec.name, work / "png", work, out)
+    matcher = matcher_for(spec, plan)
+    groups = matcher.group_unmatched(stats.unknown_codes)
+    source = stats.to_dict()
+    source["unmatched"] = groups
+    source["warnings"] = _grouped_warnings(stats, groups, spec.scale)
+    summary = {"name": spec.name, "frames": plan.frames, "segments": n,
                "start": spec.timeline.start.isoformat(), "end": spec.timeline.end.isoformat(),
                "interval": spec.timeline.interval.label, "vmin": plan.vmin, "vmax": plan.vmax,
-               "breaks": plan.breaks, "outputs": outputs, "source": stats.to_dict(),
-               "segment_details": details}
+               "breaks": plan.breaks, "metrics": plan.metrics, "outputs": outputs,
+               "time_kind": plan.time_kind,
+               "codes": {"level": spec.level, "code_type": matcher.code_type,
+                         "detected": spec.source.code_type == "detect",
+                         "mapping": matcher.mapping(stats.matched_codes)},
+               "source": source, "segment_details": details}
     _write_json(out / f"{spec.name}.summary.json", summary)
     return summary
+
+
+def _grouped_warnings(stats: SourceStats, groups: dict[str, Any], scale: str) -> list[str]:
+    """The source's warnings with unmatched codes split into aggregates / absent / unknown."""
+    out = [w for w in stats.warnings() if "match no map feature" not in w]
+    count = stats.unknown_codes
+    if groups["aggregates"]:
+        out.append(f"{len(groups['aggregates'])} aggregate code(s) are not countries and are "
+                   f"not drawn: {', '.join(groups['aggregates'])}")
+    if groups["absent_at_scale"]:
+        by_note: dict[str, list[str]] = {}
+        for code, note in groups["absent_at_scale"].items():
+            by_note.setdefault(note, []).append(code)
+        for note, codes in by_note.items():
+            out.append(f"{len(codes)} code(s) {note}: {', '.join(codes)}")
+    if groups["unknown"]:
+        out.append(f"{len(groups['unknown'])} unknown code(s) match no map feature at {scale}: "
+                   + ", ".join(f"{c!r} ({count.get(c, 0)})" for c in groups["unknown"]))
+    return out
+
+
+def _outputs_flat(summary: dict[str, Any]) -> list[dict[str, str]]:
+    outs = summary["outputs"]
+    if any(isinstance(v, dict) for v in outs.values()):
+        return [v for v in outs.values() if isinstance(v, dict)]
+    return [outs]
 
 
 def publish_outputs(summary: dict[str, Any], dest_dir: str | Path) -> list[str]:
     """Copy the run's outputs to a local publish folder (each file atomically, summary last)."""
     dest = Path(dest_dir)
     done = []
-    for kind in ("mp4", "gif"):
-        p = summary["outputs"].get(kind)
-        if p:
-            done.append(str(_publish_file(Path(p), dest)))
-    summ = Path(summary["outputs"].get("mp4") or summary["outputs"].get("gif") or "")
+    videos = _outputs_flat(summary)
+    for outs in videos:
+        for kind in ("mp4", "gif"):
+            p = outs.get(kind)
+            if p:
+                done.append(str(_publish_file(Path(p), dest)))
+    summ = Path(videos[0].get("mp4") or videos[0].get("gif") or "") if videos else Path()
     if summ.name:
         s = summ.parent / f"{summary['name']}.summary.json"
         if s.is_file():
@@ -339,7 +505,8 @@ def run_animation(spec: AnimationSpec, out_dir: str | Path, *, work_dir: str | P
                 if progress:
                     progress(done, total)
 
-            assets = RenderAssets.load(work / "assets.npz")
+            m = len(spec.metrics)
+            assets = [RenderAssets.load(assets_path(work, k, m)) for k in range(m)]
             for k in range(len(plan.chunks)):
                 render_segment(spec, plan, k, progress=bump, assets=assets)
         else:

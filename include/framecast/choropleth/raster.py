@@ -323,11 +323,16 @@ def compile_assets(labels: np.ndarray, overlay: np.ndarray, layout: MapLayout, s
 
 def build_assets(countries: Countries, style: Style, scale: ColorScale, width: int,
                  height: int, *, projection: str = "robinson", central_longitude: float = 0.0,
-                 extent: tuple[float, float, float, float] | None = None) -> RenderAssets:
-    """The once-per-animation geometric work: layout, label raster, overlay, compile."""
+                 extent: tuple[float, float, float, float] | None = None,
+                 labels: np.ndarray | None = None) -> RenderAssets:
+    """The once-per-animation geometric work: layout, label raster, overlay, compile.
+
+    ``labels`` reuses a label raster of the same layout (several metrics share one map).
+    """
     layout = make_layout(width, height, style, projection=projection,
                          central_longitude=central_longitude, extent=extent)
-    labels = label_raster(layout, countries)
+    if labels is None:
+        labels = label_raster(layout, countries)
     overlay = overlay_rgba(layout, countries, style, scale)
     if labels.shape != (height, width) or overlay.shape[:2] != (height, width):
         raise RenderError(f"rasterised map is {labels.shape[::-1]}, expected {width}x{height}")

@@ -1,0 +1,451 @@
+"""The documents a viewer reads and the publish plumbing, checked exactly.
+
+Expected manifests are written out here by hand from the files (sizes from ``stat``, digests
+from hashlib), so a changed key, order, flag or merge rule fails; the local target's temp file +
+rename and the publisher's retry, skip and sweep rules are checked on a real folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from framecast.errors import DataError, FramecastError, PublishError
+from framecast.publish import LocalTarget, publish_product, publish_run
+from framecast.publish import manifest as mf
+from framecast.publish import publisher as pb
+from framecast.publish.target import RemoteStat
+from framecast.records import FrameRecord, write_records
+
+RUN = datetime(2026, 11, 23, 6, tzinfo=UTC)
+NOW = datetime(2026, 11, 23, 9, 30, 15, 123456, tzinfo=UTC)
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _run(tmp_path: Path, records, files: dict[str, bytes]) -> Path:
+    run = tmp_path / "run"
+    for rel, data in files.items():
+        (run / rel).parent.mkdir(parents=True, exist_ok=True)
+        (run / rel).write_bytes(data)
+    write_records(run, "chunk", records)
+    return run
+
+
+RUN_ISO = RUN.isoformat()
+
+
+def _rec(product, region, step, path=None, run=RUN_ISO, valid=""):
+    return FrameRecord(model="m", run=run, product=product, region=region, step=step,
+                       path=path or f"{product}/{region}/{step:03d}.png", valid_time=valid)
+
+
+# ------------------------------------------------------------------ small pure helpers
+
+
+def test_run_ids_names_and_utc():
+    assert mf.run_id_of(datetime(2026, 1, 2, 3, 4)) == "2026010203"  # naive is UTC
+    assert mf.run_id_of(datetime(2026, 1, 2, 1, tzinfo=timezone(timedelta(hours=-5)))) == \
+        "2026010206"
+    assert mf.as_utc(datetime(2026, 1, 2, 3)).tzinfo is UTC
+    for ok in ("t2m", "T2M_mslp", "a.b+c-d", "0"):
+        assert mf.check_name("product", ok, "w") == ok
+    for bad in ("", "-x", ".x", "a/b", "a b", "ä", None):
+        with pytest.raises(DataError, match=r"^w: product .* is not a safe name"):
+            mf.check_name("product", bad, "w")
+    assert mf.RUN_ID_RE.match("2026112306") and not mf.RUN_ID_RE.match("202611230")
+    assert not mf.RUN_ID_RE.match("x2026112306") and not mf.RUN_ID_RE.match("20261123066")
+
+
+def test_sha256_of_a_file_larger_than_one_read(tmp_path):
+    p = tmp_path / "big"
+    p.write_bytes(os.urandom((1 << 20) * 2 + 17))
+    assert mf.sha256_file(p) == _digest(p)
+
+
+def test_dumps_and_loads():
+    doc = {"b": 1, "a": [1, 2]}
+    assert mf.dumps(doc) == b'{\n "b": 1,\n "a": [\n  1,\n  2\n ]\n}\n'
+    assert mf.loads(mf.dumps(doc), "w") == doc
+    assert mf.loads(None, "w") is None
+    with pytest.raises(PublishError, match=r"^where/x.json: not valid JSON"):
+        mf.loads(b"{nope", "where/x.json")
+    with pytest.raises(PublishError, match=r"^w: not valid JSON"):
+        mf.loads(b"\xff\xfe{", "w")
+    with pytest.raises(PublishError, match=r"^w: expected a JSON object$"):
+        mf.loads(b"[1]", "w")
+
+
+# ------------------------------------------------------------------ inventory
+
+
+def test_collect_files_frames_videos_report_and_filters(tmp_path):
+    files = {"t2m/eu/000.png": b"a" * 10, "t2m/eu/003.png": b"b" * 11,
+             "pmsl/eu/000.png": b"c" * 12, "t2m/eu/t2m.mp4": b"v" * 5, "t2m/eu/t2m.GIF": b"g",
+             "t2m/eu/.hidden.mp4": b"h", "t2m/eu/notes.txt": b"n", "pmsl/eu/x.mp4/inner": b"d",
+             "_report/report.html": b"r" * 3, "_report/.tmp": b"t"}
+    recs = [_rec("t2m", "eu", 3, valid="2026-11-23T09:00:00+00:00"), _rec("t2m", "eu", 0),
+            _rec("pmsl", "eu", 0)]
+    run = _run(tmp_path, recs, files)
+    got = mf.collect_files(run, RUN)
+    summary = [(f.rel, f.kind, f.product, f.region, f.step, f.valid_time, f.size) for f in got]
+    assert summary == [  # records in (product, region, step) order, then videos, report
+        ("pmsl/eu/000.png", "frame", "pmsl", "eu", 0, "2026-11-23T06:00:00+00:00", 12),
+        ("t2m/eu/000.png", "frame", "t2m", "eu", 0, "2026-11-23T06:00:00+00:00", 10),
+        ("t2m/eu/003.png", "frame", "t2m", "eu", 3, "2026-11-23T09:00:00+00:00", 11),
+        ("t2m/eu/t2m.GIF", "gif", "t2m", "eu", None, "", 1),
+        ("t2m/eu/t2m.mp4", "mp4", "t2m", "eu", None, "", 5),
+        ("_report/report.html", "report", "", "", None, "", 3),
+    ]
+    for f in got:
+        assert f.path == run / f.rel and f.sha256 == _digest(run / f.rel)
+        assert f.mtime == (run / f.rel).stat().st_mtime
+    only = mf.collect_files(run, RUN, products=["pmsl"])
+    assert [f.rel for f in only] == ["pmsl/eu/000.png"]  # no report with a product filter
+    with pytest.raises(DataError, match=r"no frames recorded for product\(s\) \['clouds'\]"):
+        mf.collect_files(run, RUN, products=["pmsl", "clouds"])
+
+
+@pytest.mark.parametrize(("record", "message"), [
+    (_rec("t2m", "eu", 0, path="../x.png"), "frame path '../x.png' is not inside the run"),
+    (_rec("t2m", "eu", 0, path="/etc/x.png"), "frame path '/etc/x.png' is not inside the run"),
+    (_rec("t 2m", "eu", 0), "product 't 2m' is not a safe name"),
+    (_rec("t2m", "e/u", 0, path="t2m/eu/000.png"), "region 'e/u' is not a safe name"),
+    (_rec("t2m", "eu", 0, run="2026-11-23T00:00:00+00:00"),
+     "frames belong to run 2026112300, not 2026112306 (frame t2m/eu/000.png)"),
+    (_rec("t2m", "eu", 0, run="yesterday"), "record run time 'yesterday' is not ISO 8601"),
+    (_rec("t2m", "eu", 5), "recorded file t2m/eu/005.png is missing"),
+    (_rec("t2m", "eu", 1), "t2m/eu/001.png: file is empty; refusing to publish it"),
+])
+def test_collect_files_refuses_bad_records(tmp_path, record, message):
+    run = _run(tmp_path, [record], {"t2m/eu/000.png": b"x", "t2m/eu/001.png": b""})
+    with pytest.raises(DataError, match="_records|empty") as ei:
+        mf.collect_files(run, RUN)
+    assert message in str(ei.value)
+
+
+def test_collect_files_without_records_and_records_without_run_time(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no frame records; render the run first"):
+        mf.collect_files(tmp_path / "empty", RUN)
+    run = _run(tmp_path, [_rec("t2m", "eu", 0, run="")], {"t2m/eu/000.png": b"x"})
+    assert [f.rel for f in mf.collect_files(run, RUN)] == ["t2m/eu/000.png"]
+
+
+# ------------------------------------------------------------------ documents
+
+
+def _lf(rel, kind, product, region, step=None, size=1, sha="s", valid=""):
+    return mf.LocalFile(rel=rel, path=Path(rel), size=size, sha256=sha, mtime=0.0,
+                        product=product, region=region, kind=kind, step=step, valid_time=valid)
+
+
+def test_build_manifest_exact_document_and_product_merge():
+    files = [_lf("t2m/eu/3.png", "frame", "t2m", "eu", 3, 30, "h3", "v3"),
+             _lf("t2m/eu/0.png", "frame", "t2m", "eu", 0, 20, "h0", "v0"),
+             _lf("t2m/al/0.png", "frame", "t2m", "al", 0, 21, "ha", "va"),
+             _lf("t2m/eu/t.mp4", "mp4", "t2m", "eu", None, 5, "hm"),
+             _lf("_report/r.html", "report", "", "", None, 7, "hr")]
+    doc = mf.build_manifest("m", RUN, files, complete=False, now=NOW)
+    assert doc == {
+        "format": 1, "model": "m", "run": "2026-11-23T06:00:00+00:00", "run_id": "2026112306",
+        "complete": False, "published_at": "2026-11-23T09:30:15+00:00",
+        "products": {"t2m": {"regions": {
+            "al": {"frames": [{"step": 0, "valid_time": "va", "file": "t2m/al/0.png",
+                               "size": 21, "sha256": "ha"}], "videos": {}},
+            "eu": {"frames": [
+                {"step": 0, "valid_time": "v0", "file": "t2m/eu/0.png", "size": 20,
+                 "sha256": "h0"},
+                {"step": 3, "valid_time": "v3", "file": "t2m/eu/3.png", "size": 30,
+                 "sha256": "h3"}],
+                "videos": {"mp4": {"file": "t2m/eu/t.mp4", "size": 5, "sha256": "hm"}}}}}},
+        "product_names": ["t2m"], "regions": ["al", "eu"], "steps": [0, 3],
+        "files": {"_report/r.html": {"size": 7, "sha256": "hr"},
+                  "t2m/al/0.png": {"size": 21, "sha256": "ha"},
+                  "t2m/eu/0.png": {"size": 20, "sha256": "h0"},
+                  "t2m/eu/3.png": {"size": 30, "sha256": "h3"},
+                  "t2m/eu/t.mp4": {"size": 5, "sha256": "hm"}},
+        "report": {"_report/r.html": {"size": 7, "sha256": "hr"}},
+    }
+    assert list(doc["files"]) == sorted(doc["files"])
+    # a second product is added; t2m (not republished) is kept with its files
+    pm = [_lf("pmsl/eu/6.png", "frame", "pmsl", "eu", 6, 9, "p6", "v6")]
+    merged = mf.build_manifest("m", RUN, pm, complete=True, previous=doc, now=NOW)
+    assert merged["product_names"] == ["pmsl", "t2m"] and merged["steps"] == [0, 3, 6]
+    assert merged["products"]["t2m"] == doc["products"]["t2m"]
+    assert set(merged["files"]) == {"pmsl/eu/6.png", "t2m/al/0.png", "t2m/eu/0.png",
+                                    "t2m/eu/3.png", "t2m/eu/t.mp4"}
+    assert merged["complete"] is True and merged["report"] == {}
+    # republishing t2m replaces its frames rather than appending to them
+    again = mf.build_manifest("m", RUN, files[:1], complete=True, previous=merged, now=NOW)
+    assert again["products"]["t2m"]["regions"] == {"eu": {"frames": [
+        {"step": 3, "valid_time": "v3", "file": "t2m/eu/3.png", "size": 30, "sha256": "h3"}],
+        "videos": {}}}
+    assert set(again["files"]) == {"pmsl/eu/6.png", "t2m/eu/3.png"}
+    assert mf.build_manifest("m", RUN, [], complete=True, previous={"products": None},
+                             now=NOW)["products"] == {}
+    before = datetime.now(UTC).replace(microsecond=0)
+    stamped = datetime.fromisoformat(mf.build_manifest("m", RUN, [], complete=True)
+                                     ["published_at"])
+    assert before <= stamped <= datetime.now(UTC)
+
+
+def test_latest_runs_and_summary_documents():
+    man = mf.build_manifest("m", RUN, [_lf("b/eu/0.png", "frame", "b", "eu", 0),
+                                       _lf("a/eu/0.png", "frame", "a", "eu", 0)],
+                            complete=True, now=NOW)
+    assert mf.latest_doc(man) == {"format": 1, "model": "m", "run_id": "2026112306",
+                                  "run": "2026-11-23T06:00:00+00:00",
+                                  "manifest": "2026112306/manifest.json",
+                                  "published_at": "2026-11-23T09:30:15+00:00"}
+    assert mf.run_summary(man) == {"run_id": "2026112306", "run": "2026-11-23T06:00:00+00:00",
+                                   "complete": True, "products": ["a", "b"],
+                                   "manifest": "2026112306/manifest.json",
+                                   "published_at": "2026-11-23T09:30:15+00:00"}
+    assert mf.run_summary({"run_id": "1", "run": "r"}) == {
+        "run_id": "1", "run": "r", "complete": False, "products": [],
+        "manifest": "1/manifest.json", "published_at": ""}
+    doc = mf.runs_doc("m", {"2026112300": {"id": 1}, "2026112306": {"id": 2},
+                            "2026112218": {"id": 0}}, "2026112300")
+    assert doc == {"format": 1, "model": "m", "latest": "2026112300",
+                   "runs": [{"id": 2}, {"id": 1}, {"id": 0}]}
+
+
+# ------------------------------------------------------------------ local target
+
+
+def test_local_target_writes_through_a_temp_name_and_cleans_up(tmp_path, monkeypatch):
+    t = LocalTarget(tmp_path / "www")
+    t.connect()
+    assert t.description == f"file://{tmp_path / 'www'}"
+    t.makedirs("a/b")
+    t.write_bytes("a/b/x.json", b"{}")
+    assert (tmp_path / "www/a/b/x.json").read_bytes() == b"{}"
+    assert t.read_bytes("a/b/x.json") == b"{}" and t.read_bytes("a/b/none") is None
+    assert t.stat("a/b/x.json").size == 2 and t.stat("nope") is None
+    src = tmp_path / "src.bin"
+    src.write_bytes(os.urandom(3 << 20))
+    t.upload(src, "a/b/big.bin")
+    assert (tmp_path / "www/a/b/big.bin").read_bytes() == src.read_bytes()
+    assert set(t.scan("a/b")) == {"x.json", "big.bin"} and t.scan("a/b/x.json") == {}
+    assert t.scan("zz") == {} and t.listdir("zz") == [] and t.listdir("a/b/x.json") == []
+    (tmp_path / "www/a/b/sub").mkdir()
+    assert set(t.scan("a/b")) == {"x.json", "big.bin"}  # files only
+    assert t.listdir("a/b") == ["big.bin", "sub", "x.json"]
+    assert t.scan("a/b")["big.bin"] == RemoteStat(3 << 20, (tmp_path / "www/a/b/big.bin")
+                                                  .stat().st_mtime)
+    # a writer failing midway leaves the old content and no temp file
+    synced = []
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd))
+
+    def boom(fh):
+        fh.write(b"partial")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        t._write_via_temp("a/b/x.json", boom)
+    assert t.listdir("a/b") == ["big.bin", "sub", "x.json"]
+    assert t.read_bytes("a/b/x.json") == b"{}" and not synced
+    t.write_bytes("a/b/x.json", b"[]")
+    assert len(synced) == 1 and t.read_bytes("a/b/x.json") == b"[]"
+    LocalTarget(tmp_path / "www", fsync=False).write_bytes("a/b/y", b"1")
+    assert len(synced) == 1
+    c = t.clone()
+    assert isinstance(c, LocalTarget) and c.root == t.root and c.fsync is True
+    assert LocalTarget(tmp_path, fsync=False).clone().fsync is False
+    t.remove("a/b/y")
+    t.remove("a/b/y")  # missing: no error
+    assert not (tmp_path / "www/a/b/y").exists()
+    with pytest.raises(PublishError, match="escapes the publish root"):
+        t.write_bytes("../evil", b"x")
+    t.close()
+
+
+def test_local_target_trees_and_links(tmp_path):
+    root = tmp_path / "www"
+    t = LocalTarget(root)
+    t.connect()
+    t.makedirs("m/run1/x")
+    (root / "m/run1/x/f").write_bytes(b"1")
+    with pytest.raises(PublishError, match="refusing to remove the publish root"):
+        t.remove_tree("")
+    with pytest.raises(PublishError, match="refusing to remove the publish root"):
+        t.remove_tree("m/..")
+    assert t.link_latest("m/latest", "run1") is True
+    assert os.readlink(root / "m/latest") == "run1"
+    assert t.link_latest("m/latest", "run2") is True
+    assert os.readlink(root / "m/latest") == "run2"
+    assert [p.name for p in (root / "m").iterdir() if p.name.startswith(".")] == []
+    t.remove_tree("m/latest")  # the link goes, not what it points to
+    assert not os.path.lexists(root / "m/latest") and (root / "m/run1/x/f").exists()
+    (root / "m/latest").mkdir()  # a real folder occupies the name: left alone
+    assert t.link_latest("m/latest", "run1") is False
+    assert (root / "m/latest").is_dir() and sorted(os.listdir(root / "m")) == ["latest", "run1"]
+    t.remove_tree("m/run1")
+    t.remove_tree("m/run1")  # missing: no error
+    assert sorted(os.listdir(root / "m")) == ["latest"]
+
+
+def test_local_target_connect_reports_a_root_it_cannot_create(tmp_path):
+    (tmp_path / "file").write_bytes(b"")
+    with pytest.raises(PublishError, match=r"cannot create publish root .*file/www"):
+        LocalTarget(tmp_path / "file" / "www").connect()
+
+
+# ------------------------------------------------------------------ publisher rules
+
+
+def test_plan_skips_only_identical_files():
+    f = _lf("p/r/0.png", "frame", "p", "r", 0, size=10, sha="aa")
+    f = mf.LocalFile(**{**f.__dict__, "mtime": 1000.0})
+    d = "m/1/p/r"
+
+    def plan(st, prev):
+        todo, same = pb._plan([f], "m/1", {d: {"0.png": st}} if st else {}, prev)
+        return "skip" if same == [f] and not todo else "upload" if todo == [f] else "?"
+
+    entry = {"files": {"p/r/0.png": {"size": 10, "sha256": "aa"}}}
+    assert plan(None, entry) == "upload"
+    assert plan(RemoteStat(10, 0.0), entry) == "skip"  # manifest says same: mtime irrelevant
+    assert plan(RemoteStat(9, 5000.0), entry) == "upload"  # remote size differs
+    assert plan(RemoteStat(10, 5000.0), {"files": {"p/r/0.png": {"size": 10, "sha256": "b"}}}) \
+        == "upload"
+    assert plan(RemoteStat(10, 5000.0), {"files": {"p/r/0.png": {"size": 11, "sha256": "aa"}}}) \
+        == "upload"
+    # no manifest entry (an interrupted publish): same size and not older than local
+    assert plan(RemoteStat(10, 999.0), None) == "skip"  # within the 1 s tolerance
+    assert plan(RemoteStat(10, 998.9), None) == "upload"
+    assert plan(RemoteStat(10, None), None) == "upload"
+    assert plan(RemoteStat(10, 2000.0), {"files": None}) == "skip"
+
+
+class _Flaky(LocalTarget):
+    """A real local folder whose operations fail ``fails`` times with a given exception."""
+
+    def __init__(self, root, exc, fails):
+        super().__init__(root)
+        self.exc, self.fails, self.connects, self.closes = exc, fails, 0, 0
+
+    def connect(self):
+        self.connects += 1
+        super().connect()
+
+    def close(self):
+        self.closes += 1
+
+    def op(self):
+        if self.fails > 0:
+            self.fails -= 1
+            raise self.exc
+        return "ok"
+
+
+def test_retrying_connection(tmp_path, monkeypatch, caplog):
+    sleeps = []
+    monkeypatch.setattr(pb.time, "sleep", sleeps.append)
+    counter = pb._Counter()
+    t = _Flaky(tmp_path, ConnectionResetError("reset"), 3)
+    with caplog.at_level(logging.WARNING, logger=pb.__name__):
+        assert pb._Retrying(t, 5, 0.5, counter)("op", lambda x: x.op()) == "ok"
+    assert sleeps == [0.5, 1.0, 2.0] and counter.value == 3 and t.closes == 3 and t.connects == 4
+    assert "op: reset; reconnecting in 0.5 s" in caplog.text
+    sleeps.clear()
+    t = _Flaky(tmp_path, ConnectionResetError("reset"), 9)
+    with pytest.raises(PublishError, match=r"file://.*: op failed after 3 attempts: "
+                                           r"ConnectionResetError: reset"):
+        pb._Retrying(t, 2, 40.0, pb._Counter())("op", lambda x: x.op())
+    assert sleeps == [40.0, 60.0]  # capped at a minute
+    t = _Flaky(tmp_path, PermissionError("denied"), 1)
+    with pytest.raises(PublishError, match=r"file://.*: op failed: denied$"):
+        pb._Retrying(t, 5, 0.5, pb._Counter())("op", lambda x: x.op())
+    t = _Flaky(tmp_path, FramecastError("mine"), 1)
+    with pytest.raises(FramecastError, match="^mine$"):
+        pb._Retrying(t, 5, 0.5, pb._Counter())("op", lambda x: x.op())
+    assert counter.add(2) == 5
+
+
+def test_publish_report_and_argument_checks(tmp_path, make_run_dir):
+    r = pb.PublishReport("m", "2026112306", "file:///x", ["a"], True, uploaded=["a", "b"],
+                         skipped=["c"], bytes_uploaded=3_000_000, retries=2, seconds=2.0,
+                         latest="2026112306", removed_runs=["2026112300"])
+    assert r.summary() == ("m 2026112306 -> file:///x: 2 uploaded, 1 unchanged, 3.0 MB in "
+                           "2.0 s (1.5 MB/s), 2 retries, latest=2026112306, "
+                           "removed=['2026112300']")
+    r = pb.PublishReport("m", "1", "t", [], False)
+    assert r.summary().endswith("0.0 MB in 0.0 s (0.0 MB/s), 0 retries, latest=None, removed=-")
+    run = make_run_dir(tmp_path / "out", products=("t2m",), regions=("eu",), steps=(0,))
+    www = LocalTarget(tmp_path / "www")
+    with pytest.raises(PublishError, match="retention must be at least 1 run, got 0"):
+        publish_run(run, www, model="icon-eu", run_time=datetime(2026, 11, 23, tzinfo=UTC),
+                    retention=0)
+    with pytest.raises(PublishError, match="workers must be at least 1, got 0"):
+        publish_run(run, www, model="icon-eu", run_time=datetime(2026, 11, 23, tzinfo=UTC),
+                    workers=0)
+    with pytest.raises(DataError, match="model 'ic on' is not a safe name"):
+        publish_run(run, www, model="ic on", run_time=datetime(2026, 11, 23, tzinfo=UTC))
+    assert not (tmp_path / "www").exists()
+
+
+def test_publish_sequence_on_a_real_folder(tmp_path, make_run_dir):
+    """Product by product, then the whole run: pointers, viewer, partial sweep, skips,
+    progress callbacks, retention (the latest run survives), the symlink."""
+    t0 = datetime(2026, 11, 23, tzinfo=UTC)
+    run = make_run_dir(tmp_path / "out", run_time=t0, products=("t2m", "pmsl"),
+                       regions=("eu",), steps=(0, 1))
+    www = tmp_path / "www"
+    seen = []
+    rep = publish_product(run, LocalTarget(www), "t2m", model="m", run_time=t0, workers=1,
+                          progress=lambda d, n, p: seen.append((d, n, p)))
+    assert rep.complete is False and rep.latest is None and rep.products == ["t2m"]
+    assert sorted(rep.uploaded) == ["t2m/eu/t2m_eu_000.png", "t2m/eu/t2m_eu_001.png"]
+    assert [(d, n) for d, n, _ in seen] == [(1, 2), (2, 2)]
+    assert not (www / "m/latest.json").exists() and not os.path.lexists(www / "m/latest")
+    runs = json.loads((www / "m/runs.json").read_text())
+    assert runs["latest"] is None and [r["complete"] for r in runs["runs"]] == [False]
+    for name in pb.VIEWER_FILES:
+        assert (www / "m" / name).read_bytes() == pb._viewer_files()[name]
+    viewer_mtime = (www / "m/index.html").stat().st_mtime_ns
+    # leftovers of an interrupted upload are swept; unchanged files are skipped
+    (www / "m/2026112300/t2m/eu/.t2m_eu_000.png.abcd1234.part").write_bytes(b"half")
+    seen.clear()
+    rep = publish_run(run, LocalTarget(www), model="m", run_time=t0, workers=2,
+                      progress=lambda d, n, p: seen.append((d, n, p)))
+    assert sorted(rep.skipped) == ["t2m/eu/t2m_eu_000.png", "t2m/eu/t2m_eu_001.png"]
+    assert sorted(rep.uploaded) == ["pmsl/eu/pmsl_eu_000.png", "pmsl/eu/pmsl_eu_001.png"]
+    assert sorted(d for d, _, _ in seen) == [1, 2, 3, 4] and {n for _, n, _ in seen} == {4}
+    assert rep.complete is True and rep.latest == "2026112300" and rep.symlink is True
+    assert rep.bytes_uploaded == sum((run / p).stat().st_size for p in rep.uploaded)
+    assert sorted(os.listdir(www / "m/2026112300/t2m/eu")) == ["t2m_eu_000.png", "t2m_eu_001.png"]
+    assert (www / "m/index.html").stat().st_mtime_ns == viewer_mtime  # unchanged: not rewritten
+    latest = json.loads((www / "m/latest.json").read_text())
+    assert latest["run_id"] == "2026112300" and os.readlink(www / "m/latest") == "2026112300"
+    # republishing one product of the finished run keeps it finished and latest
+    rep = publish_product(run, LocalTarget(www), "pmsl", model="m", run_time=t0, viewer=False)
+    assert rep.complete is True and rep.latest == "2026112300" and rep.uploaded == []
+    man = json.loads((www / "m/2026112300/manifest.json").read_text())
+    assert man["complete"] is True and man["product_names"] == ["pmsl", "t2m"]
+    # two newer runs with retention 2: the oldest goes, runs.json lists the rest newest first
+    for k in (1, 2):
+        tk = t0 + timedelta(hours=6 * k)
+        rk = make_run_dir(tmp_path / f"out{k}", run_time=tk, products=("t2m",),
+                          regions=("eu",), steps=(0,))
+        rep = publish_run(rk, LocalTarget(www), model="m", run_time=tk, retention=2,
+                          symlink=False)
+    assert rep.removed_runs == ["2026112300"] and rep.symlink is False
+    assert sorted(n for n in os.listdir(www / "m") if n.isdigit()) == ["2026112306",
+                                                                        "2026112312"]
+    runs = json.loads((www / "m/runs.json").read_text())
+    assert runs["latest"] == "2026112312"
+    assert [r["run_id"] for r in runs["runs"]] == ["2026112312", "2026112306"]
+    assert os.readlink(www / "m/latest") == "2026112300"  # symlink=False left it alone
+    # retention with nothing to remove
+    rep = publish_run(rk, LocalTarget(www), model="m", run_time=tk, retention=5)
+    assert rep.removed_runs == [] and rep.uploaded == []
