@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 SPEC_DIR = Path(os.environ.get("FRAMECAST_ANIMATIONS_DIR") or default_spec_dir())
 WORK_ROOT = Path(os.environ.get("FRAMECAST_CHOROPLETH_WORK", "var/choropleth/work"))
 OUT_ROOT = Path(os.environ.get("FRAMECAST_CHOROPLETH_OUT", "var/choropleth/out"))
+
+
+#: Upper bound of any one task's run time (a 100,000-frame run takes about 20 minutes).
+TASK_TIMEOUT = timedelta(hours=4)
 
 
 def _resolved(spec_path: str) -> AnimationSpec:
@@ -55,7 +59,9 @@ def build_dag(spec: AnimationSpec) -> Any:
 
     @dag(dag_id=f"choropleth_{spec.name}", schedule=spec.schedule,
          start_date=datetime(2024, 1, 1, tzinfo=UTC), catchup=False, max_active_runs=1,
-         tags=["framecast", "choropleth"], doc_md=spec.description or None)
+         tags=["framecast", "choropleth"], doc_md=spec.description or None,
+         # no task may hold a worker slot forever (a hung query, a stuck encoder)
+         default_args={"execution_timeout": TASK_TIMEOUT})
     def choropleth() -> None:
         @task
         def prepare() -> dict[str, Any]:
