@@ -33,7 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--key", type=Path, help="SSH private key file for sftp://")
     p.add_argument("--known-hosts", type=Path, help="known_hosts file with the SFTP server's key")
     p.add_argument("--accept-unknown-host", action="store_true",
-                   help="trust an SFTP host key not in known_hosts (first contact only!)")
+                   help="first contact: accept an SFTP host key not in --known-hosts and record it "
+                   "there (later connections refuse a changed key)")
     p.add_argument("--ca-file", type=Path, help="CA/cert file to trust for ftps://")
     p.add_argument("--insecure-tls", action="store_true", help="do not verify the FTPS certificate")
     p.add_argument("--model", help="model name (default: from the frame records)")
