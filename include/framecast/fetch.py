@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 import requests
 import urllib3.exceptions
@@ -223,6 +223,20 @@ def _refuse_downgrade(resp: requests.Response, *args, **kwargs) -> None:
                              f"(downgrade to an unencrypted connection)")
 
 
+def split_credentials(base_url: str) -> tuple[str, tuple[str, str] | None]:
+    """``(URL without user:password, (user, password) or None)``: credentials of a mirror go
+    into the session's auth, so no message or log line built from a URL ever shows them."""
+    parts = urlsplit(base_url)
+    if parts.username is None and parts.password is None:
+        return base_url, None
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    return (urlunsplit(parts._replace(netloc=netloc)),
+            (unquote(parts.username or ""), unquote(parts.password or "")))
+
+
 def new_session() -> requests.Session:
     s = requests.Session()
     s.headers["User-Agent"] = USER_AGENT
@@ -394,6 +408,7 @@ def fetch_file(
 ) -> FetchResult:
     """Download one file into ``dest_root / rf.local_path`` unless a valid copy is there."""
     http = http or HttpSpec()
+    base_url, auth = split_credentials(base_url)
     target = Path(dest_root) / rf.local_path
     url = join_url(base_url, rf.url_path)
     t0 = time.perf_counter()
@@ -402,6 +417,8 @@ def fetch_file(
     target.parent.mkdir(parents=True, exist_ok=True)
     own = session is None
     session = session or new_session()
+    if auth is not None:
+        session.auth = auth
     last = ""
     deadline = time.monotonic() + http.deadline
     try:
@@ -470,7 +487,9 @@ def remote_exists(session: requests.Session, url: str, timeout: float) -> bool:
 def missing_files(base_url: str, files: Iterable[RemoteFile], timeout: float = 30.0) -> list[str]:
     """URL paths of ``files`` not (yet) on the server; for GFS the ``.idx`` must exist too."""
     missing = []
+    base_url, auth = split_credentials(base_url)
     with new_session() as session:
+        session.auth = auth
         for rf in files:
             paths = [rf.url_path] + ([rf.url_path + ".idx"] if rf.fields else [])
             for p in paths:

@@ -112,7 +112,9 @@ def safe_url(url: str) -> str:
 
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 - a malformed URL is reported by the caller
-        return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+        from framecast.redact import redact
+
+        return redact(url)
 
 
 #: Seconds one statement against a spec's source may run (``$FRAMECAST_SOURCE_STATEMENT_TIMEOUT``).
@@ -183,8 +185,9 @@ def make_engine(url: str, *, timeout_s: float | None = None, read_only: bool = T
 
     try:
         u = make_url(url)
-    except ArgumentError as exc:
-        raise SourceError(f"source.url {url!r} is not a SQLAlchemy database URL") from exc
+    except (ArgumentError, ValueError):
+        raise SourceError(f"source.url {safe_url(url)!r} is not a SQLAlchemy database "
+                          "URL") from None
     if (u.get_backend_name() == "sqlite" and u.database not in (None, "", ":memory:")
             and not Path(u.database).is_file()):
         raise SourceError(f"SQLite database file {u.database} does not exist "

@@ -45,6 +45,7 @@ from sqlalchemy.exc import (
 
 from framecast.errors import SourceError, SpecError
 from framecast.records import FrameRecord, read_records
+from framecast.redact import redact
 
 DEFAULT_DB_ENV = "FRAMECAST_METRICS_DB"
 DEFAULT_DB_URL = "sqlite:///framecast-metrics.sqlite"
@@ -175,8 +176,9 @@ def get_engine(db_url: str) -> Engine:
             Path(db_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(db_url, pool_pre_ping=True)
         _create_tables(engine)
-    except (ArgumentError, NoSuchModuleError) as exc:
-        raise SpecError(f"metrics database URL {db_url!r} is not a valid SQLAlchemy URL") from exc
+    except (ArgumentError, NoSuchModuleError, ValueError):
+        raise SpecError(f"metrics database URL {redact(db_url)!r} is not a valid SQLAlchemy "
+                        "URL") from None
     except SQLAlchemyError as exc:
         raise SourceError(f"metrics database {_safe(db_url)} unreachable: {exc}") from exc
     return engine
@@ -202,7 +204,7 @@ def _safe(db_url: str) -> str:
 
         return make_url(db_url).render_as_string(hide_password=True)
     except ArgumentError:
-        return "<invalid url>"
+        return redact(db_url)
 
 
 def _insert(engine: Engine, table: Table):
