@@ -55,12 +55,17 @@ def problem(value: str) -> str | None:
 
 
 def fernet_problem(value: str) -> str | None:
+    """Airflow takes one key or a comma-separated list (rotation): each must be valid."""
     from cryptography.fernet import Fernet
 
-    try:
-        Fernet(value.encode())
-    except (ValueError, TypeError):
-        return "is not a Fernet key (32 url-safe base64-encoded bytes)"
+    for key in value.split(","):
+        why = problem(key.strip())
+        if why:
+            return why
+        try:
+            Fernet(key.strip().encode())
+        except (ValueError, TypeError):
+            return "is not a Fernet key (32 url-safe base64-encoded bytes)"
     return None
 
 
@@ -82,7 +87,7 @@ def refusals(env: dict[str, str]) -> list[str]:
         value = env.get(var)
         if value is None:
             continue
-        why = problem(value) or (fernet_problem(value) if var.endswith("FERNET_KEY") else None)
+        why = fernet_problem(value) if var.endswith("FERNET_KEY") else problem(value)
         if why:
             out.append(f"{var} (set {dotenv} in .env) {why}")
     for var, dotenv in URLS.items():

@@ -95,6 +95,13 @@ def test_secret_check_refuses_published_and_malformed_values(tmp_path):
     proc = subprocess.run([sys.executable, str(ROOT / "deploy" / "check_secrets.py")], env=env,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1 and "not a Fernet key" in proc.stderr
+    # rotation: a list of keys is accepted when every key is real, refused with an old one
+    rotation = f"{good['FRAMECAST_FERNET_KEY']},{_real_secrets()['FRAMECAST_FERNET_KEY']}"
+    for value, rc in ((rotation, 0), (f"{rotation},{OLD_EXAMPLE_FERNET}", 1)):
+        env = {"AIRFLOW__CORE__FERNET_KEY": value, "PATH": os.environ["PATH"]}
+        proc = subprocess.run([sys.executable, str(ROOT / "deploy" / "check_secrets.py")],
+                              env=env, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == rc, proc.stderr
 
 
 def test_init_refuses_example_secrets_before_touching_the_database(compose, tmp_path):
