@@ -54,6 +54,11 @@ def ensure(admin_url: str, targets: list[tuple[str, str | None, str]]) -> list[s
     from psycopg import sql
 
     done = []
+    admin_role = urlsplit(admin_url).username
+    for role, _, _ in targets:
+        if role == admin_role:
+            raise RoleSetupError(f"role {role!r} is the administrator in FRAMECAST_DB_ADMIN_URL; "
+                                 "each job needs its own unprivileged role")
     with psycopg.connect(plain_url(admin_url), autocommit=True, connect_timeout=10) as conn:
         for role, password, db in targets:
             exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()

@@ -136,6 +136,8 @@ def test_compose_least_privilege_and_hygiene(compose, topology, tmp_path):
              for var in ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__CELERY__RESULT_BACKEND",
                          "FRAMECAST_METRICS_DB")}
     assert len(set(users.values())) == 3 and "postgres" not in users.values(), users
+    # init creates the metadata role, so it cannot wait for `airflow db check` as that role
+    assert services["airflow-init"]["environment"]["FRAMECAST_WAIT_FOR_DB"] == "false"
     # Redis requires the password the broker URL carries
     redis_cmd = services["redis"]["command"]
     assert redis_cmd[redis_cmd.index("--requirepass") + 1] == secrets_["REDIS_PASSWORD"]
@@ -152,6 +154,14 @@ def test_compose_least_privilege_and_hygiene(compose, topology, tmp_path):
 def test_ui_script_binds_loopback():
     text = (ROOT / "scripts" / "airflow-ui.sh").read_text()
     assert 'AIRFLOW__API__HOST="${AIRFLOW__API__HOST:-127.0.0.1}"' in text
+
+
+def test_roles_refuse_the_administrator_as_a_job_role():
+    env = {**os.environ, "FRAMECAST_DB_ADMIN_URL": "postgresql://postgres:x@127.0.0.1:1/postgres",
+           "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg2://postgres:x@h/airflow"}
+    proc = subprocess.run([sys.executable, str(ROOT / "deploy" / "db_roles.py")], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and "is the administrator" in proc.stderr, proc.stderr
 
 
 @pytest.mark.slow
