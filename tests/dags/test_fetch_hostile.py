@@ -216,3 +216,21 @@ def test_upstream_connections_default_to_https():
     assert base_url_from_connection("mirror", 8080, "http", {}) == "http://mirror:8080"
     for spec in __import__("framecast.catalog", fromlist=["x"]).load_models().values():
         assert spec.default_base_url.startswith("https://"), spec.name
+
+
+def test_validation_reads_one_message_at_a_time(upstream, tmp_path):
+    """A 40-message file is validated with memory for about one message, not the file."""
+    from framecast.fetch import validate_file
+
+    root, rf = upstream
+    message = bz2.decompress((root / rf.url_path).read_bytes())
+    big = tmp_path / "many.grib2"
+    big.write_bytes(message * 40)
+    tracemalloc.start()
+    try:
+        validate_file(big, 40, rf.expect)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert big.stat().st_size == 40 * len(message)
+    assert peak < 4 * len(message), (peak, len(message))
