@@ -237,6 +237,7 @@ class LocalCluster:
     pg_admin: str = PG_ADMIN
     redis_url: str = REDIS_URL
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    proc_env: dict[str, dict[str, str]] = field(default_factory=dict)
     created_dbs: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -360,6 +361,7 @@ class LocalCluster:
         for key in drop_env:
             env.pop(key, None)
         log = open(self.logs_dir / f"{name}.log", "wb")  # noqa: SIM115 - lives with the process
+        self.proc_env[name] = env  # what the process was started with (setproctitle hides it)
         self.procs[name] = subprocess.Popen(
             [str(VENV_BIN / "airflow"), *args], env=env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True, cwd=self.work)

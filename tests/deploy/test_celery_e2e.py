@@ -18,7 +18,6 @@ import os
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -162,9 +161,7 @@ def test_full_run_renders_on_both_workers(cluster, celery_local):
     # least privilege, as in docker-compose: the workers that ran all of this had neither the
     # metadata database URL nor the Fernet key in their environment
     for instance in cluster.workers:
-        pid = cluster.procs[instance].pid
-        env = dict(item.split("=", 1) for item in
-                   Path(f"/proc/{pid}/environ").read_bytes().decode().split("\0") if "=" in item)
+        env = cluster.proc_env[instance]  # the environment the worker process was started with
         assert not set(cluster.topology.env_not_on_workers) & set(env), instance
         assert env["AIRFLOW__CELERY__RESULT_BACKEND"]  # what they do need
     published = cluster.volume_dirs["framecast-publish"] / "icon-eu" / format_run(RUN1)
