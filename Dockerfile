@@ -3,7 +3,10 @@
 # Build steps, in cache-friendly order: system libraries, pinned Python requirements, the
 # framecast package, Natural Earth geography (preseeded here so nothing downloads at run time),
 # then DAGs, plugins and deployment files (the parts that change most often).
-FROM python:3.11-slim-bookworm
+# Pin the base image by digest for reproducible, tamper-evident builds:
+#   docker build --build-arg PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:<digest> .
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+FROM ${PYTHON_IMAGE}
 
 ENV PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \

@@ -260,6 +260,12 @@ def spec_from_dict(d: dict[str, Any], where: str = "<spec>") -> AnimationSpec:
     err.unknown(out, _OUTPUT_KEYS, "outputs")
     gif = out.get("gif", False)
     gif_opts = err.run(_mapping, gif, "outputs.gif", default={}) if isinstance(gif, dict) else {}
+    for key, low, high in (("fps", 0, 120), ("width", 16, 7680)):  # pasted into ffmpeg filters
+        v = gif_opts.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
+                              or not low < v <= high or (key == "width" and v != int(v))):
+            err.add(f"outputs.gif.{key} {v!r} must be a number in ({low}, {high}]")
+            gif_opts = {k: x for k, x in gif_opts.items() if k != key}
     outputs = Outputs(mp4=bool(out.get("mp4", True)), gif=bool(gif),
                       gif_fps=gif_opts.get("fps"), gif_width=gif_opts.get("width"),
                       png=bool(out.get("png", False)))
