@@ -109,6 +109,13 @@ def run(t: Target, show: bool, sample: str = "") -> tuple[int, int, float]:
               f"{(proc.stdout + proc.stderr)[-3000:]}", file=sys.stderr)
         return 0, 0, took
     killed = sum(s in KILLED for s in res.values())
+    if len(t.modules) > 1:  # the score of each file of the target as well
+        for mod in t.modules:
+            name = mod.removesuffix(".py").replace("/", ".")
+            mine = [s for k, s in res.items() if k.rsplit(".", 1)[0] == name]
+            if mine:
+                k = sum(s in KILLED for s in mine)
+                print(f"  {name:34s} {k:4d}/{len(mine):<4d} killed  {k / len(mine):6.1%}")
     if show:
         for name, status in sorted(res.items()):
             if status not in KILLED:

@@ -227,6 +227,7 @@ def test_local_target_writes_through_a_temp_name_and_cleans_up(tmp_path, monkeyp
     t.connect()
     assert t.description == f"file://{tmp_path / 'www'}"
     t.makedirs("a/b")
+    t.makedirs("a/b")  # already there: no error
     t.write_bytes("a/b/x.json", b"{}")
     assert (tmp_path / "www/a/b/x.json").read_bytes() == b"{}"
     assert t.read_bytes("a/b/x.json") == b"{}" and t.read_bytes("a/b/none") is None
@@ -449,3 +450,36 @@ def test_publish_sequence_on_a_real_folder(tmp_path, make_run_dir):
     # retention with nothing to remove
     rep = publish_run(rk, LocalTarget(www), model="m", run_time=tk, retention=5)
     assert rep.removed_runs == [] and rep.uploaded == []
+
+
+class _FlakyReads(LocalTarget):
+    """A real folder whose first ``fails`` reads drop the connection (shared across clones)."""
+
+    def __init__(self, root, box):
+        super().__init__(root)
+        self.box = box
+
+    def clone(self):
+        return _FlakyReads(self.root, self.box)
+
+    def read_bytes(self, remote):
+        if self.box["fails"] > 0:
+            self.box["fails"] -= 1
+            raise ConnectionResetError("dropped")
+        return super().read_bytes(remote)
+
+
+def test_publish_run_reconnects_counts_retries_and_ships_the_viewer(tmp_path, make_run_dir,
+                                                                    monkeypatch):
+    """A dropped connection on the first read is retried (counted in the report); a whole-run
+    publish ships the viewer by default and points ``latest`` at the run."""
+    monkeypatch.setattr(pb.time, "sleep", lambda s: None)
+    t0 = datetime(2026, 11, 23, tzinfo=UTC)
+    run = make_run_dir(tmp_path / "out", run_time=t0, products=("t2m",), regions=("eu",),
+                       steps=(0,))
+    www = tmp_path / "www"
+    rep = publish_run(run, _FlakyReads(www, {"fails": 1}), model="m", run_time=t0, workers=1)
+    assert rep.retries == 1 and rep.latest == "2026112300" and rep.symlink is True
+    assert sorted(n for n in os.listdir(www / "m") if not n[0].isdigit()) == [
+        "index.html", "latest", "latest.json", "runs.json", "viewer.css", "viewer.js"]
+    assert "1 retries, latest=2026112300" in rep.summary()
