@@ -101,6 +101,19 @@ def _run(cmd: list[str], what: str) -> None:
                            f"{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
 
 
+def pg_datadir(preferred: Path) -> Path:
+    """``preferred`` when the server user can reach it, else a fresh folder under /tmp (a
+    checkout in root's home, mode 700, is closed to the ``postgres`` user)."""
+    preferred.parent.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0 or subprocess.run(
+            ["runuser", "-u", "postgres", "--", "test", "-x", str(preferred.parent)],
+            capture_output=True).returncode == 0:
+        return preferred
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix=f"framecast-{preferred.name}-"))
+
+
 def start_pg_cluster(datadir: Path, port: int | None = None) -> str:
     """initdb (trust auth, superuser ``postgres``) + pg_ctl start on 127.0.0.1; the URL."""
     bindir = pg_bindir()
@@ -166,7 +179,7 @@ def up() -> dict[str, str]:
     if not pg:
         pg = DEFAULT_PG_URL
         if pg_reachable(pg) is not None:
-            datadir = STATE_DIR / f"pg-{os.getpid()}"
+            datadir = pg_datadir(STATE_DIR / f"pg-{os.getpid()}")
             pg = start_pg_cluster(datadir)
             state["pg_datadir"] = str(datadir)
             print(f"test-services: started a throwaway PostgreSQL at {pg}", file=sys.stderr)

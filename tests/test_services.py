@@ -34,7 +34,8 @@ def _script():
 def stopped_cluster_url():
     """A throwaway cluster that really ran (a query answered) and was then stopped: its URL."""
     ts = _script()
-    datadir = ROOT / "var" / "test-services" / f"pg-stopped-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    datadir = ts.pg_datadir(ROOT / "var" / "test-services" /
+                            f"pg-stopped-{os.getpid()}-{uuid.uuid4().hex[:6]}")
     url = ts.start_pg_cluster(datadir)
     try:
         import psycopg

@@ -32,7 +32,7 @@ def _seed_history(stack) -> None:
         run = datetime(2026, 11, 22, hour, tzinfo=UTC).isoformat()
         store.upsert_frames(db, [
             FrameRecord("testmodel", run, p, reg, s, f"{p}/{reg}/{s:03d}.png", load_ms=1.0,
-                        render_ms=40.0 + s, encode_ms=1.0, bytes=100, try_number=1)
+                        render_ms=400.0 + s, encode_ms=1.0, bytes=100, try_number=1)
             for p, reg in (("t_2m", "europe"), ("pmsl", "europe"), ("t_2m", "alps"))
             for s in range(4)
         ])
@@ -92,7 +92,7 @@ def test_slow_renderer_and_retry_raise_budget_alert_one_row_per_frame(stack):
     rows = store.frames(db, "testmodel", "2026112312")
     assert sorted({(r.product, r.region, r.try_number) for r in rows}) == [
         ("pmsl", "europe", 2), ("t_2m", "alps", 1), ("t_2m", "europe", 1)]
-    assert min(r.render_ms for r in rows) >= 240  # the injected 0.25 s delay was measured
+    assert min(r.render_ms for r in rows) >= 1190  # the injected 1.2 s delay was measured
     report = stack.out_dir / "testmodel" / "2026112312" / "_report"
     assert (report / "index.html").read_text().count("<tr><td>") == 3 + 12
     assert (report / "steps.png").stat().st_size > 1000

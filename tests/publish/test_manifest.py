@@ -227,6 +227,7 @@ def test_local_target_writes_through_a_temp_name_and_cleans_up(tmp_path, monkeyp
     t.connect()
     assert t.description == f"file://{tmp_path / 'www'}"
     t.makedirs("a/b")
+    t.makedirs("a/b")  # already there: no error
     t.write_bytes("a/b/x.json", b"{}")
     assert (tmp_path / "www/a/b/x.json").read_bytes() == b"{}"
     assert t.read_bytes("a/b/x.json") == b"{}" and t.read_bytes("a/b/none") is None
@@ -449,3 +450,100 @@ def test_publish_sequence_on_a_real_folder(tmp_path, make_run_dir):
     # retention with nothing to remove
     rep = publish_run(rk, LocalTarget(www), model="m", run_time=tk, retention=5)
     assert rep.removed_runs == [] and rep.uploaded == []
+
+
+class _FlakyReads(LocalTarget):
+    """A real folder whose first ``fails`` reads drop the connection (shared across clones)."""
+
+    def __init__(self, root, box):
+        super().__init__(root)
+        self.box = box
+
+    def clone(self):
+        return _FlakyReads(self.root, self.box)
+
+    def read_bytes(self, remote):
+        if self.box["fails"] > 0:
+            self.box["fails"] -= 1
+            raise ConnectionResetError("dropped")
+        return super().read_bytes(remote)
+
+
+def test_publish_run_reconnects_counts_retries_and_ships_the_viewer(tmp_path, make_run_dir,
+                                                                    monkeypatch):
+    """A dropped connection on the first read is retried (counted in the report); a whole-run
+    publish ships the viewer by default and points ``latest`` at the run."""
+    monkeypatch.setattr(pb.time, "sleep", lambda s: None)
+    t0 = datetime(2026, 11, 23, tzinfo=UTC)
+    run = make_run_dir(tmp_path / "out", run_time=t0, products=("t2m",), regions=("eu",),
+                       steps=(0,))
+    www = tmp_path / "www"
+    rep = publish_run(run, _FlakyReads(www, {"fails": 1}), model="m", run_time=t0, workers=1)
+    assert rep.retries == 1 and rep.latest == "2026112300" and rep.symlink is True
+    assert sorted(n for n in os.listdir(www / "m") if not n[0].isdigit()) == [
+        "index.html", "latest", "latest.json", "runs.json", "viewer.css", "viewer.js"]
+    assert "1 retries, latest=2026112300" in rep.summary()
+
+
+class _Refusing(LocalTarget):
+    """A real folder that refuses (permanently) to write or remove one path."""
+
+    def __init__(self, root, refuse):
+        super().__init__(root)
+        self.refuse = refuse
+
+    def clone(self):
+        return _Refusing(self.root, self.refuse)
+
+    def write_bytes(self, remote, data):
+        if remote.endswith(self.refuse):
+            raise PermissionError(f"read-only: {remote}")
+        super().write_bytes(remote, data)
+
+    def remove_tree(self, remote):
+        if remote.endswith(self.refuse):
+            raise PermissionError(f"read-only: {remote}")
+        super().remove_tree(remote)
+
+
+@pytest.mark.parametrize(("refuse", "operation"), [
+    ("manifest.json", "write manifest"), ("runs.json", "write runs.json"),
+    ("latest.json", "switch latest"), ("2026112300", "remove run 2026112300"),
+])
+def test_a_refused_step_names_the_operation_and_keeps_latest(tmp_path, make_run_dir, refuse,
+                                                             operation):
+    t0 = datetime(2026, 11, 23, tzinfo=UTC)
+    www = tmp_path / "www"
+    for k in range(2):
+        tk = t0 + timedelta(hours=6 * k)
+        run = make_run_dir(tmp_path / f"o{k}", run_time=tk, products=("t2m",), regions=("eu",),
+                           steps=(0,))
+        target = _Refusing(www, refuse) if k == 1 else LocalTarget(www)
+        if k == 0:
+            publish_run(run, target, model="m", run_time=tk)
+            continue
+        with pytest.raises(PublishError, match=rf"^file://.*: {operation} failed: read-only"):
+            publish_run(run, target, model="m", run_time=tk, retention=1)
+    if refuse in ("manifest.json", "latest.json"):  # latest moves only after the manifest
+        assert json.loads((www / "m/latest.json").read_text())["run_id"] == "2026112300"
+
+
+def test_product_lists_foreign_runs_entries_and_the_log_line(tmp_path, make_run_dir, caplog,
+                                                            monkeypatch):
+    monkeypatch.setattr(pb.time, "sleep", lambda s: None)
+    t0 = datetime(2026, 11, 23, tzinfo=UTC)
+    run = make_run_dir(tmp_path / "o", run_time=t0, products=("t2m", "pmsl", "clouds"),
+                       regions=("eu",), steps=(0,))
+    www = tmp_path / "www"
+    (www / "m").mkdir(parents=True)
+    (www / "m/runs.json").write_text(json.dumps({"runs": ["junk", {"no": "id"}, 3]}))
+    with caplog.at_level(logging.INFO, logger=pb.__name__):
+        rep = publish_product(run, _FlakyReads(www, {"fails": 1}), ["t2m", "pmsl"], model="m",
+                              run_time=t0, retries=1)
+    assert rep.products == ["pmsl", "t2m"] and rep.retries == 1
+    assert f"published {rep.summary()}" in caplog.text
+    runs = json.loads((www / "m/runs.json").read_text())
+    assert [r["run_id"] for r in runs["runs"]] == ["2026112300"]
+    with pytest.raises(PublishError, match="failed after 2 attempts"):
+        publish_product(run, _FlakyReads(www, {"fails": 2}), "clouds", model="m", run_time=t0,
+                        retries=1)
