@@ -7,6 +7,7 @@ import uuid
 from datetime import datetime
 
 import pytest
+import services
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
@@ -14,7 +15,6 @@ from framecast.choropleth.source import SourceSpec, make_engine, value_range
 from framecast.choropleth.timeline import Timeline, parse_interval
 from framecast.errors import SourceError
 
-PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 TL = Timeline(datetime(2021, 3, 1), datetime(2021, 3, 3), parse_interval("day"))
 
 
@@ -22,11 +22,19 @@ def _spec(url: str, query: str) -> SourceSpec:
     return SourceSpec(url=url, query=query, code_column="iso", time_column="ts", metric="v")
 
 
+@pytest.fixture(scope="module")
+def pg_db():
+    """A fresh database on the test PostgreSQL (FRAMECAST_TEST_PG_URL); fails when it is down."""
+    services.require_postgres()
+    with services.temp_database("fc_guard", "psycopg2") as url:
+        yield url
+
+
 @pytest.fixture
-def pg():
+def pg(pg_db):
     tag = uuid.uuid4().hex[:10]
     obs, log, fn = f"fc_obs_{tag}", f"fc_log_{tag}", f"fc_evil_{tag}"
-    eng = create_engine(PG_URL)
+    eng = create_engine(pg_db)
     with eng.begin() as conn:
         conn.execute(text(f"CREATE TABLE {obs} (iso TEXT, ts TIMESTAMP, v DOUBLE PRECISION)"))
         conn.execute(text(f"INSERT INTO {obs} VALUES ('DE', '2021-03-01 10:00', 1.0)"))
@@ -34,7 +42,7 @@ def pg():
         # a function that writes: what a hostile or careless query can call
         conn.execute(text(f"CREATE FUNCTION {fn}() RETURNS int LANGUAGE sql AS "
                           f"$$ INSERT INTO {log} VALUES (1); SELECT 1 $$"))
-    yield obs, log, fn
+    yield pg_db, obs, log, fn
     with eng.begin() as conn:
         conn.execute(text(f"DROP FUNCTION IF EXISTS {fn}()"))
         conn.execute(text(f"DROP TABLE IF EXISTS {obs}, {log}"))
@@ -42,16 +50,16 @@ def pg():
 
 
 def test_postgres_query_that_writes_is_refused(pg):
-    obs, log, fn = pg
-    spec = _spec(PG_URL, f"SELECT iso, ts, v FROM {obs} WHERE {fn}() = 1")
+    url, obs, log, fn = pg
+    spec = _spec(url, f"SELECT iso, ts, v FROM {obs} WHERE {fn}() = 1")
     with pytest.raises(SourceError, match="read-only transaction"):
-        value_range(make_engine(PG_URL, timeout_s=10), spec, TL)
-    eng = create_engine(PG_URL)
+        value_range(make_engine(url, timeout_s=10), spec, TL)
+    eng = create_engine(url)
     with eng.connect() as conn:
         assert conn.execute(text(f"SELECT count(*) FROM {log}")).scalar_one() == 0
     eng.dispose()
     # the same query through a plain engine does write: the guard is what stops it
-    plain = create_engine(PG_URL)
+    plain = create_engine(url)
     with plain.begin() as conn:
         conn.execute(text(f"SELECT {fn}()"))
         assert conn.execute(text(f"SELECT count(*) FROM {log}")).scalar_one() == 1
@@ -59,11 +67,11 @@ def test_postgres_query_that_writes_is_refused(pg):
 
 
 def test_postgres_slow_query_times_out(pg):
-    obs, _, _ = pg
-    spec = _spec(PG_URL, f"SELECT iso, ts, v FROM {obs} WHERE pg_sleep(30) IS NOT NULL")
+    url, obs, _, _ = pg
+    spec = _spec(url, f"SELECT iso, ts, v FROM {obs} WHERE pg_sleep(30) IS NOT NULL")
     t0 = time.monotonic()
     with pytest.raises(SourceError, match="statement timeout"):
-        value_range(make_engine(PG_URL, timeout_s=1), spec, TL)
+        value_range(make_engine(url, timeout_s=1), spec, TL)
     assert time.monotonic() - t0 < 10
 
 
