@@ -416,6 +416,11 @@ class RunDataset:
         found = grib_name(short, tol, level)
         if found is None and "@" in entry.name:
             found = (qualified(short, tol, level), 1.0)
+        elif found is None and entry.length is None:
+            # A publisher-named file (one field per file, named by DWD) whose header the
+            # catalogue has no identity for: the file name is authoritative.
+            base = self.catalogue.base(entry.name)
+            found = (entry.name, base.dwd_scale if base is not None else 1.0)
         if found is None or found[0] != entry.name:
             raise GribError(f"{entry.path}: expected {entry.name!r} (step {entry.step}) at byte "
                             f"{entry.offset}, found shortName={msg.get('shortName')!r} "
