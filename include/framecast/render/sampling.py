@@ -148,7 +148,7 @@ def _gnomonic(xyz: np.ndarray, centre: np.ndarray) -> np.ndarray:
 #: vertices of near-regular cell centres have about 6).
 MAX_STAR = 12
 #: Targets handled per vectorised block (bounds the temporary arrays to a few tens of MB).
-BLOCK = 65536
+BLOCK = 16384
 
 
 def _transforms(points: np.ndarray, simplices: np.ndarray) -> np.ndarray:
