@@ -259,7 +259,50 @@ def _zone(index: np.ndarray, weights: np.ndarray, rows: np.ndarray, tpts: np.nda
     weights[:, hit] = b.T.astype(np.float32)
 
 
+#: The last linear sampler per grid, with its targets sorted for lookup: a map's contour
+#: grid (every 2nd pixel) is a subset of its fill grid, so its weights are a selection.
+_LAST: dict[str, tuple[np.ndarray, np.ndarray, Sampler]] = {}
+
+
+def _target_keys(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    return (np.ascontiguousarray(np.column_stack([lon, lat]))
+            .view(np.dtype((np.void, 16))).ravel())
+
+
+def _reuse(grid: Grid, lon: np.ndarray, lat: np.ndarray) -> Sampler | None:
+    """A sampler selected from the previous one when every target is one of its targets."""
+    last = _LAST.get(grid.key)
+    if last is None:
+        return None
+    keys, order, prev = last
+    finite = np.isfinite(lon) & np.isfinite(lat)
+    want = _target_keys(lon[finite], lat[finite])
+    pos = np.searchsorted(keys, want)
+    pos = np.minimum(pos, keys.size - 1)
+    if keys.size == 0 or not np.array_equal(keys[pos], want):
+        return None
+    rows = order[pos]  # rows of the previous sampler's valid targets
+    return Sampler(grid.key, lon.size, finite, prev.index[:, rows].copy(),
+                   prev.weights[:, rows].copy())
+
+
+def _remember(grid: Grid, lon: np.ndarray, lat: np.ndarray, sampler: Sampler) -> None:
+    keys = _target_keys(lon[sampler.valid], lat[sampler.valid])
+    order = np.argsort(keys, kind="stable")
+    _LAST.clear()
+    _LAST[grid.key] = (keys[order], order, sampler)
+
+
 def _unstructured_linear(grid: Grid, lon: np.ndarray, lat: np.ndarray) -> Sampler:
+    reused = _reuse(grid, lon, lat)
+    if reused is not None:
+        return reused
+    sampler = _triangulated(grid, lon, lat)
+    _remember(grid, lon, lat, sampler)
+    return sampler
+
+
+def _triangulated(grid: Grid, lon: np.ndarray, lat: np.ndarray) -> Sampler:
     finite = np.isfinite(lon) & np.isfinite(lat)
     tlon, tlat = lon[finite], lat[finite]
     n = tlon.size
