@@ -41,6 +41,14 @@ from framecast.products import load_catalog
 from framecast.render.runner import load_fields
 from framecast.render.sampling import build_sampler
 
+def peak_mb():
+    # VmHWM starts afresh at exec; ru_maxrss would include the parent's size at fork time.
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 data, region, method, frames = Path(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
 frame_mod.build_sampler = partial(build_sampler, method=method)
 cat = load_catalog()
@@ -71,16 +79,17 @@ print(json.dumps({
     "open_decode_s": t1 - t0, "static_s": t2 - t1, "sampler_s": t3 - t2,
     "setup_s": t3 - t0, "render_ms": statistics.median(render_ms[1:] or render_ms),
     "decode_ms": statistics.median(decode_ms[1:] or decode_ms),
-    "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    "rss_mb": peak_mb()}))
 """
 
 
 def generate(out: Path, division: int) -> None:
-    from framecast.sampledata import generate_run
-
+    """Sample data in a separate process, so the workers fork from a small parent."""
     t0 = time.perf_counter()
-    generate_run("icon", RUN, [0, 1, 2], out, variables=["t2m", "msl"],
-                 icon_resolution=division)
+    subprocess.run([sys.executable, "-m", "framecast.cli", "sample-data", "--model", "icon",
+                    "--run", f"{RUN:%Y%m%d%H}", "--steps", "0-2", "--variables", "t2m,msl",
+                    "--icon-resolution", str(division), "--out", str(out)], check=True,
+                   stdout=subprocess.DEVNULL)
     print(f"generated ICON sample, {20 * division * division:,} cells, 3 steps, "
           f"in {time.perf_counter() - t0:.1f} s", flush=True)
 

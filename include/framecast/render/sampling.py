@@ -233,6 +233,26 @@ def _locate(tri, tpts: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, np.nd
     return found, bary
 
 
+#: Triangulations up to this many triangles locate points with matplotlib's trapezoid map
+#: (O(log n) per point, C++); larger ones (global maps of fine grids, where pixels are
+#: sparser than cells) search the triangles around each pixel's nearest cell instead.
+TRAPEZOID_MAX = 50_000
+
+
+def _locate_trapezoid(tri, tpts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Containing simplex (-1 outside) and barycentric weights, via a trapezoid map."""
+    from matplotlib.tri import Triangulation
+
+    t = Triangulation(tri.points[:, 0], tri.points[:, 1], triangles=tri.simplices)
+    found = np.asarray(t.get_trifinder()(tpts[:, 0], tpts[:, 1]), dtype=np.int64)
+    bary = np.zeros((tpts.shape[0], 3))
+    inside = found >= 0
+    trans = _transforms(tri.points, tri.simplices[found[inside]])
+    w2 = np.einsum("mij,mj->mi", trans[:, :2, :], tpts[inside] - trans[:, 2, :])
+    bary[inside] = np.column_stack([w2, 1.0 - w2.sum(axis=1)])
+    return found, bary
+
+
 #: Global maps: targets poleward of this latitude are triangulated in a gnomonic projection
 #: around the pole (longitude/latitude triangles degenerate there).
 POLAR_LAT = 60.0
@@ -246,11 +266,14 @@ def _zone(index: np.ndarray, weights: np.ndarray, rows: np.ndarray, tpts: np.nda
     if rows.size == 0 or owner.size < 3:
         return
     tri = Delaunay(pts)
-    position = np.zeros(int(max(owner.max(), nearest.max())) + 1, np.int64)
-    position[owner[::-1]] = np.arange(owner.size)[::-1]  # first copy of a cell wins
-    start = position[nearest[rows]]
-    start = np.where(owner[start] == nearest[rows], start, 0)
-    simplex, bary = _locate(tri, tpts, start)
+    if tri.simplices.shape[0] <= TRAPEZOID_MAX:
+        simplex, bary = _locate_trapezoid(tri, tpts)
+    else:
+        position = np.zeros(int(max(owner.max(), nearest.max())) + 1, np.int64)
+        position[owner[::-1]] = np.arange(owner.size)[::-1]  # first copy of a cell wins
+        start = position[nearest[rows]]
+        start = np.where(owner[start] == nearest[rows], start, 0)
+        simplex, bary = _locate(tri, tpts, start)
     inside = simplex >= 0
     hit = rows[inside]
     b = np.clip(bary[inside], 0.0, 1.0)
