@@ -14,8 +14,6 @@ fields read at other steps.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
-from datetime import timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -178,7 +176,9 @@ def vorticity(spec: Derived, step: int, src: FieldSource) -> Field:
 
     u, v = _inputs(spec, step, src)
     dx, dy = _grid_deltas(u, spec)
-    return _out(spec, mpcalc.vorticity(quantity(u), quantity(v), dx=dx, dy=dy), u)
+    with np.errstate(divide="ignore", invalid="ignore"):  # dx = 0 at the poles
+        q = mpcalc.vorticity(quantity(u), quantity(v), dx=dx, dy=dy)
+    return _out(spec, q, u)
 
 
 def divergence(spec: Derived, step: int, src: FieldSource) -> Field:
@@ -186,7 +186,9 @@ def divergence(spec: Derived, step: int, src: FieldSource) -> Field:
 
     u, v = _inputs(spec, step, src)
     dx, dy = _grid_deltas(u, spec)
-    return _out(spec, mpcalc.divergence(quantity(u), quantity(v), dx=dx, dy=dy), u)
+    with np.errstate(divide="ignore", invalid="ignore"):  # dx = 0 at the poles
+        q = mpcalc.divergence(quantity(u), quantity(v), dx=dx, dy=dy)
+    return _out(spec, q, u)
 
 
 def convergence(spec: Derived, step: int, src: FieldSource) -> Field:
@@ -194,7 +196,9 @@ def convergence(spec: Derived, step: int, src: FieldSource) -> Field:
 
     u, v = _inputs(spec, step, src)
     dx, dy = _grid_deltas(u, spec)
-    return _out(spec, -mpcalc.divergence(quantity(u), quantity(v), dx=dx, dy=dy), u)
+    with np.errstate(divide="ignore", invalid="ignore"):  # dx = 0 at the poles
+        q = -mpcalc.divergence(quantity(u), quantity(v), dx=dx, dy=dy)
+    return _out(spec, q, u)
 
 
 def fraction(spec: Derived, step: int, src: FieldSource) -> Field:
@@ -323,11 +327,6 @@ WINDOW_FUNCTIONS = frozenset({"window_sum", "window_increase", "window_max", "wi
 def compute(spec: Derived, step: int, src: FieldSource) -> Field:
     """``spec`` at ``step`` (the function named in the catalogue)."""
     return FUNCTIONS[spec.function](spec, step, src)
-
-
-def shift(f: Field, run_offset: timedelta) -> Field:
-    """``f`` with its valid time moved (used by multi-time files); kept for symmetry."""
-    return replace(f, valid_time=f.valid_time + run_offset)
 
 
 def _ranges(steps: list[int]) -> str:
