@@ -194,11 +194,11 @@ def _locate(tri, tpts: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, np.nd
     trans = _transforms(tri.points, simplices)
     nverts = tri.points.shape[0]
     vert = simplices.ravel()
-    owner = np.repeat(np.arange(simplices.shape[0]), 3)
-    order = np.argsort(vert, kind="stable")
+    order = np.argsort(vert, kind="stable").astype(np.int32)
     counts = np.bincount(vert, minlength=nverts)
     first = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    star_of = owner[order]
+    star_of = (order // 3).astype(np.int32)  # the simplex of each sorted corner
+    del order
     n = tpts.shape[0]
     found = np.full(n, -1, np.int64)
     bary = np.zeros((n, 3), np.float64)
@@ -344,6 +344,10 @@ def _triangulated(grid: Grid, lon: np.ndarray, lat: np.ndarray) -> Sampler:
         subset = np.unique(near3)
     else:
         subset = cells_seen
+    # The tree (about 250 MB for R3B7) is not needed while triangulating: free it first so
+    # the worker's peak is the larger of the two phases, not their sum.
+    del tree
+    _TREES.pop(grid.key, None)
     clon = np.asarray(grid.lons, dtype=np.float64)[subset]
     clat = np.asarray(grid.lats, dtype=np.float64)[subset]
     cxyz = _unit_vectors(clon, clat)
