@@ -72,6 +72,7 @@ class MapFrame:
         self._build_static()
         self._samplers: dict[tuple[str, str], Sampler] = {}
         self._dynamic: list = []
+        self._palette = None
 
     # ---- static part, once per worker ---------------------------------------------------
     def _build_static(self) -> None:
@@ -135,6 +136,7 @@ class MapFrame:
             a.set_visible(False)
         fig.canvas.draw()
         under = np.asarray(fig.canvas.buffer_rgba()).copy()
+        self._static_rgb = _frequent_colors(under, 48)
         # Overlay: the line features and the map outline, on a transparent figure.
         for a in lines:
             a.set_visible(True)
@@ -343,6 +345,26 @@ class MapFrame:
         self.fig.canvas.draw()
         return np.asarray(self.fig.canvas.buffer_rgba())
 
+    def fixed_colors(self) -> np.ndarray:
+        """(n, 3) colours a palette must keep exactly: the fill's table, land, sea, background."""
+        out = [self._static_rgb, np.array([[255, 255, 255], [0, 0, 0]], np.uint8)]
+        if self._fill_layer is not None:
+            lut = ColorTable.for_layer(self._fill_layer).lut
+            alpha = lut[:, 3:4].astype(np.float32) / 255
+            # A translucent fill shows as its colour blended over land and over sea.
+            for base in ([255, 255, 255], _rgb(LAND), _rgb(OCEAN)):
+                blend = lut[:, :3] * alpha + np.array(base, np.float32) * (1 - alpha)
+                out.append(np.round(blend[lut[:, 3] > 0]).astype(np.uint8))
+        return np.unique(np.concatenate(out), axis=0)
+
+    def png_palette(self, sample: np.ndarray):
+        """This product's 8-bit PNG palette, built from the first frame drawn (``sample``)."""
+        from framecast.render.encode import PngPalette
+
+        if self._palette is None:
+            self._palette = PngPalette.build(self.fixed_colors(), sample)
+        return self._palette
+
     def timed_render(self, fields: dict[str, Field], **kw) -> tuple[np.ndarray, float]:
         t0 = time.perf_counter()
         img = self.render(fields, **kw)
@@ -373,6 +395,21 @@ class PixelImage(Artist):
         gc = renderer.new_gc()
         renderer.draw_image(gc, self.x, self.y, self._rgba)
         gc.restore()
+
+
+def _rgb(color: str) -> list[int]:
+    from matplotlib.colors import to_rgb
+
+    return [round(c * 255) for c in to_rgb(color)]
+
+
+def _frequent_colors(rgba: np.ndarray, n: int) -> np.ndarray:
+    """The ``n`` most frequent colours of an image, (n, 3) uint8 (static layers' colours)."""
+    rgb = rgba[..., :3].reshape(-1, 3).astype(np.uint32)
+    packed = (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
+    vals, counts = np.unique(packed, return_counts=True)
+    top = vals[np.argsort(counts)[::-1][:n]]
+    return np.stack([(top >> 16) & 255, (top >> 8) & 255, top & 255], axis=1).astype(np.uint8)
 
 
 def _nonempty_box(rgba: np.ndarray) -> tuple[int, int, int, int]:
