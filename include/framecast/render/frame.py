@@ -30,13 +30,14 @@ from framecast.field import Field
 from framecast.geo import ensure_cartopy
 from framecast.products import BarbsLayer, ContourLayer, FilledLayer, Product, Region
 from framecast.render.colors import ColorTable, norm_for
+from framecast.render.labels import CachedLabels
 from framecast.render.sampling import Sampler, build_sampler
 
 TITLE_PX = 46  # height of the title band
 COLORBAR_PX = 58  # height of the colorbar band
 LAND = "#efe9dc"
 OCEAN = "#dbe8f3"
-CONTOUR_FACTOR = 2  # contour grid = every 2nd output pixel
+CONTOUR_FACTOR = 3  # contour grid = every 3rd output pixel (isobars are smooth)
 
 
 @dataclass
@@ -161,6 +162,8 @@ class MapFrame:
         fig.add_artist(PixelImage(over[oy0:oy1, ox0:ox1], ox0, h - oy1, zorder=-1))
         rect = (x0 / self.width, y0 / h, (x1 - x0) / self.width, (y1 - y0) / h)
         self.ax = self._plain_axes(fig, rect, zorder=0)  # contours, labels, barbs
+        self._labels = CachedLabels(zorder=3)
+        self.ax.add_artist(self._labels)
         # Vector fills go between the fill image and the coastline overlay.
         self.fill_ax = self._plain_axes(fig, rect, zorder=-1.5)
         self._title = fig.text(0.5, 1 - 4 / h, "", ha="center", va="top",
@@ -240,7 +243,8 @@ class MapFrame:
             table = self._tables[id(layer)] = ColorTable.for_layer(layer)
         if layer.mode == "raster":
             vals = self._sampled(field, 1)
-            self._fill_img.set_data(table.colorize(vals, layer.min_value))
+            # Classified bottom row first: Agg's order, so the colours need no second copy.
+            self._fill_img.set_data_bottom_up(table.colorize(vals[::-1], layer.min_value))
             return
         xs, ys, _, _ = self._grid_points(1)
         vals = self._sampled(field, 1)
@@ -264,12 +268,14 @@ class MapFrame:
         if lv.size == 0:
             return
         cs = self.ax.contour(xs, ys, np.ma.masked_invalid(vals), levels=lv, colors=layer.color,
-                             linewidths=layer.linewidth, linestyles=layer.linestyle, zorder=2)
+                             linewidths=layer.linewidth, linestyles=layer.linestyle, zorder=2,
+                             algorithm="serial")
         self._dynamic.append(cs)
         if layer.labels:
             # Labels belong to the ContourSet: removing it next frame removes them too.
-            self.ax.clabel(cs, inline=True, inline_spacing=2, fontsize=layer.label_size,
-                           fmt=layer.label_fmt.format)
+            texts = self.ax.clabel(cs, inline=True, inline_spacing=2, fontsize=layer.label_size,
+                                   fmt=layer.label_fmt.format)
+            self._labels.add_texts(texts)
 
     def _barb_geometry(self, layer: BarbsLayer):
         key = ("barbs", layer.spacing)
@@ -329,6 +335,7 @@ class MapFrame:
         for art in self._dynamic:
             art.remove()
         self._dynamic.clear()
+        self._labels.clear_texts()
         try:
             for layer in self.product.layers:
                 if isinstance(layer, FilledLayer):
@@ -388,6 +395,10 @@ class PixelImage(Artist):
     def set_data(self, rgba: np.ndarray) -> None:
         """``rgba`` in image order (top row first); Agg wants the bottom row first."""
         self._rgba = np.ascontiguousarray(rgba[::-1], dtype=np.uint8)
+
+    def set_data_bottom_up(self, rgba: np.ndarray) -> None:
+        """``rgba`` already bottom row first (no flip, no copy if contiguous uint8)."""
+        self._rgba = np.ascontiguousarray(rgba, dtype=np.uint8)
 
     def draw(self, renderer) -> None:
         if not self.get_visible():
