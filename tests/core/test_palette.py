@@ -98,17 +98,15 @@ def test_palette_frame_is_close_to_the_24_bit_frame(product, region):
     assert core24.sum() > 2000, "the frame has isobars"
     assert (core24 & ~loose8).sum() <= 0.002 * core24.sum()
     assert (core8 & ~loose24).sum() <= 0.002 * core8.sum()
-    texts = frame._labels._texts
-    assert texts, "the frame has isobar labels"
+    labels = frame._labels.labels
+    assert labels, "the frame has isobar labels"
     renderer = frame.fig.canvas.get_renderer()
-    for t in texts:
-        t.set_visible(True)  # drawn from cached bitmaps: hidden, but its extent is the same
-        bb = t.get_window_extent(renderer)
-        t.set_visible(False)
-        rows = slice(int(prod.size[1] - bb.y1), int(prod.size[1] - bb.y0) + 1)
-        cols = slice(int(bb.x0), int(bb.x1) + 1)
+    for lab in labels:
+        bx0, by0, bx1, by1 = frame._labels.extent(lab, renderer)
+        rows = slice(max(0, prod.size[1] - by1), max(0, prod.size[1] - by0))
+        cols = slice(max(0, bx0), max(0, bx1))
         c24, c8 = core24[rows, cols], core8[rows, cols]
-        assert c24.sum() > 10, t.get_text()
+        assert c24.sum() > 10, lab.text
         assert (c24 & ~loose8[rows, cols]).sum() == 0 and (c8 & ~loose24[rows, cols]).sum() == 0
 
 
@@ -152,3 +150,30 @@ def test_png_palette_option_is_validated(tmp_path):
     path.write_text(yaml.safe_dump({"products": {"a": {**spec, "png_palette": "yes"}}}))
     with pytest.raises(SpecError, match=r"p\.yaml.*a\.png_palette.*'yes'"):
         load_catalog(path)
+
+
+def test_isobar_labels_sit_on_their_isobar():
+    """Each label's position, projected back with cartopy, has its level's pressure."""
+    import cartopy.crs as ccrs
+
+    prod = CATALOG.product("t2m_mslp")
+    frame = MapFrame(prod, CATALOG.region("europe"))
+    step = 4
+    img = frame.render(load_fields(SyntheticRun(ICON_EU), prod, step), model="icon-eu",
+                       run_time=RUN, step=step)
+    labels = frame._labels.labels
+    assert len(labels) >= 5
+    xy = np.array([[lab.x, lab.y] for lab in labels])
+    lonlat = ccrs.PlateCarree().transform_points(frame.crs, xy[:, 0], xy[:, 1])
+    lon, lat = lonlat[:, 0], lonlat[:, 1]
+    wave = np.sin(np.radians(2 * lon - 10 * step)) * np.cos(np.radians(3 * lat))
+    hpa = 1013 + 25 * wave  # the analytic field SyntheticRun writes, in hPa
+    values = np.array([float(lab.text) for lab in labels])
+    assert np.abs(hpa - values).max() < 1.0, list(zip(values, hpa.round(2), strict=True))
+    # Readable: never upside down, and a drawn bitmap of text size.
+    renderer = frame.fig.canvas.get_renderer()
+    for lab in labels:
+        assert -90 < lab.rotation <= 90, "never upside down"
+        bx0, by0, bx1, by1 = frame._labels.extent(lab, renderer)
+        assert bx1 - bx0 >= 8 and by1 - by0 >= 6
+    assert img.shape == (prod.size[1], prod.size[0], 4)

@@ -30,7 +30,7 @@ from framecast.field import Field
 from framecast.geo import ensure_cartopy
 from framecast.products import BarbsLayer, ContourLayer, FilledLayer, Product, Region
 from framecast.render.colors import ColorTable, norm_for
-from framecast.render.labels import CachedLabels
+from framecast.render.labels import CachedLabels, place_labels
 from framecast.render.sampling import Sampler, build_sampler
 
 TITLE_PX = 46  # height of the title band
@@ -272,10 +272,9 @@ class MapFrame:
                              algorithm="serial")
         self._dynamic.append(cs)
         if layer.labels:
-            # Labels belong to the ContourSet: removing it next frame removes them too.
-            texts = self.ax.clabel(cs, inline=True, inline_spacing=2, fontsize=layer.label_size,
-                                   fmt=layer.label_fmt.format)
-            self._labels.add_texts(texts)
+            # Placed along the lines, which are cut under them; drawn from cached bitmaps.
+            self._labels.add(place_labels(self.ax, cs, layer.label_fmt.format,
+                                          layer.label_size, layer.color, spacing=2))
 
     def _barb_geometry(self, layer: BarbsLayer):
         key = ("barbs", layer.spacing)
@@ -335,7 +334,7 @@ class MapFrame:
         for art in self._dynamic:
             art.remove()
         self._dynamic.clear()
-        self._labels.clear_texts()
+        self._labels.clear()
         try:
             for layer in self.product.layers:
                 if isinstance(layer, FilledLayer):
