@@ -177,3 +177,14 @@ def test_isobar_labels_sit_on_their_isobar():
         bx0, by0, bx1, by1 = frame._labels.extent(lab, renderer)
         assert bx1 - bx0 >= 8 and by1 - by0 >= 6
     assert img.shape == (prod.size[1], prod.size[0], 4)
+
+
+def test_palette_with_more_fixed_colours_than_entries_still_encodes():
+    from framecast.render.encode import PngPalette
+
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 255, (40, 50, 4), dtype=np.uint8)
+    pal = PngPalette.build(rng.integers(0, 255, (400, 3), dtype=np.uint8), img)
+    assert len(pal.colors) == 256
+    mode, rgb = _decode(encode_png(img, palette=pal))
+    assert mode == "P" and rgb.shape == (40, 50, 3)

@@ -60,9 +60,11 @@ class PngPalette:
         land, sea, background); ``sample`` is a representative frame, (h, w, 3|4) uint8.
         """
         fixed_p = np.unique(_packed(np.asarray(fixed, dtype=np.uint8).reshape(-1, 3)))
-        if fixed_p.size > PALETTE_SIZE - 16:
-            raise RenderError(f"{fixed_p.size} fixed colours leave too few palette entries "
-                              f"for anti-aliased edges (at most {PALETTE_SIZE - 16})")
+        limit = PALETTE_SIZE - 32  # keep room for the anti-aliased edges
+        if fixed_p.size > limit:
+            # More classes than a palette can hold exactly (hundreds of levels): keep an even
+            # spread of them; the nearest-colour mapping covers the others.
+            fixed_p = fixed_p[np.linspace(0, fixed_p.size - 1, limit).round().astype(int)]
         px = _packed(np.ascontiguousarray(sample[..., :3]).reshape(-1, 3))
         rest = px[~np.isin(px, fixed_p)]
         extra = np.zeros(0, dtype=np.uint32)
