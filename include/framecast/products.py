@@ -383,11 +383,12 @@ class Product:
                           "valid {valid:%a %d %b %Y %H} UTC"
     filename: str = "{product}_{region}_{run:%Y%m%d%H}_{step:03d}.png"
     png_compress_level: int = 3
+    png_palette: bool = True  # 8-bit palette PNG; false writes 24-bit RGB
 
     @classmethod
     def parse(cls, name: str, d: Mapping[str, Any], where: _Where) -> Product:
         allowed = {"title", "layers", "regions", "size", "dpi", "title_template", "filename",
-                   "png_compress_level", "description"}
+                   "png_compress_level", "png_palette", "description"}
         _take(d, where, allowed, {"title", "layers", "regions"})
         layers_raw = d["layers"]
         if not isinstance(layers_raw, list) or not layers_raw:
@@ -413,6 +414,9 @@ class Product:
         level = int(_number(d.get("png_compress_level", 3), where / "png_compress_level"))
         if not 0 <= level <= 9:
             raise (where / "png_compress_level").error("expected 0..9")
+        palette = d.get("png_palette", True)
+        if not isinstance(palette, bool):
+            raise (where / "png_palette").error(f"expected true or false, got {palette!r}")
         return cls(
             name=name,
             title=str(d["title"]),
@@ -425,6 +429,7 @@ class Product:
             filename=_template(d.get("filename", cls.filename), where / "filename",
                                required={"step"}),
             png_compress_level=level,
+            png_palette=palette,
         )
 
     def variables(self) -> set[str]:

@@ -70,3 +70,26 @@ def test_assets_round_trip(tmp_path, setup):
     back = RenderAssets.load(tmp_path / "a.npz")
     assert np.array_equal(back.labels, assets.labels)
     assert back.title_box == assets.title_box and back.font_path == assets.font_path
+
+
+def test_frames_after_the_first_equal_a_fresh_full_render(setup):
+    """Only changed countries are redrawn after frame one: the result must not drift."""
+    c, style, scale, assets = setup
+    r = FrameRenderer(assets, scale, style)
+    rng = np.random.default_rng(3)
+    values = rng.uniform(0, 1000, len(c))
+    for step in range(12):
+        # A few countries change class each step, now and then none or all of them.
+        k = [3, 0, len(c)][step % 3] if step % 4 == 0 else 5
+        values[rng.choice(len(c), k, replace=False)] = rng.uniform(0, 1000, k)
+        if step == 7:
+            values[:10] = np.nan
+        title = "Title " + "x" * (20 - step)  # shorter text each step: old text must go
+        got = r.render(values, title, f"caption {step}").copy()
+        fresh = FrameRenderer(assets, scale, style).render(values, title, f"caption {step}")
+        assert np.array_equal(got, fresh), f"step {step}"
+    # Independent check of one country's interior against the scale's colour.
+    usa = c.index_of("USA")
+    values[usa] = 5.0
+    frame = r.render(values, "t", "c")[..., :3]
+    assert tuple(frame[_interior(assets, FIRST_COUNTRY + usa)]) == tuple(sample_cmap("Blues", 3)[0])

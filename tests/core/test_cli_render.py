@@ -37,14 +37,15 @@ def test_render_icon_eu_run(icon_eu_run, tmp_path, capsys):
     for f in files:
         with Image.open(f) as im:
             assert im.size == (1000, 800)
-            assert len(np.unique(np.asarray(im).reshape(-1, 3), axis=0)) > 100
+            assert im.mode == "P"  # 8-bit palette PNG, the default
+            assert len(np.unique(np.asarray(im.convert("RGB")).reshape(-1, 3), axis=0)) > 100
     recs = read_records(run)
     assert len(recs) == 8 and {r.step for r in recs} == {0, 1, 2, 3}
     assert all(r.bytes > 10_000 and r.render_ms > 0 for r in recs)
     assert "rendered 8 frames" in capsys.readouterr().out
     # Frames change with time: step 0 and step 3 differ.
-    a = np.asarray(Image.open(files[0]))
-    b = np.asarray(Image.open(files[3]))
+    a = np.asarray(Image.open(files[0]).convert("RGB"))
+    b = np.asarray(Image.open(files[3]).convert("RGB"))
     assert np.abs(a.astype(int) - b.astype(int)).mean() > 1
 
 
@@ -75,7 +76,7 @@ def test_global_models_render(model, request, tmp_path):
     assert len(recs) == 2
     for r in recs:
         with Image.open(tmp_path / model / "2026112300" / r.path) as im:
-            px = np.asarray(im)
+            px = np.asarray(im.convert("RGB"))
         # The filled field covers the globe: many colours in the centre of the map.
         centre = px[300:500, 300:700].reshape(-1, 3)
         assert len(np.unique(centre, axis=0)) > 20

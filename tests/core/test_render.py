@@ -102,8 +102,7 @@ def test_every_shipped_product_and_region_renders(product, region):
     colours = np.unique(img[..., :3].reshape(-1, 3), axis=0)
     assert len(colours) > 50, "not a blank image"
     if any(layer.kind == "contour" and layer.labels for layer in prod.layers):
-        labels = [t.get_text() for cs in frame._dynamic if hasattr(cs, "labelTexts")
-                  for t in cs.labelTexts]
+        labels = [lab.text for lab in frame._labels.labels]
         assert labels, "contour labels present"
         assert all(t.replace("-", "").isdigit() for t in labels)
     if any(layer.kind == "barbs" for layer in prod.layers):

@@ -17,10 +17,12 @@ COLOURS = {"t2m": (200, 80, 60), "pmsl": (60, 90, 200), "precip": (40, 160, 90)}
 
 
 def make_png(
-    path: Path, text: str, colour: tuple[int, int, int], size=(200, 150), noise: bool = False
+    path: Path, text: str, colour: tuple[int, int, int], size=(200, 150), noise: bool = False,
+    palette: bool = False,
 ) -> None:
     """A small real PNG; a few text-seeded dots make sizes differ per frame like real charts.
-    ``noise`` fills a band with random pixels so the file is large (for mid-upload faults)."""
+    ``noise`` fills a band with random pixels so the file is large (for mid-upload faults);
+    ``palette`` writes an 8-bit palette PNG with framecast's encoder, as the renderer does."""
     img = Image.new("RGB", size, (245, 245, 245))
     draw = ImageDraw.Draw(img)
     draw.rectangle([10, 10, size[0] - 10, size[1] - 40], fill=colour)
@@ -37,6 +39,14 @@ def make_png(
         draw = ImageDraw.Draw(img)
     draw.text((20, size[1] - 32), text, fill=(0, 0, 0))
     path.parent.mkdir(parents=True, exist_ok=True)
+    if palette:
+        import numpy as np
+
+        from framecast.render.encode import PngPalette, encode_png
+
+        rgb = np.asarray(img)
+        path.write_bytes(encode_png(rgb, palette=PngPalette.build(np.array([colour]), rgb)))
+        return
     img.save(path, format="PNG")
 
 
@@ -51,6 +61,7 @@ def make_run(
     tag: str = "",
     size=(200, 150),
     noise: bool = False,
+    palette: bool = False,
 ) -> Path:
     """A rendered run folder: PNG frames + frame records, like the renderer leaves it."""
     rd = run_dir(out_root, model, run_time)
@@ -60,7 +71,7 @@ def make_run(
             for step in steps:
                 rel = f"{product}/{region}/{product}_{region}_{step:03d}.png"
                 make_png(rd / rel, f"{tag}{model} {product} {region} +{step}h",
-                         COLOURS.get(product, (120, 120, 120)), size, noise)
+                         COLOURS.get(product, (120, 120, 120)), size, noise, palette)
                 recs.append(FrameRecord(
                     model=model, run=run_time.isoformat(), product=product, region=region,
                     step=step, path=rel, bytes=(rd / rel).stat().st_size,

@@ -90,7 +90,13 @@ def test_viewer_loads_steps_switches_products_and_runs(
     www, base = http_root
     size = (480, 320)
     run_a = make_run_dir(tmp_path / "a", run_time=RUN_A, products=("t2m",), size=size, tag="A ")
-    run_b = make_run_dir(tmp_path / "b", run_time=RUN_B, steps=(0, 1, 2, 3, 4, 5), size=size)
+    # The charts of the run shown first are 8-bit palette PNGs, as the renderer writes them.
+    run_b = make_run_dir(tmp_path / "b", run_time=RUN_B, steps=(0, 1, 2, 3, 4, 5), size=size,
+                         palette=True)
+    from PIL import Image
+
+    with Image.open(next(run_b.rglob("*.png"))) as im:
+        assert im.mode == "P"
     run_c = make_run_dir(tmp_path / "c", run_time=RUN_C, products=("precip",), size=size)
     publish_run(run_a, LocalTarget(www), model="icon-eu", run_time=RUN_A)
     publish_run(run_b, LocalTarget(www), model="icon-eu", run_time=RUN_B)

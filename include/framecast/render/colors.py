@@ -50,20 +50,31 @@ class ColorTable:
         return cls(lv, lut, uniform)
 
     def classify(self, values: np.ndarray, min_value: float | None = None) -> np.ndarray:
-        """Class index per value (uint8/uint16), NaN and values below ``min_value`` -> no data."""
+        """Class index per value (uint8 up to 254 levels), NaN and below ``min_value`` -> no data."""
         n = self.levels.size
         v = np.asarray(values, dtype=np.float32)
+        dtype = np.uint8 if n + 1 <= 255 else np.uint16
         if self.uniform_step is not None:
-            k = np.floor((v - self.levels[0]) / self.uniform_step) + 1
+            k = v - self.levels[0]  # float64, as searchsorted would compare
+            k /= self.uniform_step
+            np.floor(k, out=k)
+            k += 1
             np.clip(k, 0, n, out=k)
-            cls = np.nan_to_num(k, nan=n + 1).astype(np.int32)
+            k[np.isnan(k)] = n + 1
+            cls = k.astype(dtype)
         else:
-            cls = np.searchsorted(self.levels, v, side="right").astype(np.int32)
+            cls = np.searchsorted(self.levels, v, side="right").astype(dtype)
             cls[np.isnan(v)] = n + 1
         if min_value is not None:
             cls[v < min_value] = n + 1
         return cls
 
     def colorize(self, values: np.ndarray, min_value: float | None = None) -> np.ndarray:
-        """RGBA uint8 colours for ``values`` (any shape + a trailing 4)."""
-        return self.lut[self.classify(values, min_value)]
+        """RGBA uint8 colours for ``values`` (any shape + a trailing 4).
+
+        The table is gathered as one 32-bit word per pixel: a quarter of the index work of
+        indexing an (n, 4) array row by row.
+        """
+        cls = self.classify(values, min_value)
+        packed = np.ascontiguousarray(self.lut).view(np.uint32).ravel()
+        return packed.take(cls).view(np.uint8).reshape(*cls.shape, 4)

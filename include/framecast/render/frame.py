@@ -30,13 +30,14 @@ from framecast.field import Field
 from framecast.geo import ensure_cartopy
 from framecast.products import BarbsLayer, ContourLayer, FilledLayer, Product, Region
 from framecast.render.colors import ColorTable, norm_for
+from framecast.render.labels import CachedLabels, place_labels
 from framecast.render.sampling import Sampler, build_sampler
 
 TITLE_PX = 46  # height of the title band
 COLORBAR_PX = 58  # height of the colorbar band
 LAND = "#efe9dc"
 OCEAN = "#dbe8f3"
-CONTOUR_FACTOR = 2  # contour grid = every 2nd output pixel
+CONTOUR_FACTOR = 3  # contour grid = every 3rd output pixel (isobars are smooth)
 
 
 @dataclass
@@ -72,6 +73,7 @@ class MapFrame:
         self._build_static()
         self._samplers: dict[tuple[str, str], Sampler] = {}
         self._dynamic: list = []
+        self._palette = None
 
     # ---- static part, once per worker ---------------------------------------------------
     def _build_static(self) -> None:
@@ -135,6 +137,7 @@ class MapFrame:
             a.set_visible(False)
         fig.canvas.draw()
         under = np.asarray(fig.canvas.buffer_rgba()).copy()
+        self._static_rgb = _frequent_colors(under, 48)
         # Overlay: the line features and the map outline, on a transparent figure.
         for a in lines:
             a.set_visible(True)
@@ -159,6 +162,8 @@ class MapFrame:
         fig.add_artist(PixelImage(over[oy0:oy1, ox0:ox1], ox0, h - oy1, zorder=-1))
         rect = (x0 / self.width, y0 / h, (x1 - x0) / self.width, (y1 - y0) / h)
         self.ax = self._plain_axes(fig, rect, zorder=0)  # contours, labels, barbs
+        self._labels = CachedLabels(zorder=3)
+        self.ax.add_artist(self._labels)
         # Vector fills go between the fill image and the coastline overlay.
         self.fill_ax = self._plain_axes(fig, rect, zorder=-1.5)
         self._title = fig.text(0.5, 1 - 4 / h, "", ha="center", va="top",
@@ -238,7 +243,8 @@ class MapFrame:
             table = self._tables[id(layer)] = ColorTable.for_layer(layer)
         if layer.mode == "raster":
             vals = self._sampled(field, 1)
-            self._fill_img.set_data(table.colorize(vals, layer.min_value))
+            # Classified bottom row first: Agg's order, so the colours need no second copy.
+            self._fill_img.set_data_bottom_up(table.colorize(vals[::-1], layer.min_value))
             return
         xs, ys, _, _ = self._grid_points(1)
         vals = self._sampled(field, 1)
@@ -262,12 +268,13 @@ class MapFrame:
         if lv.size == 0:
             return
         cs = self.ax.contour(xs, ys, np.ma.masked_invalid(vals), levels=lv, colors=layer.color,
-                             linewidths=layer.linewidth, linestyles=layer.linestyle, zorder=2)
+                             linewidths=layer.linewidth, linestyles=layer.linestyle, zorder=2,
+                             algorithm="serial")
         self._dynamic.append(cs)
         if layer.labels:
-            # Labels belong to the ContourSet: removing it next frame removes them too.
-            self.ax.clabel(cs, inline=True, inline_spacing=2, fontsize=layer.label_size,
-                           fmt=layer.label_fmt.format)
+            # Placed along the lines, which are cut under them; drawn from cached bitmaps.
+            self._labels.add(place_labels(self.ax, cs, layer.label_fmt.format,
+                                          layer.label_size, layer.color, spacing=2))
 
     def _barb_geometry(self, layer: BarbsLayer):
         key = ("barbs", layer.spacing)
@@ -327,6 +334,7 @@ class MapFrame:
         for art in self._dynamic:
             art.remove()
         self._dynamic.clear()
+        self._labels.clear()
         try:
             for layer in self.product.layers:
                 if isinstance(layer, FilledLayer):
@@ -342,6 +350,26 @@ class MapFrame:
                                                        run=run_time, step=step))
         self.fig.canvas.draw()
         return np.asarray(self.fig.canvas.buffer_rgba())
+
+    def fixed_colors(self) -> np.ndarray:
+        """(n, 3) colours a palette must keep exactly: the fill's table, land, sea, background."""
+        out = [self._static_rgb, np.array([[255, 255, 255], [0, 0, 0]], np.uint8)]
+        if self._fill_layer is not None:
+            lut = ColorTable.for_layer(self._fill_layer).lut
+            alpha = lut[:, 3:4].astype(np.float32) / 255
+            # A translucent fill shows as its colour blended over land and over sea.
+            for base in ([255, 255, 255], _rgb(LAND), _rgb(OCEAN)):
+                blend = lut[:, :3] * alpha + np.array(base, np.float32) * (1 - alpha)
+                out.append(np.round(blend[lut[:, 3] > 0]).astype(np.uint8))
+        return np.unique(np.concatenate(out), axis=0)
+
+    def png_palette(self, sample: np.ndarray):
+        """This product's 8-bit PNG palette, built from the first frame drawn (``sample``)."""
+        from framecast.render.encode import PngPalette
+
+        if self._palette is None:
+            self._palette = PngPalette.build(self.fixed_colors(), sample)
+        return self._palette
 
     def timed_render(self, fields: dict[str, Field], **kw) -> tuple[np.ndarray, float]:
         t0 = time.perf_counter()
@@ -367,12 +395,31 @@ class PixelImage(Artist):
         """``rgba`` in image order (top row first); Agg wants the bottom row first."""
         self._rgba = np.ascontiguousarray(rgba[::-1], dtype=np.uint8)
 
+    def set_data_bottom_up(self, rgba: np.ndarray) -> None:
+        """``rgba`` already bottom row first (no flip, no copy if contiguous uint8)."""
+        self._rgba = np.ascontiguousarray(rgba, dtype=np.uint8)
+
     def draw(self, renderer) -> None:
         if not self.get_visible():
             return
         gc = renderer.new_gc()
         renderer.draw_image(gc, self.x, self.y, self._rgba)
         gc.restore()
+
+
+def _rgb(color: str) -> list[int]:
+    from matplotlib.colors import to_rgb
+
+    return [round(c * 255) for c in to_rgb(color)]
+
+
+def _frequent_colors(rgba: np.ndarray, n: int) -> np.ndarray:
+    """The ``n`` most frequent colours of an image, (n, 3) uint8 (static layers' colours)."""
+    rgb = rgba[..., :3].reshape(-1, 3).astype(np.uint32)
+    packed = (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
+    vals, counts = np.unique(packed, return_counts=True)
+    top = vals[np.argsort(counts)[::-1][:n]]
+    return np.stack([(top >> 16) & 255, (top >> 8) & 255, top & 255], axis=1).astype(np.uint8)
 
 
 def _nonempty_box(rgba: np.ndarray) -> tuple[int, int, int, int]:

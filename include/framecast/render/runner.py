@@ -124,8 +124,10 @@ def render_chunk(data_dir: Path, out_root: Path, *, model: str, run_time: dateti
             img = frame.render(fields, model=model, run_time=run_time, step=step)
             t2 = time.perf_counter()
             name = prod.format_filename(region=region, model=model, run=run_time, step=step)
+            palette = frame.png_palette(img) if prod.png_palette else None
             nbytes = write_atomic(frame_dir / name,
-                                  encode_png(img, compress_level=prod.png_compress_level))
+                                  encode_png(img, compress_level=prod.png_compress_level,
+                                             palette=palette))
             t3 = time.perf_counter()
             valid = next(iter(fields.values())).valid_time
             rec = FrameRecord(
