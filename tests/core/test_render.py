@@ -61,7 +61,7 @@ class SyntheticRun:
 
 def _render(product: str, region: str, grid: Grid = ICON_EU, step: int = 3,
             constant: dict[str, float] | None = None, size=(600, 480)):
-    prod = replace(CATALOG.product(product), size=size)
+    prod = replace(CATALOG.product(product), size=size, site=None)  # unbranded: see test_style
     frame = MapFrame(prod, CATALOG.region(region))
     fields = load_fields(SyntheticRun(grid, constant), prod, step)
     img = frame.render(fields, model="icon-eu", run_time=RUN, step=step).copy()
