@@ -68,7 +68,7 @@ DWD_IDENTITY = {
     "td2m": ("2d", "heightAboveGround"), "rh2m": ("2r", "heightAboveGround"),
     "tmax2m": ("max_2t", "heightAboveGround"), "tmin2m": ("min_2t", "heightAboveGround"),
     "lcc": ("lcc", "surface"), "mcc": ("mcc", "surface"), "hcc": ("hcc", "surface"),
-    "cin": ("CIN_ML", "unknown"), "sde": ("sde", "surface"), "hzerocl": ("h", "isothermZero"),
+    "cin": ("CIN_ML", "unknown"), "sd": ("sde", "surface"), "hzerocl": ("h", "isothermZero"),
     "ww": ("WW", "surface"), "snow_gsp": ("lsfwe", "surface"),
     "snow_con": ("csfwe", "surface"), "r700": ("r", "isobaricInhPa"),
     "t300": ("t", "isobaricInhPa"), "gh300": ("z", "isobaricInhPa"),
@@ -160,7 +160,7 @@ def test_precipitation_splits_add_up_and_snow_falls_only_where_cold(icon_all):
     assert snowing.sum() > 20 and raining.sum() > 20  # both happen somewhere in winter
     assert t2m[snowing].max() < 273.15 + 6.0  # a few degrees of diurnal warming at most
     assert np.median(t2m[snowing]) < np.median(t2m[raining]) - 5.0
-    sde = _dwd(icon_all, "sde", 6)
+    sde = _dwd(icon_all, "sd", 6)
     assert sde.min() >= 0.0 and (sde > 0.05).sum() > 20
     assert t2m[sde > 0.05].max() < 273.15 + 6.0  # no snow cover in warm air
 
@@ -205,9 +205,10 @@ def test_gfs_file_has_every_gfs_field_by_idx(gfs_all):
         assert f"{v.gfs_name}:{v.gfs_level}" in idx3, name
     # Like NCEP's f000: no extremes or precipitation type at the analysis.
     for key in ("TMAX:2 m above ground", "TMIN:2 m above ground", "CRAIN:surface",
-                "CPOFP:surface", "APCP:surface"):
+                "CPOFP:surface", "APCP:surface", "WEASD:surface"):
         assert key not in idx0 and key in idx3
     assert idx3["TMAX:2 m above ground"][2] == "3 hour fcst"
+    assert idx3["WEASD:surface"][2] == idx3["APCP:surface"][2] == "0-3 hour acc fcst"
     path = gfs_all / gfs_path(RUN, 3)
     want = {"DPT:2 m above ground": ("2d", "heightAboveGround"),
             "LCDC:low cloud layer": ("tcc", "lowCloudLayer"),
@@ -215,7 +216,8 @@ def test_gfs_file_has_every_gfs_field_by_idx(gfs_all):
             "CSNOW:surface": ("csnow", "surface"), "CPOFP:surface": ("cpofp", "surface"),
             "SNOD:surface": ("sde", "surface"), "RH:700 mb": ("r", "isobaricInhPa"),
             "TMAX:2 m above ground": ("tmax", "heightAboveGround"),
-            "SOILW:0-0.1 m below ground": ("soilw", "depthBelowLand")}
+            "SOILW:0-0.1 m below ground": ("soilw", "depthBelowLand"),
+            "WEASD:surface": ("sdwe", "surface")}
     values = {}
     for key, (short, tol) in want.items():
         off, length, _ = idx3[key]

@@ -57,7 +57,8 @@ _DWD_PREFIX = {
     "icon": "icon_global_icosahedral",
 }
 #: Fields a real GFS f000 file lacks (there is nothing accumulated, averaged or extreme yet).
-_GFS_NOT_AT_F000 = frozenset({"tp", "tcc", "tmax2m", "tmin2m", "crain", "csnow", "cpofp"})
+_GFS_NOT_AT_F000 = frozenset({"tp", "tcc", "tmax2m", "tmin2m", "crain", "csnow",
+                              "frozen_precip_pct", "snow_we"})
 #: Snow depth: new snow (kg m-2 water) -> metres of fresh snow (density 100 kg m-3).
 _SNOW_M_PER_KG = 0.01
 #: Precision of accumulated precipitation (0.1 kg m-2): fixed so packing keeps it monotonic.
@@ -149,7 +150,7 @@ class _RunWriter:
                                                             UnstructuredSampler) else 0
         names = set(variables)
         self._accumulate = sorted(names & ACCUMULATED)
-        if "sde" in names:  # snow depth grows with the snowfall
+        if "sd" in names:  # snow depth grows with the snowfall
             self._accumulate = sorted(set(self._accumulate) | {"snow_gsp", "snow_con"})
         self._acc_hours = 0
         self._acc: dict[str, np.ndarray] = {}
@@ -163,7 +164,7 @@ class _RunWriter:
         lat, lon = self.sampler.points()
         if not self._acc or step < self._acc_hours:
             self._acc = {n: np.zeros_like(lat) for n in ("tp", "rain_gsp", "rain_con",
-                                                         "snow_gsp", "snow_con")}
+                                                         "snow_gsp", "snow_con", "snow_we")}
             self._acc_hours = 0
         parts = len(self._accumulate) > 1 or self._accumulate != ["tp"]
         for h in range(self._acc_hours, step):
@@ -176,6 +177,7 @@ class _RunWriter:
             self._acc["rain_con"] += rate * (1.0 - frozen) * conv
             self._acc["snow_gsp"] += rate * frozen * (1.0 - conv)
             self._acc["snow_con"] += rate * frozen * conv
+            self._acc["snow_we"] += rate * frozen
         self._acc_hours = step
         return self._acc
 
@@ -197,7 +199,7 @@ class _RunWriter:
         utc_hour = valid.hour + valid.minute / 60.0
         out = self.weather.state(lat, lon, float(step), utc_hour)
         self._t2m_at[step] = out["t2m"]
-        if names - set(STATE_FIELDS) - ACCUMULATED - {"tmax2m", "tmin2m", "sde"}:
+        if names - set(STATE_FIELDS) - ACCUMULATED - {"tmax2m", "tmin2m", "sd"}:
             out |= self.weather.extended(lat, lon, float(step), out)
         if {"tmax2m", "tmin2m"} & names:
             earlier = [s for s in self._all_steps if s < step]
@@ -209,7 +211,7 @@ class _RunWriter:
         if self._accumulate:
             acc = self._accumulated(step)
             out |= {n: acc[n] for n in self._accumulate}
-        if "sde" in names:
+        if "sd" in names:
             land = self.weather.land(lat, lon)
             if self._snow0 is None:  # snow cover at the start where it is cold, on land
                 tsurf = self.weather.surface_temperature(lat, lon, self.weather.state(
@@ -217,7 +219,7 @@ class _RunWriter:
                 self._snow0 = land * 0.4 * np.clip((270.15 - tsurf) / 8.0, 0.0, 1.0)
             new = _SNOW_M_PER_KG * (self._acc["snow_gsp"] + self._acc["snow_con"])
             melt = np.clip(1.0 - (out["t2m"] - 274.15) / 4.0, 0.0, 1.0)
-            out["sde"] = (self._snow0 + new) * melt
+            out["sd"] = (self._snow0 + new) * melt
         return out
 
     def _fields(self, step: int, extra: set[str]) -> dict[str, np.ndarray]:

@@ -120,7 +120,7 @@ _SURFACE_EXTRA: tuple[SampleVariable, ...] = (
                    "HCDC", "high cloud layer", GribIdentity(0, 6, 1, 234)),
     SampleVariable("cin", "cin_ml", "CIN_ML", GribIdentity(0, 7, 7, 192),
                    "CIN", "surface", GribIdentity(0, 7, 7, 1)),
-    SampleVariable("sde", "h_snow", "H_SNOW", GribIdentity(0, 1, 11, 1),
+    SampleVariable("sd", "h_snow", "H_SNOW", GribIdentity(0, 1, 11, 1),
                    "SNOD", "surface", GribIdentity(0, 1, 11, 1)),
     SampleVariable("hzerocl", "hzerocl", "HZEROCL", GribIdentity(0, 3, 6, 4),
                    "HGT", "0C isotherm", GribIdentity(0, 3, 5, 4)),
@@ -132,16 +132,18 @@ _SURFACE_EXTRA: tuple[SampleVariable, ...] = (
     # DWD ships the simulated Meteosat 10.8 um channel for ICON-EU only.
     SampleVariable("ir_bt", "synmsg_bt_cl_ir10.8", "SYNMSG_BT_CL_IR10.8",
                    GribIdentity(3, 1, 14, 1), None, None, None, models=frozenset({"icon-eu"})),
-    _gfs("cpofp", "CPOFP", "surface", GribIdentity(0, 1, 39, 1)),
+    _gfs("frozen_precip_pct", "CPOFP", "surface", GribIdentity(0, 1, 39, 1)),
     _gfs("crain", "CRAIN", "surface", GribIdentity(0, 1, 192, 1)),
     _gfs("csnow", "CSNOW", "surface", GribIdentity(0, 1, 195, 1)),
-    _gfs("soilw", "SOILW", "0-0.1 m below ground", GribIdentity(2, 0, 192, 106, 0)),
+    # GFS accumulates the snowfall water equivalent since the run start (like APCP).
+    _gfs("snow_we", "WEASD", "surface", GribIdentity(0, 1, 13, 1, stat="accum")),
+    _gfs("soil_moisture", "SOILW", "0-0.1 m below ground", GribIdentity(2, 0, 192, 106, 0)),
 )
 
 VARIABLES: dict[str, SampleVariable] = {v.name: v for v in (*_CORE, *_UPPER, *_SURFACE_EXTRA)}
 
 #: Accumulated since the run start (like ``tp``): integrated hour by hour by the generator.
-ACCUMULATED = frozenset({"tp", "rain_gsp", "rain_con", "snow_gsp", "snow_con"})
+ACCUMULATED = frozenset({"tp", "rain_gsp", "rain_con", "snow_gsp", "snow_con", "snow_we"})
 
 
 def model_variables(model: str) -> list[str]:

@@ -88,7 +88,7 @@ TROPOPAUSE_K = 215.0
 
 #: Names of the fields :meth:`Weather.extended` adds to :meth:`Weather.state`.
 EXTENDED_FIELDS = (
-    ("td2m", "rh2m", "lcc", "mcc", "hcc", "cin", "hzerocl", "ir_bt", "soilw", "prate",
+    ("td2m", "rh2m", "lcc", "mcc", "hcc", "cin", "hzerocl", "ir_bt", "soil_moisture", "prate",
      "frozen")
     + tuple(f"{f}{lev}" for lev in PRESSURE_LEVELS for f in ("t", "u", "v", "gh", "r"))
 )
@@ -115,7 +115,7 @@ def frozen_fraction(t_surface_kelvin: np.ndarray) -> np.ndarray:
 
 #: Categorical fields: computed at full resolution from interpolated inputs, never
 #: interpolated themselves (a code between 61 and 71 means something else).
-CATEGORICAL = ("ww", "crain", "csnow", "cpofp")
+CATEGORICAL = ("ww", "crain", "csnow", "frozen_precip_pct")
 #: What :func:`categorical` needs.
 CATEGORICAL_INPUTS = ("prate", "frozen", "cape", "tcc", "rh2m", "u10", "v10")
 
@@ -126,7 +126,7 @@ def categorical(names: set[str], f: dict[str, np.ndarray]) -> dict[str, np.ndarr
     wet = rate >= 0.1
     out = {"crain": np.where(wet & (frozen < 0.5), 1.0, 0.0),
            "csnow": np.where(wet & (frozen >= 0.5), 1.0, 0.0),
-           "cpofp": np.where(wet, 100.0 * frozen, 0.0)}
+           "frozen_precip_pct": np.where(wet, 100.0 * frozen, 0.0)}
     if "ww" in names:
         out["ww"] = weather_code(rate, frozen, f["cape"], f["tcc"], f["rh2m"],
                                  np.hypot(f["u10"], f["v10"]))
@@ -371,7 +371,7 @@ class Weather:
             bt = bt * (1.0 - c) + top * c
         out["ir_bt"] = bt
         land = self.land(lat, lon)
-        out["soilw"] = np.where(land > 0.5,
+        out["soil_moisture"] = np.where(land > 0.5,
                                 np.clip(0.22 + 0.08 * np.tanh(q) + 0.03 * self.static_texture(
                                     lat, lon), 0.05, 0.45), 1.0)
         rate = 1.6 * np.clip(q - 0.55, 0.0, None) ** 1.5
