@@ -94,6 +94,16 @@ class ModelSpec:
     http: HttpSpec = field(default_factory=HttpSpec)
     publish_within: timedelta | None = None  # deadline: charts published this long after run time
 
+    def variable(self, name: str) -> VariableSpec | None:
+        """Where ``name`` lives upstream: this model's own mapping, else the catalogue's.
+
+        ``models.yaml`` maps what differs per model; every other variable is found through
+        the publisher identities in the variable catalogue (``config/variables.yaml``), so a
+        variable added there is downloadable without touching the model entry.
+        """
+        own = self.variables.get(name)
+        return own if own is not None else catalogue_variable(name, self.layout)
+
     @property
     def dag_id(self) -> str:
         """``framecast_<model>`` with dashes as underscores (``icon-eu`` -> ``framecast_icon_eu``)."""
@@ -147,6 +157,22 @@ class RemoteFile:
             messages=int(d.get("messages", 1)),
             expect={str(k): str(v) for k, v in (d.get("expect") or {}).items()},
         )
+
+
+def catalogue_variable(name: str, layout: str) -> VariableSpec | None:
+    """The upstream location of a catalogue variable for a layout (None: not published)."""
+    from framecast.variables import load_catalogue
+
+    v = load_catalogue().base(name)
+    if v is None:
+        return None
+    if layout == "dwd":
+        if not v.dwd_var:
+            return None
+        return VariableSpec(name, var=v.dwd_var, level=v.dwd_level)
+    if not v.idx:
+        return None
+    return VariableSpec(name, field=v.idx, from_step=v.from_step)
 
 
 # --------------------------------------------------------------------------- parsing
@@ -278,8 +304,8 @@ def parse_model(name: str, d: Mapping[str, Any], source: str) -> ModelSpec:
         isinstance(c, int) and 0 <= c < 24 for c in cycles
     ):
         raise SpecError(f"{where}.cycles: expected a list of UTC hours 0..23, got {cycles!r}")
-    variables_raw = _require(d, "variables", where)
-    if not isinstance(variables_raw, Mapping) or not variables_raw:
+    variables_raw = d.get("variables") or {}
+    if not isinstance(variables_raw, Mapping):
         raise SpecError(f"{where}.variables: expected a mapping of canonical names")
     variables = {
         str(k): _parse_variable(str(k), v, layout, f"{where}.variables.{k}")
@@ -453,11 +479,12 @@ def needed_variables(spec: ModelSpec, catalog: Any = None) -> tuple[str, ...]:
                 needed |= base_variables(v)
             except KeyError:
                 needed.add(v)
-    missing = sorted(needed - set(spec.variables))
+    missing = sorted(v for v in needed if spec.variable(v) is None)
     if missing:
         raise SpecError(
             f"model {spec.name!r}: products {list(spec.products)} need {missing}, which "
-            f"models.{spec.name}.variables does not map to upstream fields"
+            f"neither models.{spec.name}.variables nor the variable catalogue maps to "
+            f"upstream fields of layout {spec.layout!r}"
         )
     return tuple(sorted(needed))
 
@@ -494,9 +521,12 @@ def run_files(
     """Every file of one model run that ``variables`` need, ordered by step (early first)."""
     steps = tuple(sorted(spec.steps if steps is None else steps))
     variables = tuple(sorted(set(variables)))
+    mapping: dict[str, VariableSpec] = {}
     for v in variables:
-        if v not in spec.variables:
+        vs = spec.variable(v)
+        if vs is None:
             raise SpecError(f"model {spec.name!r}: no upstream mapping for variable {v!r}")
+        mapping[v] = vs
     files: list[RemoteFile] = []
     if spec.layout == "dwd":
         for name in spec.time_invariant:
@@ -506,7 +536,7 @@ def run_files(
                                     spec.compression, expect=grib_identity(run_time, None)))
         for step in steps:
             for v in variables:
-                vs = spec.variables[v]
+                vs = mapping[v]
                 if step < vs.from_step:
                     continue
                 ph = _placeholders(run_time, step) | {"var": vs.var, "VAR": vs.var.upper()}
@@ -521,10 +551,10 @@ def run_files(
                                         spec.compression, expect=grib_identity(run_time, step)))
     else:
         for step in steps:
-            present = [v for v in variables if step >= spec.variables[v].from_step]
+            present = [v for v in variables if step >= mapping[v].from_step]
             if not present:
                 continue
-            fields = tuple(dict.fromkeys(spec.variables[v].field for v in present))
+            fields = tuple(dict.fromkeys(mapping[v].field for v in present))
             url = spec.paths["step_file"].format(**_placeholders(run_time, step))
             files.append(RemoteFile(url, _local(url, spec.compression), step, tuple(present),
                                     spec.compression, fields, messages=len(fields),

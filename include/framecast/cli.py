@@ -17,6 +17,8 @@ from framecast.errors import FramecastError
 COMMAND_MODULES = (
     "framecast.commands.render",
     "framecast.commands.sample_data",
+    "framecast.commands.variables",
+    "framecast.commands.plot",
     "framecast.publish.cli",
     "framecast.choropleth.cli",
     "framecast.metrics.cli",

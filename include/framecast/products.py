@@ -29,15 +29,12 @@ if TYPE_CHECKING:
 
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
 
+#: The first fifteen canonical names (kept for callers that list them); the full set of names
+#: is the variable catalogue (``config/variables.yaml``, :mod:`framecast.variables`).
 BASE_VARIABLES = frozenset(
-    ["t2m", "msl", "tp", "gust10", "tcc", "u10", "v10", "u850", "v850", "t850", "gh850", "t500", "gh500", "gh1000", "cape"]
+    ["t2m", "msl", "tp", "gust10", "tcc", "u10", "v10", "u850", "v850", "t850", "gh850",
+     "t500", "gh500", "gh1000", "cape"]
 )
-_DERIVED = {
-    "wind10": {"u10", "v10"},
-    "wind850": {"u850", "v850"},
-    "thick_500_1000": {"gh500", "gh1000"},
-}
-_TP_WINDOW = re.compile(r"^tp_(\d+)h$")
 
 PROJECTIONS = {
     "platecarree": "PlateCarree",
@@ -53,22 +50,16 @@ COASTLINE_SCALES = ("110m", "50m", "10m")
 
 
 def base_variables(name: str) -> set[str]:
-    """The GRIB variables a (possibly derived) variable name is computed from."""
-    if name in BASE_VARIABLES:
-        return {name}
-    if name in _DERIVED:
-        return set(_DERIVED[name])
-    if _TP_WINDOW.match(name):
-        return {"tp"}
-    raise KeyError(name)
+    """The names read from GRIB that a (possibly derived) name is computed from.
 
+    KeyError when the catalogue does not know the name and it is no GRIB shortName.
+    """
+    from framecast.variables import UnknownVariableError, load_catalogue
 
-def _known_variable(name: str) -> bool:
     try:
-        base_variables(name)
-    except KeyError:
-        return False
-    return True
+        return load_catalogue().base_inputs(name)
+    except UnknownVariableError:
+        raise KeyError(name) from None
 
 
 class _Where:
@@ -123,11 +114,15 @@ def _levels(v: Any, where: _Where) -> np.ndarray:
 
 
 def _variable(v: Any, where: _Where) -> str:
-    if not isinstance(v, str) or not _known_variable(v):
-        raise where.error(
-            f"unknown variable {v!r}; known: {sorted(BASE_VARIABLES | set(_DERIVED))} "
-            "and tp_<N>h"
-        )
+    """A catalogue name, a derived name or a GRIB shortName[@typeOfLevel[:level]]."""
+    from framecast.variables import UnknownVariableError, load_catalogue
+
+    if not isinstance(v, str):
+        raise where.error(f"expected a variable name, got {v!r}")
+    try:
+        load_catalogue().resolve(v)
+    except UnknownVariableError as exc:
+        raise where.error(str(exc)) from None
     return v
 
 
