@@ -49,9 +49,7 @@ class Palette:
         under = [self.under or body[0]] if extend in ("min", "both") else []
         over = [self.over or body[-1]] if extend in ("max", "both") else []
         cm = ListedColormap(under + body + over, name=self.name)
-        if self.bad is not None:
-            cm.set_bad(self.bad)
-        return cm
+        return cm.with_extremes(bad=self.bad) if self.bad is not None else cm
 
 
 def _rgb_numbers(parts: Sequence[str], where: str) -> RGBA:
