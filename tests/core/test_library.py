@@ -20,8 +20,8 @@ from matplotlib.colors import BoundaryNorm, to_rgba
 
 from framecast.catalog import load_models
 from framecast.field import Field
-from framecast.products import FilledLayer, load_catalog
-from framecast.render.frame import LAND, MapFrame
+from framecast.products import BarbsLayer, ContourLayer, FilledLayer, load_catalog
+from framecast.render.frame import LAND, OCEAN, MapFrame
 from framecast.render.runner import load_fields
 
 RUN = datetime(2026, 1, 14, 0, tzinfo=UTC)
@@ -30,8 +30,10 @@ STEPS = list(range(STEP + 1))
 CATALOG = load_catalog()
 MODELS = load_models()
 PAIRS = [(m, p) for m, spec in MODELS.items() for p in spec.products]
-#: The feature: a disc of constant value on land in southern Germany (no lakes, no borders).
-LAT, LON = 48.6, 9.8
+#: The feature: a disc of constant value on land in southern Germany (no lakes, no borders)
+#: on regional maps; on world maps, where every border is a few pixels apart, mid-Atlantic.
+REGIONAL_POINT = (48.6, 9.8, LAND)
+GLOBAL_POINT = (40.0, -40.0, OCEAN)
 SIZE = (520, 420)
 
 
@@ -66,13 +68,14 @@ def feature_value(layer: FilledLayer) -> float:
     return float((lv[k] + lv[min(k + 1, lv.size - 1)]) / 2)
 
 
-def with_feature(field: Field, value: float, radius_deg: float) -> Field:
-    """``field`` with ``value`` inside a disc around (LAT, LON)."""
+def with_feature(field: Field, value: float, radius_deg: float, lat: float, lon: float
+                 ) -> Field:
+    """``field`` with ``value`` inside a disc around (lat, lon)."""
     lats, lons = field.grid.lats, field.grid.lons
     if field.grid.kind == "regular":
         lons, lats = np.meshgrid(lons, lats)
-    dlon = (lons - LON + 180.0) % 360.0 - 180.0
-    dist = np.hypot((lats - LAT), dlon * np.cos(np.radians(LAT)))
+    dlon = (lons - lon + 180.0) % 360.0 - 180.0
+    dist = np.hypot((lats - lat), dlon * np.cos(np.radians(lat)))
     values = np.where(dist <= radius_deg, np.float32(value), field.values)
     return replace(field, values=values.astype(np.float32))
 
@@ -107,26 +110,36 @@ def render_with_feature(ds, model: str, product_name: str, catalog=CATALOG):
     fields = load_fields(ds, product, STEP)
     fill = next(x for x in product.layers if isinstance(x, FilledLayer))
     value = feature_value(fill)
+    lat, lon, background = REGIONAL_POINT if region.bounds is not None else GLOBAL_POINT
     radius = 2.0 if region.bounds is not None else 9.0
-    fields[fill.field] = with_feature(fields[fill.field], value, radius)
+    # Keep lines and barbs off the checked pixels: between two contour levels and no wind
+    # (NaN: no barb) in a wider disc; they are drawn everywhere else.
+    for layer in product.layers:
+        if isinstance(layer, ContourLayer):
+            mid = float((layer.levels[0] + layer.levels[1]) / 2)
+            fields[layer.field] = with_feature(fields[layer.field], mid, 2 * radius, lat, lon)
+        elif isinstance(layer, BarbsLayer):
+            for name in (layer.u, layer.v):
+                fields[name] = with_feature(fields[name], np.nan, 2 * radius, lat, lon)
+    fields[fill.field] = with_feature(fields[fill.field], value, radius, lat, lon)
     frame = MapFrame(product, region)
     img = frame.render(fields, model=model, run_time=RUN, step=STEP).copy()
-    return frame, region, img, fill, value, fields
+    return frame, region, img, fill, value, fields, (lat, lon, background)
 
 
 @pytest.mark.parametrize(("model", "product"), PAIRS, ids=[f"{m}-{p}" for m, p in PAIRS])
 def test_product_renders_with_its_colour_at_the_feature(datasets, model, product):
-    frame, region, img, fill, value, fields = render_with_feature(datasets[model], model,
-                                                                  product)
+    frame, region, img, fill, value, fields, (lat, lon, background) = render_with_feature(
+        datasets[model], model, product)
     assert img.shape == (SIZE[1], SIZE[0], 4)
     assert len(np.unique(img[..., :3].reshape(-1, 3), axis=0)) > 30, "not a blank image"
     for name, f in fields.items():  # every input came from the run and has data
         assert np.isfinite(f.values).any(), name
-    r, c = cartopy_pixel(frame, region, LON, LAT)
+    r, c = cartopy_pixel(frame, region, lon, lat)
     half = 3 if region.bounds is not None else 1
     patch = img[r - half:r + half + 1, c - half:c + half + 1, :3].reshape(-1, 3).astype(int)
     got = np.median(patch, axis=0)
-    want = expected_rgb(fill, value, LAND)
+    want = expected_rgb(fill, value, background)
     assert np.abs(got - want).max() <= 3, (product, model, value, got, want)
 
 
