@@ -148,3 +148,89 @@ def test_every_shipped_product_is_rendered_by_some_model():
     assert listed == set(CATALOG.products)
     assert len(CATALOG.products) >= 30
     assert len(MODELS["icon-eu"].products) >= 30
+
+
+NEW_PRODUCT = """
+  dewpoint850:                 # added by YAML only: a derived field, a new palette file
+    title: 850 hPa dewpoint (°C) and geopotential (dam)
+    regions: [europe]
+    layers:
+      - {type: filled, field: td850, units: degC, cmap: moist, extend: both,
+         colorbar_label: "850 hPa dewpoint (°C)"}
+      - {type: contour, field: gh850, units: dam, levels: {start: 120, stop: 168, step: 4},
+         color: black, linewidth: 1.0}
+"""
+
+
+def test_a_product_added_by_yaml_only_renders(tmp_path, datasets):
+    import shutil
+
+    import yaml
+
+    from framecast.catalog import check_products
+    from framecast.products import CONFIG_DIR
+
+    products = tmp_path / "products.yaml"
+    products.write_text((CONFIG_DIR / "products.yaml").read_text() + NEW_PRODUCT)
+    shutil.copytree(CONFIG_DIR / "palettes", tmp_path / "palettes")
+    shutil.copytree(CONFIG_DIR / "style", tmp_path / "style")
+    (tmp_path / "palettes" / "moist.cpt").write_text(
+        "# dewpoint classes, degC\n-40 120 80 40 -20 120 80 40\n-20 200 170 110 -10 200 170 110\n"
+        "-10 180 230 180 0 180 230 180\n0 60 170 90 10 60 170 90\n10 30 90 200 20 30 90 200\n"
+        "B 90 60 30\nF 120 40 200\n")
+    style = yaml.safe_load((CONFIG_DIR / "style.yaml").read_text())
+    style["palettes"]["moist"] = {"file": "palettes/moist.cpt"}
+    (tmp_path / "style.yaml").write_text(yaml.safe_dump(style))
+    cat = load_catalog(products, style=tmp_path / "style.yaml")
+    layer = cat.product("dewpoint850").layers[0]
+    assert list(layer.levels) == [-40, -20, -10, 0, 10, 20]  # the .cpt's own boundaries
+    check_products(replace(MODELS["icon-eu"], products=("dewpoint850",)), cat)
+    frame, region, img, fill, value, fields, (lat, lon, bg) = render_with_feature(
+        datasets["icon-eu"], "icon-eu", "dewpoint850", catalog=cat)
+    assert value == -5.0  # the middle class, -10..0: (180, 230, 180) in the file
+    r, c = cartopy_pixel(frame, region, lon, lat)
+    got = np.median(img[r - 3:r + 4, c - 3:c + 4, :3].reshape(-1, 3), axis=0)
+    assert np.abs(got - [180, 230, 180]).max() <= 2
+    # The derived field really is MetPy's dewpoint of the run's 850 hPa T and RH.
+    from metpy.calc import dewpoint_from_relative_humidity
+    from metpy.units import units
+
+    ds = datasets["icon-eu"]
+    t, rh = ds.field("t850", STEP).values, ds.field("r850", STEP).values
+    want = dewpoint_from_relative_humidity(t * units.K, rh * units.percent).to("degC").m
+    td = ds.field("td850", STEP).to("degC").values
+    assert np.nanmax(np.abs(td - want)) < 0.05
+
+
+def test_a_model_lacking_inputs_is_refused_naming_them():
+    from framecast.catalog import check_products, needed_variables
+    from framecast.errors import SpecError
+
+    gfs = replace(MODELS["gfs"], products=("t2m_mslp", "precip_type", "ir_satellite"))
+    with pytest.raises(SpecError) as err:
+        check_products(gfs, CATALOG)
+    msg = str(err.value)
+    assert "'precip_type' needs rain_con, rain_gsp, snow_con, snow_gsp" in msg
+    assert "'ir_satellite' needs ir_bt" in msg and "t2m_mslp" not in msg
+    icon = replace(MODELS["icon"], products=("vort500",))
+    with pytest.raises(SpecError, match="'vort500' needs vort500"):
+        needed_variables(icon, CATALOG)
+
+
+def test_models_download_only_what_their_products_need():
+    from framecast.catalog import needed_variables, run_files
+    from framecast.products import base_variables
+
+    for name, spec in MODELS.items():
+        want = set()
+        for p in spec.products:
+            want |= CATALOG.product(p).variables()
+        assert set(needed_variables(spec, CATALOG)) == want, name
+    small = replace(MODELS["icon-eu"], products=("t2m_mslp",))
+    files = run_files(small, RUN, needed_variables(small, CATALOG), steps=[0, 1])
+    assert {v for f in files for v in f.variables} == {"t2m", "msl"}
+    gfs = replace(MODELS["gfs"], products=("snow_depth", "jet300"))
+    files = run_files(gfs, RUN, needed_variables(gfs, CATALOG), steps=[3])
+    assert set(files[0].fields) == {"SNOD:surface", "UGRD:300 mb", "VGRD:300 mb",
+                                    "HGT:300 mb"}
+    assert base_variables("wind300") == {"u300", "v300"}
