@@ -174,10 +174,14 @@ class FilledLayer:
               ) -> FilledLayer:
         allowed = {"type", "field", "levels", "cmap", "units", "extend", "mode", "alpha",
                    "min_value", "colorbar", "colorbar_label"}
-        _take(d, where, allowed, {"type", "field", "cmap"})
         palette = None
-        if style is not None and isinstance(d["cmap"], str) and d["cmap"] in style.palettes:
-            palette = style.palettes[d["cmap"]]
+        cmap_name = d.get("cmap") if isinstance(d, Mapping) else None
+        if style is not None and isinstance(cmap_name, str) and cmap_name in style.palettes:
+            palette = style.palettes[cmap_name]
+        # Levels may come from a .cpt palette (its own boundaries); otherwise they are required.
+        own_levels = palette is not None and palette.levels is not None
+        _take(d, where, allowed, {"type", "field", "cmap"} | (set() if own_levels
+                                                                else {"levels"}))
         extend = d.get("extend", "both")
         if extend not in ("neither", "min", "max", "both"):
             raise (where / "extend").error(f"expected neither/min/max/both, got {extend!r}")
@@ -187,11 +191,8 @@ class FilledLayer:
         mv = d.get("min_value")
         if "levels" in d:
             levels = _levels(d["levels"], where / "levels")
-        elif palette is not None and palette.levels is not None:
-            levels = np.array(palette.levels)  # a .cpt's own boundaries
         else:
-            raise where.error("missing required field(s) ['levels'] (only a .cpt palette "
-                              "brings its own)")
+            levels = np.array(palette.levels)  # a .cpt's own boundaries
         if palette is not None:
             cmap = palette.cmap(levels.size - 1, extend)
         else:
