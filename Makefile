@@ -7,7 +7,7 @@ PIP := .venv/bin/pip
 SHARED_NE := $(abspath ../shared/cartopy-data)
 export CARTOPY_DATA_DIR ?= $(if $(wildcard $(SHARED_NE)),$(SHARED_NE),$(abspath var/cartopy-data))
 
-.PHONY: setup geodata demo test lint bench bench-choropleth bench-products ui sample-data celery-local compose-check clean
+.PHONY: setup geodata demo test lint bench bench-choropleth bench-icon bench-products ui sample-data celery-local compose-check clean
 
 .venv/.installed: requirements.txt pyproject.toml scripts/install-system-deps.sh
 	bash scripts/install-system-deps.sh
@@ -55,6 +55,10 @@ bench: setup
 
 bench-choropleth: setup
 	$(PY) bench/bench_choropleth.py
+
+## ICON global at R3B7 size: set-up, ms/frame and peak RSS, linear vs nearest-cell sampling
+bench-icon: setup
+	$(PY) bench/bench_icon.py
 
 bench-products: setup
 	$(PY) bench/bench_products.py

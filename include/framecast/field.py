@@ -92,7 +92,13 @@ def convert_units(values: np.ndarray, src: str, dst: str, *, what: str = "field"
     try:
         scale, offset = _CONVERSIONS[(s, d)]
     except KeyError:
-        raise DataError(f"{what}: cannot convert units {src!r} to {dst!r}") from None
+        # Anything else through pint (MetPy's registry): 's**-1' -> '1e-5 s**-1', 'm' -> 'km'.
+        from framecast.variables.derived import convert
+
+        try:
+            return convert(values, src, dst)
+        except DataError as exc:
+            raise DataError(f"{what}: cannot convert units {src!r} to {dst!r} ({exc})") from None
     return values * np.float32(scale) + np.float32(offset)
 
 

@@ -123,3 +123,38 @@ def test_docs_table_is_the_catalogue():
     ``framecast variables --markdown`` when variables.yaml changes."""
     text = (ROOT / "docs" / "variables.md").read_text()
     assert markdown_table(load_catalogue(DEFAULT_VARIABLES_FILE).table()) in text
+
+
+def test_a_yaml_only_variable_is_read_and_plottable(tmp_path, monkeypatch):
+    """The whole path with no Python change: catalogue entry -> DWD file -> product."""
+    from datetime import UTC, datetime
+
+    import numpy as np
+
+    from framecast.dataset import RunDataset
+    from framecast.products import load_catalog
+    from framecast.sampledata.encode import GribIdentity, encode
+    from framecast.sampledata.grids import ICON_EU_GRID
+
+    doc = yaml.safe_load(DEFAULT_VARIABLES_FILE.read_text())
+    doc["variables"]["alb"] = {"long_name": "surface albedo", "units": "%", "kind": "other",
+                               "dwd": {"var": "alb_rad"}, "grib": [{"shortName": "al"}]}
+    vfile = tmp_path / "variables.yaml"
+    vfile.write_text(yaml.safe_dump(doc))
+    monkeypatch.setenv("FRAMECAST_VARIABLES_FILE", str(vfile))
+    run = datetime(2026, 11, 23, tzinfo=UTC)
+    values = np.full((ICON_EU_GRID.nj, ICON_EU_GRID.ni), 23.0)
+    data = tmp_path / "data" / "00" / "alb_rad"
+    data.mkdir(parents=True)
+    (data / "icon-eu_europe_regular-lat-lon_single-level_2026112300_000_ALB_RAD.grib2"
+     ).write_bytes(encode("icon-eu", GribIdentity(0, 19, 1, 1), values, run, 0))
+    with RunDataset.open(tmp_path / "data") as ds:
+        assert "alb" in ds.variables()
+        f = ds.field("alb", 0)
+        assert f.units == "%" and float(np.mean(f.values)) == pytest.approx(23.0, abs=0.01)
+    products = tmp_path / "p.yaml"
+    products.write_text(yaml.safe_dump({"products": {"albedo": {
+        "title": "Albedo", "regions": ["europe"], "layers": [
+            {"type": "filled", "field": "alb", "cmap": "viridis",
+             "levels": {"start": 0, "stop": 50, "step": 10}}]}}}))
+    assert load_catalog(products).product("albedo").variables() == {"alb"}

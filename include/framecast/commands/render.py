@@ -16,7 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "OUT/<model>/<YYYYMMDDHH>/<product>/<region>/, in parallel over chunks.")
     p.add_argument("--data", type=Path, required=True, help="directory holding the run's GRIB2")
     p.add_argument("--out", type=Path, required=True, help="output root directory")
-    p.add_argument("--model", default="icon-eu", help="model name used in titles and paths")
+    p.add_argument("--model", default=None,
+                   help="model name used in titles and paths (default: from the data: "
+                        "icon-eu/icon/gfs from publisher file names, else the GRIB centre)")
     p.add_argument("--run", type=parse_run, help="run time YYYYMMDDHH (default: from the data)")
     p.add_argument("--product", type=parse_names, default=None,
                    help="product name(s), comma-separated (default: all)")
@@ -53,15 +55,16 @@ def run(args: argparse.Namespace) -> int:
     with RunDataset.open(args.data, model=args.model, decoder=args.decoder) as ds:
         run_time = args.run or ds.run_time
         steps = args.steps or ds.steps
+        model = args.model or ds.model
     chunks = plan_chunks(catalog, products, args.region, steps, args.chunk_size)
     total = sum(len(c.steps) for c in chunks)
     bar = tqdm(total=total, unit="frame", disable=args.no_progress, file=sys.stderr)
-    records = render_run(args.data, args.out, model=args.model, run_time=run_time,
+    records = render_run(args.data, args.out, model=model, run_time=run_time,
                          chunks=chunks, workers=args.workers, products_file=args.products_file,
                          regions_file=args.regions_file, progress=bar.update,
                          decoder=args.decoder)
     bar.close()
     render_ms = sum(r.render_ms + r.encode_ms + r.load_ms for r in records)
-    print(f"rendered {len(records)} frames to {run_dir(args.out, args.model, run_time)} "
+    print(f"rendered {len(records)} frames to {run_dir(args.out, model, run_time)} "
           f"({render_ms / max(1, len(records)):.0f} ms/frame per worker)")
     return 0

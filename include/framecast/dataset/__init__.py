@@ -34,9 +34,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from framecast.dataset.grib import message_from_bytes, read_bytes, validate_grib
+from framecast.dataset.grib import eccodes, message_from_bytes, read_bytes, validate_grib
 from framecast.dataset.index import (
     CENTRE_LABELS,
+    SUPPORTED_GRIDS,
     Entry,
     RunIndex,
     _index_headers,
@@ -370,6 +371,7 @@ class RunDataset:
             self.stats.bytes_read += nbytes
             found, grid = self._identify(keys, entry)
             units = keys.get("units")
+            scan = (keys.get("iScansNegatively"), keys.get("jPointsAreConsecutive"))
             self.stats.messages_decoded += 1
         else:
             raw = read_bytes(entry.path, entry.offset, entry.length)
@@ -378,6 +380,7 @@ class RunDataset:
             try:
                 found, grid = self._identify(msg, entry)
                 units = msg.get("units")
+                scan = (msg.get("iScansNegatively"), msg.get("jPointsAreConsecutive"))
                 values = msg.values()
                 self.stats.messages_decoded += 1
             finally:
@@ -385,7 +388,12 @@ class RunDataset:
         if values.size != int(np.prod(grid.shape)):
             raise GribError(f"{entry.path}: {values.size} values for a grid of {grid.shape} "
                             f"(variable {entry.name!r} step {entry.step})")
-        values = values.astype(np.float32).reshape(grid.shape)
+        values = values.astype(np.float32)
+        if grid.kind == "regular" and scan[1]:  # columns first: j varies fastest
+            values = values.reshape(grid.shape[::-1]).T
+        values = np.ascontiguousarray(values.reshape(grid.shape))
+        if grid.kind == "regular" and scan[0]:  # east to west: the grid's lons ascend
+            values = np.ascontiguousarray(values[:, ::-1])
         if found[1] != 1.0:
             values *= np.float32(found[1])
         values.flags.writeable = False  # cached and shared: callers must not change it
@@ -408,6 +416,11 @@ class RunDataset:
         found = grib_name(short, tol, level)
         if found is None and "@" in entry.name:
             found = (qualified(short, tol, level), 1.0)
+        elif found is None and entry.length is None:
+            # A publisher-named file (one field per file, named by DWD) whose header the
+            # catalogue has no identity for: the file name is authoritative.
+            base = self.catalogue.base(entry.name)
+            found = (entry.name, base.dwd_scale if base is not None else 1.0)
         if found is None or found[0] != entry.name:
             raise GribError(f"{entry.path}: expected {entry.name!r} (step {entry.step}) at byte "
                             f"{entry.offset}, found shortName={msg.get('shortName')!r} "
@@ -447,8 +460,29 @@ class RunDataset:
             if key not in self._grids:
                 self._grids[key] = self._icon_grid(n, uuid, entry.path)
             return self._grids[key]
+        if kind in SUPPORTED_GRIDS:
+            key = ("points", str(kind), int(msg.get("numberOfDataPoints")),
+                   str(msg.get("md5GridSection")))
+            if key not in self._grids:
+                self._grids[key] = self._point_grid(entry)
+            return self._grids[key]
         raise GribError(f"{entry.path}: grid type {kind!r} is not supported "
-                        f"(regular_ll and unstructured_grid are)")
+                        f"(supported: {', '.join(sorted(SUPPORTED_GRIDS))})")
+
+    def _point_grid(self, entry: Entry) -> Grid:
+        """A grid given by each point's coordinates (Lambert, polar stereographic, Gaussian
+        ...), computed by ecCodes from the grid definition; drawn like ICON's cells."""
+        msg = message_from_bytes(read_bytes(entry.path, entry.offset, entry.length), entry.path)
+        try:
+            lats = eccodes.codes_get_array(msg.handle, "latitudes")
+            lons = eccodes.codes_get_array(msg.handle, "longitudes")
+        except eccodes.GribInternalError as exc:
+            raise GribError(f"{entry.path}: cannot compute the coordinates of its "
+                            f"{msg.get('gridType')!r} grid: {exc}") from None
+        finally:
+            msg.close()
+        lons = (np.asarray(lons, dtype=np.float64) + 180.0) % 360.0 - 180.0
+        return Grid("unstructured", np.asarray(lats, dtype=np.float64), lons)
 
     def _icon_grid(self, n: int, uuid: object, data_path: Path) -> Grid:
         coords = {}
@@ -512,10 +546,11 @@ def _instances(template: str, levels: list[int]) -> list[str]:
 
 def _regular_grid(ni: int, nj: int, lat1: float, lat2: float, lon1: float, lon2: float,
                   i_neg: int, j_consecutive: int, *, path: Path) -> Grid:
-    if i_neg or j_consecutive:
-        raise GribError(f"{path}: scanning mode (iScansNegatively={i_neg}, "
-                        f"jPointsAreConsecutive={j_consecutive}) is not supported")
+    """Axes of a regular lat-lon grid; rows in scanning order (north-south either way),
+    longitudes ascending (values of an east-to-west message are reversed when decoded)."""
     lats = np.linspace(lat1, lat2, int(nj))
+    if i_neg:
+        lon1, lon2 = lon2, lon1
     if lon2 < lon1:  # crosses the date line or Greenwich as 0..360 (ICON-EU: 336.5 .. 62.5)
         lon1 -= 360.0
     lons = np.linspace(lon1, lon2, int(ni))

@@ -14,8 +14,6 @@ fields read at other steps.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
-from datetime import timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -52,16 +50,28 @@ def _units():
     return units
 
 
-def pint_unit(text: str):
-    """A pint unit from a GRIB/cfgrib units string (``m s**-1``, ``gpm``, ``%``, ``K``)."""
+def _parse(text: str):
+    """A pint quantity for a units string (magnitude 1 unless the string has a factor)."""
     import pint
 
     u = _units()
     try:
-        return u(_PINT_SPELLING.get(text, text)).units
+        q = u.Quantity(1.0, _PINT_SPELLING.get(text, text)) if text in _PINT_SPELLING \
+            else u(text)
     except (pint.errors.UndefinedUnitError, pint.errors.DefinitionSyntaxError, AttributeError,
-            ValueError, TypeError):
+            ValueError, TypeError, AssertionError):
         raise DataError(f"units {text!r} are not understood (pint)") from None
+    if not hasattr(q, "units"):  # a bare number ('1')
+        q = u.Quantity(float(q), "dimensionless")
+    return q
+
+
+def pint_unit(text: str):
+    """A pint unit from a GRIB/cfgrib units string (``m s**-1``, ``gpm``, ``%``, ``K``)."""
+    q = _parse(text)
+    if q.magnitude != 1:
+        raise DataError(f"units {text!r} carry a factor; use them only as display units")
+    return q.units
 
 
 def quantity(f: Field):
@@ -70,12 +80,14 @@ def quantity(f: Field):
 
 
 def convert(values: np.ndarray, src: str, dst: str) -> np.ndarray:
-    """``values`` from units ``src`` to ``dst`` through pint (DataError naming both)."""
+    """``values`` from units ``src`` to ``dst`` through pint; ``dst`` may carry a factor
+    (``1e-5 s**-1``). DataError naming both when they do not match."""
     import pint
 
+    qs, qd = _parse(src), _parse(dst)
     try:
-        q = _units().Quantity(np.asarray(values, dtype=np.float64), pint_unit(src))
-        return np.asarray(q.to(pint_unit(dst)).magnitude, dtype=np.float32)
+        q = _units().Quantity(np.asarray(values, dtype=np.float64) * qs.magnitude, qs.units)
+        return np.asarray(q.to(qd.units).magnitude / qd.magnitude, dtype=np.float32)
     except pint.errors.DimensionalityError:
         raise DataError(f"cannot convert units {src!r} to {dst!r}") from None
 
@@ -164,7 +176,9 @@ def vorticity(spec: Derived, step: int, src: FieldSource) -> Field:
 
     u, v = _inputs(spec, step, src)
     dx, dy = _grid_deltas(u, spec)
-    return _out(spec, mpcalc.vorticity(quantity(u), quantity(v), dx=dx, dy=dy), u)
+    with np.errstate(divide="ignore", invalid="ignore"):  # dx = 0 at the poles
+        q = mpcalc.vorticity(quantity(u), quantity(v), dx=dx, dy=dy)
+    return _out(spec, q, u)
 
 
 def divergence(spec: Derived, step: int, src: FieldSource) -> Field:
@@ -172,7 +186,9 @@ def divergence(spec: Derived, step: int, src: FieldSource) -> Field:
 
     u, v = _inputs(spec, step, src)
     dx, dy = _grid_deltas(u, spec)
-    return _out(spec, mpcalc.divergence(quantity(u), quantity(v), dx=dx, dy=dy), u)
+    with np.errstate(divide="ignore", invalid="ignore"):  # dx = 0 at the poles
+        q = mpcalc.divergence(quantity(u), quantity(v), dx=dx, dy=dy)
+    return _out(spec, q, u)
 
 
 def convergence(spec: Derived, step: int, src: FieldSource) -> Field:
@@ -180,7 +196,9 @@ def convergence(spec: Derived, step: int, src: FieldSource) -> Field:
 
     u, v = _inputs(spec, step, src)
     dx, dy = _grid_deltas(u, spec)
-    return _out(spec, -mpcalc.divergence(quantity(u), quantity(v), dx=dx, dy=dy), u)
+    with np.errstate(divide="ignore", invalid="ignore"):  # dx = 0 at the poles
+        q = -mpcalc.divergence(quantity(u), quantity(v), dx=dx, dy=dy)
+    return _out(spec, q, u)
 
 
 def fraction(spec: Derived, step: int, src: FieldSource) -> Field:
@@ -309,11 +327,6 @@ WINDOW_FUNCTIONS = frozenset({"window_sum", "window_increase", "window_max", "wi
 def compute(spec: Derived, step: int, src: FieldSource) -> Field:
     """``spec`` at ``step`` (the function named in the catalogue)."""
     return FUNCTIONS[spec.function](spec, step, src)
-
-
-def shift(f: Field, run_offset: timedelta) -> Field:
-    """``f`` with its valid time moved (used by multi-time files); kept for symmetry."""
-    return replace(f, valid_time=f.valid_time + run_offset)
 
 
 def _ranges(steps: list[int]) -> str:
