@@ -7,7 +7,7 @@ PIP := .venv/bin/pip
 SHARED_NE := $(abspath ../shared/cartopy-data)
 export CARTOPY_DATA_DIR ?= $(if $(wildcard $(SHARED_NE)),$(SHARED_NE),$(abspath var/cartopy-data))
 
-.PHONY: setup geodata demo test update-reference mutation lint bench bench-choropleth bench-icon ui sample-data celery-local compose-check clean
+.PHONY: setup geodata demo test update-reference mutation lint bench bench-choropleth bench-icon bench-products ui sample-data celery-local compose-check clean
 
 .venv/.installed: requirements.txt pyproject.toml scripts/install-system-deps.sh
 	bash scripts/install-system-deps.sh
@@ -68,6 +68,9 @@ bench-choropleth: setup
 ## ICON global at R3B7 size: set-up, ms/frame and peak RSS, linear vs nearest-cell sampling
 bench-icon: setup
 	$(PY) bench/bench_icon.py
+
+bench-products: setup
+	$(PY) bench/bench_products.py
 
 clean:
 	rm -rf var out

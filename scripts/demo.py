@@ -37,7 +37,10 @@ from framecast_airflow.localenv import (  # noqa: E402
 )
 
 VAR = ROOT / "var"
-DEMO_PRODUCTS = ["t2m_mslp", "precip_mslp", "gusts", "clouds"]
+#: A representative set of the chart library (every product renders in the test suite).
+DEMO_PRODUCTS = ["t2m_mslp", "t2m_wind10", "precip_mslp", "precip_type", "gusts", "clouds",
+                 "low_clouds", "cape_cin", "z500_t500", "theta_e850", "jet300", "snow_depth",
+                 "ir_satellite"]
 DEMO_REGIONS = ["europe", "germany"]
 
 

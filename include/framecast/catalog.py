@@ -100,6 +100,9 @@ class ModelSpec:
     sensor: SensorSpec = field(default_factory=SensorSpec)
     http: HttpSpec = field(default_factory=HttpSpec)
     publish_within: timedelta | None = None  # deadline: charts published this long after run time
+    #: Names the model cannot provide although its layout's catalogue mapping exists (ICON
+    #: global has no simulated satellite image; horizontal derivatives need a regular grid).
+    lacks: tuple[str, ...] = ()
 
     def variable(self, name: str) -> VariableSpec | None:
         """Where ``name`` lives upstream: this model's own mapping, else the catalogue's.
@@ -108,6 +111,8 @@ class ModelSpec:
         the publisher identities in the variable catalogue (``config/variables.yaml``), so a
         variable added there is downloadable without touching the model entry.
         """
+        if name in self.lacks:
+            return None
         own = self.variables.get(name)
         return own if own is not None else catalogue_variable(name, self.layout)
 
@@ -283,7 +288,7 @@ _MODEL_KEYS = {
     "paths", "variables", "products", "regions", "time_invariant", "chunk_size",
     "download_batch_size", "download_pool", "download_pool_slots", "retention_runs",
     "max_active_runs", "retries", "retry_delay_seconds", "owner", "sensor", "http",
-    "publish_within",
+    "publish_within", "lacks",
 }
 _REQUIRED_PATHS = {"dwd": ("single_level",), "gfs": ("step_file",)}
 
@@ -367,6 +372,7 @@ def parse_model(name: str, d: Mapping[str, Any], source: str) -> ModelSpec:
         paths=dict(paths),
         variables=variables,
         products=_names(_require(d, "products", where), f"{where}.products"),
+        lacks=_names(d.get("lacks", []), f"{where}.lacks") if d.get("lacks") else (),
         regions=_names(_require(d, "regions", where), f"{where}.regions"),
         time_invariant=time_invariant,
         chunk_size=ints["chunk_size"],
@@ -478,11 +484,56 @@ def parse_run(text: str) -> datetime:
 # --------------------------------------------------------------------------- file lists
 
 
+def missing_inputs(spec: ModelSpec, product: Any) -> list[str]:
+    """The inputs of ``product`` (layer fields and the names they derive from) that ``spec``
+    cannot provide: not published in its layout, not mapped, or listed in its ``lacks``."""
+    from framecast.products import BarbsLayer, base_variables
+
+    missing: list[str] = []
+    for layer in product.layers:
+        names = (layer.u, layer.v) if isinstance(layer, BarbsLayer) else (layer.field,)
+        for name in names:
+            if name in spec.lacks:
+                missing.append(name)
+                continue
+            try:
+                bases = sorted(base_variables(name))
+            except KeyError:
+                bases = [name]
+            missing += [b for b in bases if spec.variable(b) is None]
+    return list(dict.fromkeys(missing))
+
+
+def check_products(spec: ModelSpec, catalog: Any = None) -> None:
+    """Refuse (SpecError) a model whose listed products need inputs it cannot provide.
+
+    Called when the model's DAG is built, so a chart that could never render is an import
+    error naming the product and its missing inputs, not a failed task hours later.
+    """
+    from framecast.products import load_catalog
+
+    cat = catalog if catalog is not None else load_catalog()
+    problems = []
+    for pname in spec.products:
+        if pname not in cat.products:
+            raise SpecError(f"model {spec.name!r}: unknown product {pname!r}; known: "
+                            f"{sorted(cat.products)}")
+        missing = missing_inputs(spec, cat.products[pname])
+        if missing:
+            problems.append(f"{pname!r} needs {', '.join(missing)}")
+    if problems:
+        raise SpecError(
+            f"model {spec.name!r} ({spec.title}) cannot provide the inputs of "
+            f"{len(problems)} listed product(s): {'; '.join(problems)}. Remove them from "
+            f"models.{spec.name}.products, or map the inputs in models.{spec.name}.variables")
+
+
 def needed_variables(spec: ModelSpec, catalog: Any = None) -> tuple[str, ...]:
     """Canonical variables the model's products need, resolved via the product catalog."""
     from framecast.products import base_variables, load_catalog
 
     cat = catalog if catalog is not None else load_catalog()
+    check_products(spec, cat)
     needed: set[str] = set()
     for pname in spec.products:
         try:

@@ -17,12 +17,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import yaml
 
 from framecast.errors import SpecError
+
+if TYPE_CHECKING:
+    from framecast.style import SiteStyle, Style
 
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
 
@@ -167,10 +170,18 @@ class FilledLayer:
     kind = "filled"
 
     @classmethod
-    def parse(cls, d: Mapping[str, Any], where: _Where) -> FilledLayer:
+    def parse(cls, d: Mapping[str, Any], where: _Where, style: Style | None = None
+              ) -> FilledLayer:
         allowed = {"type", "field", "levels", "cmap", "units", "extend", "mode", "alpha",
                    "min_value", "colorbar", "colorbar_label"}
-        _take(d, where, allowed, {"type", "field", "levels", "cmap"})
+        palette = None
+        cmap_name = d.get("cmap") if isinstance(d, Mapping) else None
+        if style is not None and isinstance(cmap_name, str) and cmap_name in style.palettes:
+            palette = style.palettes[cmap_name]
+        # Levels may come from a .cpt palette (its own boundaries); otherwise they are required.
+        own_levels = palette is not None and palette.levels is not None
+        _take(d, where, allowed, {"type", "field", "cmap"} | (set() if own_levels
+                                                                else {"levels"}))
         extend = d.get("extend", "both")
         if extend not in ("neither", "min", "max", "both"):
             raise (where / "extend").error(f"expected neither/min/max/both, got {extend!r}")
@@ -178,8 +189,14 @@ class FilledLayer:
         if mode not in ("raster", "contourf"):
             raise (where / "mode").error(f"expected raster or contourf, got {mode!r}")
         mv = d.get("min_value")
-        levels = _levels(d["levels"], where / "levels")
-        cmap = _cmap(d["cmap"], where / "cmap")
+        if "levels" in d:
+            levels = _levels(d["levels"], where / "levels")
+        else:
+            levels = np.array(palette.levels)  # a .cpt's own boundaries
+        if palette is not None:
+            cmap = palette.cmap(levels.size - 1, extend)
+        else:
+            cmap = _cmap(d["cmap"], where / "cmap")
         needed = levels.size - 1 + (extend in ("min", "both")) + (extend in ("max", "both"))
         if needed > cmap.N:
             raise (where / "cmap").error(
@@ -384,11 +401,14 @@ class Product:
     filename: str = "{product}_{region}_{run:%Y%m%d%H}_{step:03d}.png"
     png_compress_level: int = 3
     png_palette: bool = True  # 8-bit palette PNG; false writes 24-bit RGB
+    site: SiteStyle | None = None  # logo, footer, font (None: plain)
+    description: str = ""
 
     @classmethod
-    def parse(cls, name: str, d: Mapping[str, Any], where: _Where) -> Product:
+    def parse(cls, name: str, d: Mapping[str, Any], where: _Where,
+              style: Style | None = None) -> Product:
         allowed = {"title", "layers", "regions", "size", "dpi", "title_template", "filename",
-                   "png_compress_level", "png_palette", "description"}
+                   "png_compress_level", "png_palette", "description", "site"}
         _take(d, where, allowed, {"title", "layers", "regions"})
         layers_raw = d["layers"]
         if not isinstance(layers_raw, list) or not layers_raw:
@@ -399,7 +419,10 @@ class Product:
             if not isinstance(ld, Mapping) or ld.get("type") not in _LAYER_TYPES:
                 raise lw.error(f"layer type must be one of {sorted(_LAYER_TYPES)}, got "
                                f"{ld.get('type') if isinstance(ld, Mapping) else ld!r}")
-            layers.append(_LAYER_TYPES[ld["type"]].parse(ld, lw))
+            if ld["type"] == "filled":
+                layers.append(FilledLayer.parse(ld, lw, style))
+            else:
+                layers.append(_LAYER_TYPES[ld["type"]].parse(ld, lw))
         if sum(isinstance(x, FilledLayer) for x in layers) > 1:
             raise (where / "layers").error("at most one filled layer per map panel")
         size = d.get("size", [1000, 800])
@@ -417,6 +440,16 @@ class Product:
         palette = d.get("png_palette", True)
         if not isinstance(palette, bool):
             raise (where / "png_palette").error(f"expected true or false, got {palette!r}")
+        site = None
+        if style is not None:
+            try:
+                site = style.site(d.get("site"))
+            except SpecError as exc:
+                raise (where / "site").error(str(exc)) from None
+        elif d.get("site") is not None:
+            raise (where / "site").error("a site needs a style file (load_catalog(style=...))")
+        default_template = (site.title_template if site and site.title_template
+                            else cls.title_template)
         return cls(
             name=name,
             title=str(d["title"]),
@@ -424,12 +457,14 @@ class Product:
             regions=tuple(regions),
             size=(size[0], size[1]),
             dpi=int(_number(d.get("dpi", 100), where / "dpi")),
-            title_template=_template(d.get("title_template", cls.title_template),
+            title_template=_template(d.get("title_template", default_template),
                                      where / "title_template"),
             filename=_template(d.get("filename", cls.filename), where / "filename",
                                required={"step"}),
             png_compress_level=level,
             png_palette=palette,
+            site=site,
+            description=str(d.get("description", "")),
         )
 
     def variables(self) -> set[str]:
@@ -457,6 +492,7 @@ class Catalog:
     products: dict[str, Product]
     regions: dict[str, Region]
     sources: tuple[str, ...] = ()
+    style: Style | None = None
 
     def product(self, name: str) -> Product:
         try:
@@ -485,10 +521,17 @@ def _load_yaml(path: Path, key: str) -> Mapping[str, Any]:
     return doc[key]
 
 
-def load_catalog(products: Path | None = None, regions: Path | None = None) -> Catalog:
-    """Load and validate product and region specs (the shipped defaults when not given)."""
+def load_catalog(products: Path | None = None, regions: Path | None = None,
+                 style: Path | None = None) -> Catalog:
+    """Load and validate product, region and style specs (the shipped defaults when not given).
+
+    The style file (palettes, sites) is read first: products refer to its palettes by name.
+    """
+    from framecast.style import load_style
+
     ppath = Path(products) if products else CONFIG_DIR / "products.yaml"
     rpath = Path(regions) if regions else CONFIG_DIR / "regions.yaml"
+    house = load_style(style)
     rdoc = _load_yaml(rpath, "regions")
     regs = {n: Region.parse(n, d, _Where(str(rpath), f"regions.{n}")) for n, d in rdoc.items()}
     pdoc = _load_yaml(ppath, "products")
@@ -497,9 +540,10 @@ def load_catalog(products: Path | None = None, regions: Path | None = None) -> C
         w = _Where(str(ppath), f"products.{n}")
         if not re.fullmatch(r"[a-z0-9_]+", str(n)):
             raise w.error("product names use lower case letters, digits and _ only")
-        p = Product.parse(n, d, w)
+        p = Product.parse(n, d, w, house)
         for r in p.regions:
             if r not in regs:
                 raise (w / "regions").error(f"unknown region {r!r}; known: {sorted(regs)}")
         prods[n] = p
-    return Catalog(products=prods, regions=regs, sources=(str(ppath), str(rpath)))
+    return Catalog(products=prods, regions=regs, sources=(str(ppath), str(rpath), house.source),
+                   style=house)

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, CronTriggerTimetable, Param, get_current_context, task
 
-from framecast.catalog import ModelSpec
+from framecast.catalog import ModelSpec, check_products
 from framecast_airflow import tasks
 from framecast_airflow.alerts import RecordTaskTry, alert_recipients, publish_deadline
 from framecast_airflow.sensors import UpstreamRunSensor
@@ -53,7 +53,11 @@ TASK_TIMEOUT = timedelta(hours=2)
 
 
 def build_dag(spec: ModelSpec) -> DAG:
-    """The DAG for one model; ids, schedule and limits come from ``spec``."""
+    """The DAG for one model; ids, schedule and limits come from ``spec``.
+
+    A product the model cannot feed is refused here (SpecError naming its inputs).
+    """
+    check_products(spec)
     model = spec.name
     default_args = {
         "owner": spec.owner,

@@ -432,8 +432,8 @@ def test_validate_grib(icon_eu_run, gfs_run, tmp_path):
     ("10u", "heightAboveGround", 10, "u10"), ("10v", "heightAboveGround", 10, "v10"),
     ("u", "isobaricInhPa", 850, "u850"), ("t", "isobaricInhPa", 500, "t500"),
     ("gh", "isobaricInhPa", 1000, "gh1000"), ("z", "isobaricInhPa", 500, "gh500"),
-    # GFS fields with the same shortName that are something else:
-    ("tcc", "lowCloudLayer", 0, None), ("cape", "pressureFromGroundLayer", 18000, None),
+    # GFS fields with the same shortName that are something else (GFS's LCDC is low cloud):
+    ("tcc", "lowCloudLayer", 0, "lcc"), ("cape", "pressureFromGroundLayer", 18000, None),
     ("tp", "heightAboveGround", 2, None),
     # fields of the catalogue beyond the first fifteen:
     ("t", "surface", 0, "tsurf"), ("sp", "surface", 0, "sp"), ("2d", "heightAboveGround", 2,
