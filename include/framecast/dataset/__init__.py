@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from framecast.dataset.grib import message_from_bytes, read_bytes, validate_grib
+from framecast.dataset.grib import Message, message_from_bytes, read_bytes, validate_grib
 from framecast.dataset.index import Entry, RunIndex, build_index, find_files
 from framecast.dataset.names import (
     BASE_UNITS,
@@ -214,6 +214,50 @@ class RunDataset:
         finally:
             msg.close()
 
+    def grid(self, name: str) -> Grid:
+        """The grid ``name`` lives on, from one message's header (no values decoded)."""
+        if self._closed:
+            raise DataError(f"{self._source}: dataset is closed")
+        return self._view_grid([name])
+
+    def values_at(self, name: str, step: int, indexes: np.ndarray) -> np.ndarray:
+        """Base variable ``name`` at ``step`` at flat grid ``indexes`` only (float64).
+
+        For point forecasts: the message is read, identified and decoded as in :meth:`field`,
+        but neither cached nor converted to a field: only the values at ``indexes`` are kept,
+        so reading a run for many places holds one message's values at a time. (ecCodes'
+        ``codes_get_double_elements`` measured no faster than decoding the whole message.)
+        The result is what :meth:`field` gives at those indexes (same scale, NaN missing).
+        """
+        if self._closed:
+            raise DataError(f"{self._source}: dataset is closed")
+        step = int(step)
+        idx = np.asarray(indexes, dtype=np.int64)
+        cached = self._cache.get((name, step))
+        if cached is not None:
+            self.stats.cache_hits += 1
+            return cached.values.ravel()[idx].astype(np.float64)
+        entry = self._index.entries.get((name, step))
+        if entry is None:
+            if name == "tp" and step == 0 and "tp" in self._names:
+                return np.zeros(idx.size)
+            raise self._missing(name, step)
+        if self.decoder == "cfgrib":
+            return self._decode(entry).values.ravel()[idx].astype(np.float64)
+        raw = read_bytes(entry.path, entry.offset, entry.length)
+        self.stats.bytes_read += len(raw)
+        msg = message_from_bytes(raw, entry.path)
+        try:
+            found, grid = self._identify(msg, entry)
+            n = int(np.prod(grid.shape))
+            if idx.size and (idx.min() < 0 or idx.max() >= n):
+                raise DataError(f"{entry.path}: point index out of range for a grid of {n}")
+            values = msg.values()[idx]
+            self.stats.messages_decoded += 1
+        finally:
+            msg.close()
+        return values * found[1] if found[1] != 1.0 else values
+
     # -- fields ---------------------------------------------------------------------------
 
     def field(self, name: str, step: int) -> Field:
@@ -297,12 +341,12 @@ class RunDataset:
         ``msg`` is an ecCodes :class:`Message` or the key mapping cfgrib reported: both
         decoders share this check and the grids, so their fields are interchangeable.
         """
-        found = grib_name(str(msg.get("shortName")), str(msg.get("typeOfLevel")),
-                          int(msg.get("level") or 0))
+        short, level_type, level = _identity(msg)
+        found = grib_name(short, level_type, level)
         if found is None or found[0] != entry.name:
             raise GribError(f"{entry.path}: expected {entry.name!r} (step {entry.step}) at byte "
-                            f"{entry.offset}, found shortName={msg.get('shortName')!r} "
-                            f"typeOfLevel={msg.get('typeOfLevel')!r} level={msg.get('level')}")
+                            f"{entry.offset}, found shortName={short!r} "
+                            f"typeOfLevel={level_type!r} level={level}")
         self._check_times(msg, entry)
         return found, self._grid(msg, entry)
 
@@ -396,6 +440,34 @@ class RunDataset:
         attrs = dict(now.attrs, period_hours=str(hours))
         return Field(name, BASE_UNITS["tp"], values.astype(np.float32), now.grid, now.run_time,
                      step, now.valid_time, attrs)
+
+
+#: GRIB keys that determine ecCodes' shortName/typeOfLevel/level (tables, parameter, level).
+_IDENTITY_KEYS = ("centre", "subCentre", "tablesVersion", "localTablesVersion", "discipline",
+                  "parameterCategory", "parameterNumber", "productDefinitionTemplateNumber",
+                  "typeOfStatisticalProcessing", "typeOfFirstFixedSurface",
+                  "scaleFactorOfFirstFixedSurface", "scaledValueOfFirstFixedSurface",
+                  "typeOfSecondFixedSurface")
+_IDENTITIES: dict[tuple, tuple[str, str, int]] = {}
+
+
+def _identity(msg: Keys) -> tuple[str, str, int]:
+    """shortName, typeOfLevel and level of a message.
+
+    ecCodes computes ``shortName`` by matching concept tables, about 10 ms per new message
+    (more than decoding its values); the integer keys it derives from cost microseconds, so
+    the answer is remembered per combination of them. cfgrib's key mappings are read as is.
+    """
+    if not isinstance(msg, Message):
+        return (str(msg.get("shortName")), str(msg.get("typeOfLevel")),
+                int(msg.get("level") or 0))
+    key = tuple(msg.get(k) for k in _IDENTITY_KEYS)
+    found = _IDENTITIES.get(key)
+    if found is None:
+        found = (str(msg.get("shortName")), str(msg.get("typeOfLevel")),
+                 int(msg.get("level") or 0))
+        _IDENTITIES[key] = found
+    return found
 
 
 def _regular_grid(ni: int, nj: int, lat1: float, lat2: float, lon1: float, lon2: float,

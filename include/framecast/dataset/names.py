@@ -19,9 +19,11 @@ BASE_UNITS: dict[str, str] = {
     "u10": "m s**-1", "v10": "m s**-1", "cape": "J kg**-1",
     "u850": "m s**-1", "v850": "m s**-1", "t850": "K", "t500": "K",
     "gh500": "gpm", "gh850": "gpm", "gh1000": "gpm",
+    # point forecasts (meteograms): dew point, cloud layers, weather code
+    "td2m": "K", "clcl": "%", "clcm": "%", "clch": "%", "ww": "1",
 }
 #: Units of per-level families, for levels beyond the canonical ones (e.g. t700).
-LEVEL_FAMILY_UNITS = {"u": "m s**-1", "v": "m s**-1", "t": "K", "gh": "gpm"}
+LEVEL_FAMILY_UNITS = {"u": "m s**-1", "v": "m s**-1", "t": "K", "gh": "gpm", "r": "%"}
 
 DERIVED_UNITS = {"wind10": "m s**-1", "wind850": "m s**-1", "thick_500_1000": "gpm"}
 #: Derived names and the base names each needs.
@@ -40,9 +42,12 @@ LONG_NAMES: dict[str, str] = {
     "v10": "10 metre V wind component", "cape": "convective available potential energy",
     "wind10": "10 metre wind speed", "wind850": "850 hPa wind speed",
     "thick_500_1000": "500-1000 hPa thickness",
+    "td2m": "2 metre dew point temperature", "clcl": "low cloud cover",
+    "clcm": "medium cloud cover", "clch": "high cloud cover",
+    "ww": "present weather (WMO code table 4677)",
 }
 LEVEL_FAMILY_NAMES = {"u": "U wind component", "v": "V wind component", "t": "temperature",
-                      "gh": "geopotential height"}
+                      "gh": "geopotential height", "r": "relative humidity"}
 
 
 def long_name_of(name: str) -> str:
@@ -52,7 +57,7 @@ def long_name_of(name: str) -> str:
     m = TP_PERIOD.match(name)
     if m:
         return f"total precipitation over the last {m.group(1)} h"
-    m = re.match(r"^(gh|u|v|t)([0-9]+)$", name)
+    m = re.match(r"^(gh|u|v|t|r)([0-9]+)$", name)
     if m:
         return f"{int(m.group(2))} hPa {LEVEL_FAMILY_NAMES[m.group(1)]}"
     return name
@@ -66,7 +71,7 @@ def units_of(name: str) -> str | None:
         return DERIVED_UNITS[name]
     if TP_PERIOD.match(name):
         return BASE_UNITS["tp"]
-    m = re.match(r"^(gh|u|v|t)([0-9]+)$", name)
+    m = re.match(r"^(gh|u|v|t|r)([0-9]+)$", name)
     return LEVEL_FAMILY_UNITS[m.group(1)] if m else None
 
 
@@ -74,9 +79,10 @@ def units_of(name: str) -> str | None:
 
 #: DWD single-level file suffix -> canonical name.
 DWD_SINGLE = {"T_2M": "t2m", "PMSL": "msl", "TOT_PREC": "tp", "VMAX_10M": "gust10",
-              "CLCT": "tcc", "CAPE_ML": "cape", "U_10M": "u10", "V_10M": "v10"}
+              "CLCT": "tcc", "CAPE_ML": "cape", "U_10M": "u10", "V_10M": "v10",
+              "TD_2M": "td2m", "CLCL": "clcl", "CLCM": "clcm", "CLCH": "clch", "WW": "ww"}
 #: DWD pressure-level file suffix -> family (name = family + level in hPa).
-DWD_PRESSURE = {"FI": "gh", "T": "t", "U": "u", "V": "v"}
+DWD_PRESSURE = {"FI": "gh", "T": "t", "U": "u", "V": "v", "RELHUM": "r"}
 
 DWD_FILE = re.compile(
     r"^(?P<model>icon-eu_europe_regular-lat-lon|icon_global_icosahedral)_"
@@ -94,8 +100,10 @@ IDX_SINGLE = {
     ("APCP", "surface"): "tp", ("GUST", "surface"): "gust10",
     ("TCDC", "entire atmosphere"): "tcc", ("UGRD", "10 m above ground"): "u10",
     ("VGRD", "10 m above ground"): "v10", ("CAPE", "surface"): "cape",
+    ("DPT", "2 m above ground"): "td2m", ("LCDC", "low cloud layer"): "clcl",
+    ("MCDC", "middle cloud layer"): "clcm", ("HCDC", "high cloud layer"): "clch",
 }
-IDX_PRESSURE = {"HGT": "gh", "TMP": "t", "UGRD": "u", "VGRD": "v"}
+IDX_PRESSURE = {"HGT": "gh", "TMP": "t", "UGRD": "u", "VGRD": "v", "RH": "r"}
 IDX_MB = re.compile(r"^(\d+) mb$")
 
 
@@ -124,10 +132,15 @@ GRIB_SINGLE: dict[str, tuple[str, frozenset[str] | None]] = {
     "cape": ("cape", frozenset({"surface", "unknown", "mixedLayer"})),
     "CAPE_ML": ("cape", None), "cape_ml": ("cape", None),
     "10u": ("u10", None), "10v": ("v10", None),
+    "2d": ("td2m", None), "d2m": ("td2m", None),
+    "lcc": ("clcl", None), "CLCL": ("clcl", None), "mcc": ("clcm", None),
+    "CLCM": ("clcm", None), "hcc": ("clch", None), "CLCH": ("clch", None),
+    "ww": ("ww", None), "WW": ("ww", None),
 }
 #: shortName on isobaric levels -> (family, scale applied to the values).
 GRIB_PRESSURE: dict[str, tuple[str, float]] = {
     "u": ("u", 1.0), "v": ("v", 1.0), "t": ("t", 1.0), "gh": ("gh", 1.0), "z": ("gh", 1.0 / G),
+    "r": ("r", 1.0),
 }
 
 

@@ -25,11 +25,13 @@ import numpy as np
 from framecast.errors import SpecError
 from framecast.sampledata.encode import GribIdentity, encode
 from framecast.sampledata.grids import Sampler, UnstructuredSampler, evaluate, sampler_for
+from framecast.sampledata.profiles import POINT_VARIABLES, extra_state, weather_code
 from framecast.sampledata.variables import GFS_EXTRAS, VARIABLES, SampleVariable
-from framecast.sampledata.weather import Weather
+from framecast.sampledata.weather import STATE_FIELDS, Weather
 from framecast.steps import parse_steps
 
-__all__ = ["MODELS", "VARIABLES", "generate_run", "model_steps", "dwd_path", "gfs_path",
+__all__ = ["MODELS", "VARIABLES", "CHART_VARIABLES", "generate_run", "model_steps", "dwd_path",
+           "gfs_path",
            "parse_steps"]
 
 MODELS = ("icon-eu", "icon", "gfs")
@@ -44,6 +46,12 @@ _DWD_PREFIX = {
     "icon": "icon_global_icosahedral",
 }
 #: Fields a real GFS f000 file lacks (there is nothing accumulated or averaged yet).
+#: Fields NCEP's pgrb2 files do not carry (GFS has no present-weather code).
+_NOT_IN_GFS = frozenset({"ww"})
+#: Default variables: those the chart products use (point forecasts ask for theirs).
+CHART_VARIABLES = tuple(v for v in VARIABLES if v not in POINT_VARIABLES)
+#: Inputs of the weather code, in :func:`weather_code` order.
+WW_INPUTS = ("tcc", "t2m", "cape", "prate")
 _GFS_NOT_AT_F000 = frozenset({"tp", "tcc"})
 #: Precision of accumulated precipitation (0.1 kg m-2): fixed so packing keeps it monotonic.
 _TP_DECIMALS = 1
@@ -135,6 +143,7 @@ class _RunWriter:
         self._tp_hours = 0
         self._tp_coarse: np.ndarray | None = None
         self._all_steps = model_steps(model)
+        self._profiles = any(v not in STATE_FIELDS for v in variables)
 
     def _accumulate_tp(self, step: int) -> np.ndarray:
         """Precipitation since run start, integrated hour by hour on the coarse points."""
@@ -152,11 +161,23 @@ class _RunWriter:
         valid = self.run_time + timedelta(hours=step)
         utc_hour = valid.hour + valid.minute / 60.0
         names = {v.name for v in self.variables if v.name != "tp"} | extra
-        out = evaluate(self.sampler,
-                       lambda la, lo: self.weather.state(la, lo, float(step), utc_hour), names)
+        code = "ww" in names
+        if code:  # a category: computed at full resolution from interpolated inputs
+            names = (names - {"ww"}) | set(WW_INPUTS)
+        out = evaluate(self.sampler, lambda la, lo: self._state(la, lo, float(step), utc_hour),
+                       names)
+        if code:
+            out["ww"] = weather_code(*(out[n] for n in WW_INPUTS))
         if any(v.name == "tp" for v in self.variables):
             out["tp"] = self._accumulate_tp(step)
         return out
+
+    def _state(self, lat: np.ndarray, lon: np.ndarray, hours: float,
+               utc_hour: float) -> dict[str, np.ndarray]:
+        state = self.weather.state(lat, lon, hours, utc_hour)
+        if self._profiles:
+            state.update(extra_state(self.weather, lat, lon, hours, state))
+        return state
 
     def _message(self, var: SampleVariable, values: np.ndarray, step: int,
                  ident: GribIdentity) -> bytes:
@@ -193,6 +214,7 @@ class _RunWriter:
         ordered = sorted(self.variables, key=lambda v: v.name != "msl")
         if step == 0:  # like NCEP's f000: no accumulation or cloud cover at the analysis
             ordered = [v for v in ordered if v.name not in _GFS_NOT_AT_F000]
+        ordered = [v for v in ordered if v.name not in _NOT_IN_GFS]
         for i, var in enumerate(ordered):
             records.append((var.gfs_name, var.gfs_level, var.gfs,
                             self._message(var, fields[var.name], step, var.gfs)))
@@ -236,11 +258,12 @@ def generate_run(model: str, run_time: datetime, steps: Sequence[int], out_dir: 
                  icon_resolution: int | None = None) -> list[Path]:
     """Write a sample run and return the written paths (data files, then ``.idx``/CLAT/CLON).
 
-    ``variables`` are canonical names (default: all of :data:`VARIABLES`); ``icon_resolution``
+    ``variables`` are canonical names (default: :data:`CHART_VARIABLES`; point forecasts
+    add :data:`~framecast.sampledata.profiles.POINT_VARIABLES`); ``icon_resolution``
     is the icosahedral root division for ``icon`` (cells = 20 * n**2, default 48: 46,080).
     """
     _check_model(model)
-    names = list(variables) if variables is not None else list(VARIABLES)
+    names = list(variables) if variables is not None else list(CHART_VARIABLES)
     unknown = [v for v in names if v not in VARIABLES]
     if unknown:
         raise SpecError(f"unknown sample variable(s) {', '.join(unknown)}: "

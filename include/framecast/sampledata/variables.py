@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from framecast.sampledata.encode import GribIdentity
+from framecast.sampledata.profiles import PROFILE_LEVELS
 from framecast.sampledata.weather import G
 
 
@@ -64,6 +65,24 @@ VARIABLES: dict[str, SampleVariable] = {v.name: v for v in (
     _pl("gh1000", "fi", "FI", 3, 5, "HGT", 1000, dwd_param=(3, 4), scale=G),
     _pl("gh850", "fi", "FI", 3, 5, "HGT", 850, dwd_param=(3, 4), scale=G),
     _pl("gh500", "fi", "FI", 3, 5, "HGT", 500, dwd_param=(3, 4), scale=G),
+    # point forecasts: dew point, cloud layers, weather code, profiles 1000-300 hPa
+    SampleVariable("td2m", "td_2m", "TD_2M", GribIdentity(0, 0, 6, 103, 2),
+                   "DPT", "2 m above ground", GribIdentity(0, 0, 6, 103, 2)),
+    SampleVariable("clcl", "clcl", "CLCL", GribIdentity(0, 6, 3, 1),
+                   "LCDC", "low cloud layer", GribIdentity(0, 6, 3, 214)),
+    SampleVariable("clcm", "clcm", "CLCM", GribIdentity(0, 6, 4, 1),
+                   "MCDC", "middle cloud layer", GribIdentity(0, 6, 4, 224)),
+    SampleVariable("clch", "clch", "CLCH", GribIdentity(0, 6, 5, 1),
+                   "HCDC", "high cloud layer", GribIdentity(0, 6, 5, 234)),
+    SampleVariable("ww", "ww", "WW", GribIdentity(0, 19, 25, 1),
+                   "WW", "surface", GribIdentity(0, 19, 25, 1)),
+    *(_pl(f"{fam}{lev}", d, suf, cat, num, gname, lev)
+      for lev in PROFILE_LEVELS
+      for fam, d, suf, cat, num, gname in (("t", "t", "T", 0, 0, "TMP"),
+                                            ("r", "relhum", "RELHUM", 1, 1, "RH"),
+                                            ("u", "u", "U", 2, 2, "UGRD"),
+                                            ("v", "v", "V", 2, 3, "VGRD"))
+      if f"{fam}{lev}" not in ("u850", "v850", "t850", "t500")),
 )}
 
 #: Fields a real GFS file has besides those used by products (it has hundreds); written
