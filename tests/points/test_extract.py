@@ -76,7 +76,6 @@ def test_icon_icosahedral_series_equal_ecCodes_nearest_cell(points_icon):
 
 def test_gfs_series_equal_ecCodes_nearest_point(points_gfs):
     from framecast.sampledata import gfs_path
-
     from tests.points.conftest import RUN
 
     series = extract(points_gfs, WORLD)

@@ -151,3 +151,43 @@ def extract(source: Path, places: Sequence[Place], *, model: str | None = None,
     return PointSeries(found_model, run_time, step_list, places, values, units,
                        index.grid_lat, index.grid_lon, index.method,
                        sum(m for _, m, _ in results), [r for _, _, r in results])
+
+
+def save_series(series: PointSeries, path: Path) -> Path:
+    """Store ``series`` (one ``.npz``, written atomically) for tasks that draw from it."""
+    import json
+    import os
+    import tempfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"model": series.model, "run_time": series.run_time.isoformat(),
+            "steps": series.steps, "places": [p.to_dict() for p in series.places],
+            "units": series.units, "method": series.method, "messages": series.messages}
+    arrays = {f"v_{k}": v for k, v in series.values.items()}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
+    os.close(fd)
+    try:
+        np.savez(tmp, meta=np.array(json.dumps(meta)), grid_lat=series.grid_lat,
+                 grid_lon=series.grid_lon, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_series(path: Path) -> PointSeries:
+    """A series stored by :func:`save_series`."""
+    import json
+
+    try:
+        with np.load(Path(path)) as z:
+            meta = json.loads(str(z["meta"]))
+            values = {k[2:]: z[k] for k in z.files if k.startswith("v_")}
+            glat, glon = z["grid_lat"], z["grid_lon"]
+    except (OSError, KeyError, ValueError) as exc:
+        raise DataError(f"{path}: cannot read stored point series: {exc}") from None
+    return PointSeries(meta["model"], datetime.fromisoformat(meta["run_time"]), meta["steps"],
+                       tuple(Place(**p) for p in meta["places"]), values, meta["units"],
+                       glat, glon, meta["method"], meta["messages"])

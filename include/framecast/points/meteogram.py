@@ -46,6 +46,14 @@ class ChartResult:
     panels: dict[str, str]  # panel -> "ok" or "not available: <what>"
     annotations: dict[str, float] = field(default_factory=dict)
     size: tuple[int, int] = SIZE_PX
+    boxes: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
+
+
+def pixel_box(ax, size_px: tuple[int, int]) -> tuple[int, int, int, int]:
+    """(left, top, right, bottom) pixels of an axes in the PNG (origin top left)."""
+    b = ax.get_position()
+    w, h = size_px
+    return (int(b.x0 * w), int((1 - b.y1) * h), int(b.x1 * w), int((1 - b.y0) * h))
 
 
 def png_with_text(fig: Figure, text: dict[str, str]) -> bytes:
@@ -267,7 +275,8 @@ def draw_meteogram(series: PointSeries, i: int, *, size_px: tuple[int, int] = SI
     text = {"panels": ";".join(f"{k}={v}" for k, v in panels.items()),
             "annotations": ";".join(f"{k}={v}" for k, v in notes.items()),
             "place": place.name, "run": series.run_time.isoformat(), "model": series.model}
-    return ChartResult(png_with_text(fig, text), panels, notes, size_px)
+    boxes = {name: pixel_box(ax, size_px) for name, ax in zip(PANELS, axes, strict=True)}
+    return ChartResult(png_with_text(fig, text), panels, notes, size_px, boxes)
 
 
 __all__ = ["PANELS", "ChartResult", "draw_meteogram", "png_with_text", "datetime"]

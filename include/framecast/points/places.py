@@ -10,6 +10,7 @@ populous match first (``Hamburg`` is the German city, not the one in Brazil). ``
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import unicodedata
 from dataclasses import asdict, dataclass
@@ -143,6 +144,21 @@ def lookup(name: str) -> Place:
 # -- places files -----------------------------------------------------------------------------
 
 DEFAULT_PLACES = "places.yaml"
+PLACES_FILE_ENV = "FRAMECAST_PLACES_FILE"
+
+
+def places_file() -> Path | None | bool:
+    """The places file in use: ``$FRAMECAST_PLACES_FILE``; else ``places.yaml`` beside a
+    custom ``$FRAMECAST_MODELS_FILE`` (False: that catalog has no places, so no point
+    forecasts); else None, the shipped file."""
+    env = os.environ.get(PLACES_FILE_ENV)
+    if env:
+        return Path(env)
+    models = os.environ.get("FRAMECAST_MODELS_FILE")
+    if models:
+        beside = Path(models).with_name(DEFAULT_PLACES)
+        return beside if beside.is_file() else False
+    return None
 
 
 def _read_yaml(path: Path | None) -> tuple[dict[str, Any], str]:
@@ -177,12 +193,19 @@ class PointsConfig:
 def load_points_config(model: str, path: Path | None = None) -> PointsConfig | None:
     """The point-forecast set-up of ``model`` from the places file (None: the model has none).
 
+    ``path`` default: :func:`places_file`.
+
     File layout::
 
         lists:  {europe: [{name: Hamburg, lat: 53.55, lon: 10.0, tz: Europe/Berlin}, ...]}
         defaults: {sounding_steps: [0, 12, 24, 48], batch_size: 10, method: nearest}
         models: {icon-eu: {places: europe}, gfs: {places: [europe, america]}}
     """
+    if path is None:
+        found = places_file()
+        if found is False:
+            return None
+        path = found
     data, where = _read_yaml(path)
     lists = data.get("lists") or {}
     models = data.get("models") or {}

@@ -15,7 +15,13 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from framecast.points.extract import PointSeries
-from framecast.points.meteogram import DPI, NOT_AVAILABLE, ChartResult, png_with_text
+from framecast.points.meteogram import (
+    DPI,
+    NOT_AVAILABLE,
+    ChartResult,
+    pixel_box,
+    png_with_text,
+)
 from framecast.points.table import place_table
 
 SIZE_PX = (1000, 600)
@@ -39,6 +45,7 @@ def draw_section(series: PointSeries, i: int, *, size_px: tuple[int, int] = SIZE
                 transform=ax.transAxes, ha="center", va="center", color="#666666")
         status = f"{NOT_AVAILABLE}: pressure-level temperature"
     else:
+        partly: list[str] = []
         p = np.asarray(levels, dtype=float)
         t = np.vstack([tab.columns[f"t{lev}"] for lev in levels])
         rh_levels = [lev for lev in levels if f"r{lev}" in tab.columns]
@@ -53,6 +60,7 @@ def draw_section(series: PointSeries, i: int, *, size_px: tuple[int, int] = SIZE
         else:
             ax.text(0.99, 0.01, f"humidity: {NOT_AVAILABLE}", transform=ax.transAxes,
                     ha="right", va="bottom", fontsize=8, color="#666666")
+            partly.append("humidity")
         lo = 4 * np.floor(np.nanmin(t) / 4)
         hi = 4 * np.ceil(np.nanmax(t) / 4)
         cs = ax.contour(x, p, t, levels=np.arange(lo, hi + 4, 4), colors="#c0392b",
@@ -70,12 +78,14 @@ def draw_section(series: PointSeries, i: int, *, size_px: tuple[int, int] = SIZE
             u = np.vstack([tab.columns[f"u{lev}"][sel] for lev in wind_levels]) / 0.514444
             v = np.vstack([tab.columns[f"v{lev}"][sel] for lev in wind_levels]) / 0.514444
             ax.barbs(xx, pp, u, v, length=5, lw=0.5, color="#222222")
+        else:
+            partly.append("wind")
         ax.set_yscale("log")
         ax.set_ylim(max(p) + 15, min(p) - 15)
         ax.set_yticks(p, [f"{lev:.0f}" for lev in p])
         ax.minorticks_off()
         ax.set_ylabel("hPa")
-        status = "ok"
+        status = f"partly: {', '.join(partly)} {NOT_AVAILABLE}" if partly else "ok"
     ax.set_xlim(x[0], x[-1])
     ax.xaxis.set_major_locator(mdates.DayLocator(tz=tz))
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%a %d %b", tz=tz))
@@ -91,4 +101,5 @@ def draw_section(series: PointSeries, i: int, *, size_px: tuple[int, int] = SIZE
     text = {"panels": f"section={status}",
             "annotations": ";".join(f"{k}={v}" for k, v in notes.items()),
             "place": place.name, "run": series.run_time.isoformat(), "model": series.model}
-    return ChartResult(png_with_text(fig, text), panels, notes, size_px)
+    return ChartResult(png_with_text(fig, text), panels, notes, size_px,
+                       {"section": pixel_box(ax, size_px)})
