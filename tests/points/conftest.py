@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.publish.test_viewer import browser, http_root  # noqa: F401 - Chromium fixtures
+
 RUN = datetime(2026, 11, 23, 0, tzinfo=UTC)
 
 

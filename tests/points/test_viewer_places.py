@@ -12,7 +12,6 @@ from framecast.points.runner import make_points
 from framecast.publish import LocalTarget, publish_run
 from framecast.records import run_dir
 from tests.points.conftest import RUN
-from tests.publish.test_viewer import browser, http_root  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.slow]
 
@@ -37,8 +36,8 @@ def _wait(driver, img_id: str, predicate, what: str) -> dict:
     return state
 
 
-def test_places_tab_picks_a_place_and_shows_its_charts(  # noqa: F811 - fixtures
-        points_icon_eu, tmp_path, http_root, browser):
+def test_places_tab_picks_a_place_and_shows_its_charts(points_icon_eu, tmp_path, http_root,
+                                                       browser):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
