@@ -127,7 +127,7 @@ def test_bilinear_matches_an_independent_interpolation(points_icon_eu):
 
 
 def test_place_outside_the_domain_names_place_and_domain(points_icon_eu):
-    with pytest.raises(PlaceError, match=r"'New York'.*outside the icon-eu domain.*29\.50"):
+    with pytest.raises(PlaceError, match=r"'New York City'.*outside the icon-eu domain.*29\.50"):
         extract(points_icon_eu, [PLACES[0], lookup("New York")])
 
 

@@ -24,11 +24,10 @@ import matplotlib.dates as mdates  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from PIL import Image, PngImagePlugin  # noqa: E402
 
 from framecast.points.extract import PointSeries  # noqa: E402
 from framecast.points.sun import night_spans  # noqa: E402
-from framecast.points.symbols import draw_symbol  # noqa: E402
+from framecast.points.symbols import SymbolSheet, draw_symbol  # noqa: E402
 from framecast.points.table import PlaceTable, place_table  # noqa: E402
 
 #: Panel names in drawing order (the PNG's ``panels`` text chunk lists them).
@@ -59,14 +58,8 @@ def pixel_box(ax, size_px: tuple[int, int]) -> tuple[int, int, int, int]:
 def png_with_text(fig: Figure, text: dict[str, str]) -> bytes:
     """The figure as PNG with ``text`` as tEXt chunks (panels, annotated values)."""
     buf = BytesIO()
-    FigureCanvasAgg(fig).print_png(buf)
-    img = Image.open(BytesIO(buf.getvalue()))
-    info = PngImagePlugin.PngInfo()
-    for k, v in text.items():
-        info.add_text(k, v)
-    out = BytesIO()
-    img.save(out, format="PNG", pnginfo=info, compress_level=3)
-    return out.getvalue()
+    FigureCanvasAgg(fig).print_png(buf, metadata=text, pil_kwargs={"compress_level": 3})
+    return buf.getvalue()
 
 
 def _times(series: PointSeries) -> np.ndarray:
@@ -219,13 +212,15 @@ def _weather(ax, x, tab: PlaceTable, series: PointSeries, i: int) -> str:
     bbox = ax.get_window_extent()
     aspect = (span / bbox.width) / (1.0 / bbox.height)
     size = span / 40 * 0.42
+    sheet = SymbolSheet()
     for k in range(0, x.size, every):
         chunk = ww[k:k + every]
         if not _finite(chunk):
             continue
         code = float(np.nanmax(chunk))
-        draw_symbol(ax, float(x[k]), 0.5, code, size=size, aspect=1.0 / aspect,
+        draw_symbol(sheet, float(x[k]), 0.5, code, size=size, aspect=1.0 / aspect,
                     night=bool(elev[k] < 0))
+    sheet.add_to(ax)
     src = "model WW" if tab.ww_source == "model" else "derived from cloud and precipitation"
     ax.text(1.0, 1.02, f"weather ({src})", transform=ax.transAxes, ha="right", va="bottom",
             fontsize=7, color="#666666")
@@ -260,7 +255,6 @@ def draw_meteogram(series: PointSeries, i: int, *, size_px: tuple[int, int] = SI
         ax.grid(True, axis="x", color="#dddddd", lw=0.5)
         ax.tick_params(labelsize=8)
         ax.xaxis.set_major_locator(mdates.DayLocator(tz=tz))
-        ax.xaxis.set_minor_locator(mdates.HourLocator(byhour=[6, 12, 18], tz=tz))
     for ax in axes[:-1]:
         ax.tick_params(labelbottom=False)
     axes[-1].xaxis.set_major_formatter(mdates.DateFormatter("%a %d %b", tz=tz))

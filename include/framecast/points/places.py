@@ -141,6 +141,25 @@ def lookup(name: str) -> Place:
                      f"{hint}); give --lat/--lon or add it to the places file")
 
 
+def largest_cities(n: int, lat_range: tuple[float, float] = (-90.0, 90.0),
+                   lon_range: tuple[float, float] = (-180.0, 180.0)) -> list[Place]:
+    """The ``n`` most populous gazetteer cities inside a lat/lon box, distinct names."""
+    out: list[Place] = []
+    seen: set[str] = set()
+    for c in _cities():
+        lat, lon = float(c["latitude"]), float(c["longitude"])
+        if not (lat_range[0] <= lat <= lat_range[1] and lon_range[0] <= lon <= lon_range[1]):
+            continue
+        place = _city_place(c)
+        if place.slug in seen:
+            continue
+        seen.add(place.slug)
+        out.append(place)
+        if len(out) == n:
+            break
+    return out
+
+
 # -- places files -----------------------------------------------------------------------------
 
 DEFAULT_PLACES = "places.yaml"

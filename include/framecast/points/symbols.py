@@ -17,7 +17,8 @@ CLASSES = ("clear", "partly", "cloudy", "fog", "rain", "showers", "snow", "thund
 
 
 def symbol_class(ww: float, night: bool = False) -> str | None:
-    """The symbol class of code ``ww`` (None for a missing code)."""
+    """The symbol class of code ``ww`` (None for a missing code); ``night`` is for callers
+    that pick a moon instead of a sun."""
     if not np.isfinite(ww):
         return None
     c = int(round(ww))
@@ -56,26 +57,67 @@ def derived_weather_code(cloud_pct: np.ndarray, t2m_c: np.ndarray, cape: np.ndar
     return np.where(np.isfinite(cloud), ww, np.nan)
 
 
-def _sun(ax: Axes, x: float, y: float, r: float, aspect: float, night: bool) -> None:
+class SymbolSheet:
+    """Shapes of many symbols, added to an axes as a few collections at the end.
+
+    One artist per ellipse or ray would make matplotlib update data limits and draw
+    hundreds of artists per meteogram; collections keep symbols a few milliseconds.
+    """
+
+    def __init__(self) -> None:
+        self.patches: list = []
+        self.colours: list[str] = []
+        self.segments: list = []
+        self.seg_colours: list[str] = []
+        self.seg_widths: list[float] = []
+
+    def patch(self, patch, colour: str) -> None:
+        self.patches.append(patch)
+        self.colours.append(colour)
+
+    def line(self, xs, ys, colour: str, lw: float) -> None:
+        self.segments.append(np.column_stack([xs, ys]))
+        self.seg_colours.append(colour)
+        self.seg_widths.append(lw)
+
+    def add_to(self, ax: Axes) -> None:
+        from matplotlib.collections import LineCollection, PatchCollection
+
+        if self.patches:
+            ax.add_collection(PatchCollection(self.patches, facecolors=self.colours,
+                                              edgecolors="none", zorder=5), autolim=False)
+        if self.segments:
+            ax.add_collection(LineCollection(self.segments, colors=self.seg_colours,
+                                             linewidths=self.seg_widths, zorder=7),
+                              autolim=False)
+
+
+def _sun(sheet: SymbolSheet, x: float, y: float, r: float, aspect: float, night: bool) -> None:
     colour = "#cfd8e8" if night else "#f5b800"
-    ax.add_patch(Ellipse((x, y), 2 * r, 2 * r * aspect, color=colour, zorder=5))
+    sheet.patch(Ellipse((x, y), 2 * r, 2 * r * aspect), colour)
     if not night:
         for a in np.linspace(0, 2 * np.pi, 8, endpoint=False):
-            ax.plot([x + 1.3 * r * np.cos(a), x + 1.7 * r * np.cos(a)],
-                    [y + 1.3 * r * aspect * np.sin(a), y + 1.7 * r * aspect * np.sin(a)],
-                    color=colour, lw=0.8, zorder=5)
+            sheet.line([x + 1.3 * r * np.cos(a), x + 1.7 * r * np.cos(a)],
+                       [y + 1.3 * r * aspect * np.sin(a), y + 1.7 * r * aspect * np.sin(a)],
+                       colour, 0.8)
 
 
-def _cloud(ax: Axes, x: float, y: float, r: float, aspect: float, dark: bool) -> None:
+def _cloud(sheet: SymbolSheet, x: float, y: float, r: float, aspect: float, dark: bool) -> None:
     colour = "#7d8794" if dark else "#b9c2cc"
     for dx, dy, s in ((-0.55, 0.0, 0.8), (0.0, 0.35, 1.0), (0.6, 0.0, 0.85)):
-        ax.add_patch(Ellipse((x + dx * r, y + dy * r * aspect), 2 * s * r, 1.4 * s * r * aspect,
-                             color=colour, zorder=6))
+        sheet.patch(Ellipse((x + dx * r, y + dy * r * aspect), 2 * s * r, 1.4 * s * r * aspect),
+                    colour)
 
 
-def draw_symbol(ax: Axes, x: float, y: float, ww: float, *, size: float, aspect: float,
-                night: bool = False) -> str | None:
-    """Draw the symbol of ``ww`` centred at data coordinates (x, y); returns its class.
+def _flake(sheet: SymbolSheet, x: float, y: float, r: float, aspect: float) -> None:
+    for a in (0.0, np.pi / 3, 2 * np.pi / 3):
+        sheet.line([x - r * np.cos(a), x + r * np.cos(a)],
+                   [y - r * aspect * np.sin(a), y + r * aspect * np.sin(a)], "#4aa3df", 0.9)
+
+
+def draw_symbol(sheet: SymbolSheet, x: float, y: float, ww: float, *, size: float,
+                aspect: float, night: bool = False) -> str | None:
+    """Add the symbol of ``ww`` centred at data coordinates (x, y) to ``sheet``; its class.
 
     ``size`` is the radius in x units, ``aspect`` the y units per x unit on screen (so
     circles stay round).
@@ -85,38 +127,35 @@ def draw_symbol(ax: Axes, x: float, y: float, ww: float, *, size: float, aspect:
         return None
     r = size
     if kind == "clear":
-        _sun(ax, x, y, r * 0.7, aspect, night)
+        _sun(sheet, x, y, r * 0.7, aspect, night)
         return kind
     if kind == "partly":
-        _sun(ax, x - 0.4 * r, y + 0.35 * r * aspect, r * 0.55, aspect, night)
-        _cloud(ax, x + 0.2 * r, y - 0.2 * r * aspect, r * 0.6, aspect, False)
+        _sun(sheet, x - 0.4 * r, y + 0.35 * r * aspect, r * 0.55, aspect, night)
+        _cloud(sheet, x + 0.2 * r, y - 0.2 * r * aspect, r * 0.6, aspect, False)
         return kind
     dark = kind in ("rain", "showers", "thunder", "snow")
-    _cloud(ax, x, y + 0.25 * r * aspect, r * 0.7, aspect, dark)
+    _cloud(sheet, x, y + 0.25 * r * aspect, r * 0.7, aspect, dark)
     below = y - 0.65 * r * aspect
     if kind == "fog":
         for k in range(3):
             yy = y - (0.3 + 0.3 * k) * r * aspect
-            ax.plot([x - 0.8 * r, x + 0.8 * r], [yy, yy], color="#8a8f96", lw=1.0, zorder=7)
+            sheet.line([x - 0.8 * r, x + 0.8 * r], [yy, yy], "#8a8f96", 1.0)
     elif kind in ("rain", "showers"):
         for dx in (-0.45, 0.0, 0.45):
-            ax.plot([x + dx * r, x + (dx - 0.15) * r], [below, below - 0.35 * r * aspect],
-                    color="#1f6fd1", lw=1.2, zorder=7)
+            sheet.line([x + dx * r, x + (dx - 0.15) * r], [below, below - 0.35 * r * aspect],
+                       "#1f6fd1", 1.2)
         if kind == "showers":
-            _sun(ax, x - 0.75 * r, y + 0.75 * r * aspect, r * 0.3, aspect, night)
+            _sun(sheet, x - 0.75 * r, y + 0.75 * r * aspect, r * 0.3, aspect, night)
     elif kind == "snow":
         for dx in (-0.45, 0.0, 0.45):
-            ax.plot([x + dx * r], [below - 0.15 * r * aspect], marker=(6, 2, 0),
-                    color="#4aa3df", ms=4, mew=0.9, zorder=7)
+            _flake(sheet, x + dx * r, below - 0.15 * r * aspect, 0.15 * r, aspect)
     elif kind == "thunder":
         pts = np.array([[0.1, 0.0], [-0.25, -0.5], [0.0, -0.5], [-0.2, -1.0], [0.35, -0.35],
                         [0.08, -0.35], [0.3, 0.0]])
-        ax.add_patch(Polygon(np.column_stack([x + pts[:, 0] * r,
-                                              below + 0.3 * r * aspect + pts[:, 1] * r * aspect]),
-                             color="#f2c200", zorder=7))
-    else:  # cloudy
-        pass
+        sheet.patch(Polygon(np.column_stack([x + pts[:, 0] * r,
+                                             below + 0.3 * r * aspect + pts[:, 1] * r * aspect])),
+                    "#f2c200")
     return kind
 
 
-__all__ = ["CLASSES", "derived_weather_code", "draw_symbol", "symbol_class"]
+__all__ = ["CLASSES", "SymbolSheet", "derived_weather_code", "draw_symbol", "symbol_class"]
