@@ -66,7 +66,7 @@ def test_meteogram_has_six_non_blank_panels_and_annotates_extremes(series, point
     assert float(notes["t2m_min"]) == pytest.approx(round(float(t2m.min()), 1), abs=0.051)
     msl = _oracle_series(points_icon_eu, "PMSL", "prmsl", series.steps, PLACES[0]) / 100
     assert float(notes["msl_min"]) == pytest.approx(float(msl.min()), abs=0.051)
-    gust = _oracle_series(points_icon_eu, "VMAX_10M", "10fg", series.steps, PLACES[0])
+    gust = _oracle_series(points_icon_eu, "VMAX_10M", "max_i10fg", series.steps, PLACES[0])
     assert float(notes["gust10_max_kmh"]) == pytest.approx(float(gust.max()) * 3.6, abs=0.51)
 
 
