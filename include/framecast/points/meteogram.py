@@ -23,7 +23,9 @@ matplotlib.use("Agg")
 import matplotlib.dates as mdates  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from matplotlib.collections import PolyCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 
 from framecast.points.extract import PointSeries  # noqa: E402
 from framecast.points.sun import night_spans  # noqa: E402
@@ -114,9 +116,16 @@ def _precipitation(ax, x, tab: PlaceTable, notes: dict[str, float]) -> str:
     rain = np.nan_to_num(tab.columns["rain"])
     snow = np.nan_to_num(tab.columns["snow"])
     left = x - width  # a step's amount fell during the interval ending at that step
-    ax.bar(left, rain, width=width * 0.9, align="edge", color="#1f6fd1", label="rain")
-    ax.bar(left, snow, width=width * 0.9, align="edge", bottom=rain, color="#9ec9f0",
-           label="snow")
+    right = left + width * 0.9
+    for bottom, top, colour in ((np.zeros_like(rain), rain, "#1f6fd1"),
+                                (rain, rain + snow, "#9ec9f0")):
+        keep = top > bottom
+        verts = np.stack([np.column_stack([left, bottom]), np.column_stack([left, top]),
+                          np.column_stack([right, top]), np.column_stack([right, bottom])],
+                         axis=1)[keep]
+        ax.add_collection(PolyCollection(verts, facecolors=colour, edgecolors="none"),
+                          autolim=False)
+    handles = [Patch(color="#1f6fd1", label="rain"), Patch(color="#9ec9f0", label="snow")]
     ax.set_ylabel("mm / step")
     ax.set_ylim(0, max(1.0, float(np.nanmax(rain + snow)) * 1.25))
     total = tab.columns["precip_total"]
@@ -126,7 +135,7 @@ def _precipitation(ax, x, tab: PlaceTable, notes: dict[str, float]) -> str:
     ax2.set_ylabel("total mm", fontsize=8)
     ax2.tick_params(labelsize=7)
     notes["precip_total"] = round(float(np.nanmax(total)), 1)
-    ax.legend(loc="upper left", fontsize=7, ncol=2, frameon=False)
+    ax.legend(handles=handles, loc="upper left", fontsize=7, ncol=2, frameon=False)
     return "ok"
 
 
@@ -186,12 +195,11 @@ def _clouds(ax, x, tab: PlaceTable, notes: dict[str, float]) -> str:
         ax.set_yticks([0.5, 1.5, 2.5], [lbl if h else f"{lbl} (n/a)"
                                         for (_, lbl), h in zip(names, have, strict=True)])
         ax.set_ylim(0, 3)
-    if tab.available("cloud_total"):
-        ax2 = ax.twinx()
-        ax2.plot(x, tab.columns["cloud_total"], color="#1f77b4", lw=0.9, label="total %")
-        ax2.set_ylim(0, 105)
-        ax2.tick_params(labelsize=7)
-        ax2.set_ylabel("total %", fontsize=8)
+    if tab.available("cloud_total"):  # total cover on the same axes: 0-100 % -> 0-3
+        ax.plot(x, tab.columns["cloud_total"] * 0.03, color="#1f77b4", lw=0.9,
+                label="total cloud cover (0-100 %)")
+        ax.set_ylim(0, 3.05)
+        ax.legend(loc="upper right", fontsize=7, frameon=False)
     return "ok" if all(have) else f"partly: {', '.join(lbl for (_, lbl), h in zip(names, have, strict=True) if not h)} {NOT_AVAILABLE}"
 
 
