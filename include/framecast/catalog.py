@@ -93,6 +93,21 @@ class ModelSpec:
     sensor: SensorSpec = field(default_factory=SensorSpec)
     http: HttpSpec = field(default_factory=HttpSpec)
     publish_within: timedelta | None = None  # deadline: charts published this long after run time
+    #: Names the model cannot provide although its layout's catalogue mapping exists (ICON
+    #: global has no simulated satellite image; horizontal derivatives need a regular grid).
+    lacks: tuple[str, ...] = ()
+
+    def variable(self, name: str) -> VariableSpec | None:
+        """Where ``name`` lives upstream: this model's own mapping, else the catalogue's.
+
+        ``models.yaml`` maps what differs per model; every other variable is found through
+        the publisher identities in the variable catalogue (``config/variables.yaml``), so a
+        variable added there is downloadable without touching the model entry.
+        """
+        if name in self.lacks:
+            return None
+        own = self.variables.get(name)
+        return own if own is not None else catalogue_variable(name, self.layout)
 
     @property
     def dag_id(self) -> str:
@@ -147,6 +162,22 @@ class RemoteFile:
             messages=int(d.get("messages", 1)),
             expect={str(k): str(v) for k, v in (d.get("expect") or {}).items()},
         )
+
+
+def catalogue_variable(name: str, layout: str) -> VariableSpec | None:
+    """The upstream location of a catalogue variable for a layout (None: not published)."""
+    from framecast.variables import load_catalogue
+
+    v = load_catalogue().base(name)
+    if v is None:
+        return None
+    if layout == "dwd":
+        if not v.dwd_var:
+            return None
+        return VariableSpec(name, var=v.dwd_var, level=v.dwd_level)
+    if not v.idx:
+        return None
+    return VariableSpec(name, field=v.idx, from_step=v.from_step)
 
 
 # --------------------------------------------------------------------------- parsing
@@ -250,7 +281,7 @@ _MODEL_KEYS = {
     "paths", "variables", "products", "regions", "time_invariant", "chunk_size",
     "download_batch_size", "download_pool", "download_pool_slots", "retention_runs",
     "max_active_runs", "retries", "retry_delay_seconds", "owner", "sensor", "http",
-    "publish_within",
+    "publish_within", "lacks",
 }
 _REQUIRED_PATHS = {"dwd": ("single_level",), "gfs": ("step_file",)}
 
@@ -278,8 +309,8 @@ def parse_model(name: str, d: Mapping[str, Any], source: str) -> ModelSpec:
         isinstance(c, int) and 0 <= c < 24 for c in cycles
     ):
         raise SpecError(f"{where}.cycles: expected a list of UTC hours 0..23, got {cycles!r}")
-    variables_raw = _require(d, "variables", where)
-    if not isinstance(variables_raw, Mapping) or not variables_raw:
+    variables_raw = d.get("variables") or {}
+    if not isinstance(variables_raw, Mapping):
         raise SpecError(f"{where}.variables: expected a mapping of canonical names")
     variables = {
         str(k): _parse_variable(str(k), v, layout, f"{where}.variables.{k}")
@@ -324,6 +355,7 @@ def parse_model(name: str, d: Mapping[str, Any], source: str) -> ModelSpec:
         paths=dict(paths),
         variables=variables,
         products=_names(_require(d, "products", where), f"{where}.products"),
+        lacks=_names(d.get("lacks", []), f"{where}.lacks") if d.get("lacks") else (),
         regions=_names(_require(d, "regions", where), f"{where}.regions"),
         time_invariant=time_invariant,
         chunk_size=ints["chunk_size"],
@@ -435,11 +467,56 @@ def parse_run(text: str) -> datetime:
 # --------------------------------------------------------------------------- file lists
 
 
+def missing_inputs(spec: ModelSpec, product: Any) -> list[str]:
+    """The inputs of ``product`` (layer fields and the names they derive from) that ``spec``
+    cannot provide: not published in its layout, not mapped, or listed in its ``lacks``."""
+    from framecast.products import BarbsLayer, base_variables
+
+    missing: list[str] = []
+    for layer in product.layers:
+        names = (layer.u, layer.v) if isinstance(layer, BarbsLayer) else (layer.field,)
+        for name in names:
+            if name in spec.lacks:
+                missing.append(name)
+                continue
+            try:
+                bases = sorted(base_variables(name))
+            except KeyError:
+                bases = [name]
+            missing += [b for b in bases if spec.variable(b) is None]
+    return list(dict.fromkeys(missing))
+
+
+def check_products(spec: ModelSpec, catalog: Any = None) -> None:
+    """Refuse (SpecError) a model whose listed products need inputs it cannot provide.
+
+    Called when the model's DAG is built, so a chart that could never render is an import
+    error naming the product and its missing inputs, not a failed task hours later.
+    """
+    from framecast.products import load_catalog
+
+    cat = catalog if catalog is not None else load_catalog()
+    problems = []
+    for pname in spec.products:
+        if pname not in cat.products:
+            raise SpecError(f"model {spec.name!r}: unknown product {pname!r}; known: "
+                            f"{sorted(cat.products)}")
+        missing = missing_inputs(spec, cat.products[pname])
+        if missing:
+            problems.append(f"{pname!r} needs {', '.join(missing)}")
+    if problems:
+        raise SpecError(
+            f"model {spec.name!r} ({spec.title}) cannot provide the inputs of "
+            f"{len(problems)} listed product(s): {'; '.join(problems)}. Remove them from "
+            f"models.{spec.name}.products, or map the inputs in models.{spec.name}.variables")
+
+
 def needed_variables(spec: ModelSpec, catalog: Any = None) -> tuple[str, ...]:
     """Canonical variables the model's products need, resolved via the product catalog."""
     from framecast.products import base_variables, load_catalog
 
     cat = catalog if catalog is not None else load_catalog()
+    check_products(spec, cat)
     needed: set[str] = set()
     for pname in spec.products:
         try:
@@ -453,11 +530,12 @@ def needed_variables(spec: ModelSpec, catalog: Any = None) -> tuple[str, ...]:
                 needed |= base_variables(v)
             except KeyError:
                 needed.add(v)
-    missing = sorted(needed - set(spec.variables))
+    missing = sorted(v for v in needed if spec.variable(v) is None)
     if missing:
         raise SpecError(
             f"model {spec.name!r}: products {list(spec.products)} need {missing}, which "
-            f"models.{spec.name}.variables does not map to upstream fields"
+            f"neither models.{spec.name}.variables nor the variable catalogue maps to "
+            f"upstream fields of layout {spec.layout!r}"
         )
     return tuple(sorted(needed))
 
@@ -494,9 +572,12 @@ def run_files(
     """Every file of one model run that ``variables`` need, ordered by step (early first)."""
     steps = tuple(sorted(spec.steps if steps is None else steps))
     variables = tuple(sorted(set(variables)))
+    mapping: dict[str, VariableSpec] = {}
     for v in variables:
-        if v not in spec.variables:
+        vs = spec.variable(v)
+        if vs is None:
             raise SpecError(f"model {spec.name!r}: no upstream mapping for variable {v!r}")
+        mapping[v] = vs
     files: list[RemoteFile] = []
     if spec.layout == "dwd":
         for name in spec.time_invariant:
@@ -506,7 +587,7 @@ def run_files(
                                     spec.compression, expect=grib_identity(run_time, None)))
         for step in steps:
             for v in variables:
-                vs = spec.variables[v]
+                vs = mapping[v]
                 if step < vs.from_step:
                     continue
                 ph = _placeholders(run_time, step) | {"var": vs.var, "VAR": vs.var.upper()}
@@ -521,10 +602,10 @@ def run_files(
                                         spec.compression, expect=grib_identity(run_time, step)))
     else:
         for step in steps:
-            present = [v for v in variables if step >= spec.variables[v].from_step]
+            present = [v for v in variables if step >= mapping[v].from_step]
             if not present:
                 continue
-            fields = tuple(dict.fromkeys(spec.variables[v].field for v in present))
+            fields = tuple(dict.fromkeys(mapping[v].field for v in present))
             url = spec.paths["step_file"].format(**_placeholders(run_time, step))
             files.append(RemoteFile(url, _local(url, spec.compression), step, tuple(present),
                                     spec.compression, fields, messages=len(fields),

@@ -18,6 +18,8 @@ COMMAND_MODULES = (
     "framecast.commands.render",
     "framecast.commands.sample_data",
     "framecast.commands.points",
+    "framecast.commands.variables",
+    "framecast.commands.plot",
     "framecast.publish.cli",
     "framecast.choropleth.cli",
     "framecast.metrics.cli",

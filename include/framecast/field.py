@@ -73,6 +73,8 @@ _CONVERSIONS: dict[tuple[str, str], tuple[float, float]] = {
     ("gpm", "dam"): (0.1, 0.0),
     ("m", "dam"): (0.1, 0.0),
     ("J kg**-1", "J/kg"): (1.0, 0.0),
+    ("m", "cm"): (100.0, 0.0),
+    ("s**-1", "1e-5 s**-1"): (1e5, 0.0),  # vorticity, divergence: the usual chart unit
 }
 _ALIASES = {"m/s": "m s**-1", "C": "degC", "°C": "degC", "kg m-2": "kg m**-2", "m s-1": "m s**-1",
             "J kg-1": "J kg**-1", "1": "(0 - 1)", "Fraction": "(0 - 1)"}

@@ -17,24 +17,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import yaml
 
 from framecast.errors import SpecError
 
+if TYPE_CHECKING:
+    from framecast.style import SiteStyle, Style
+
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
 
+#: The first fifteen canonical names (kept for callers that list them); the full set of names
+#: is the variable catalogue (``config/variables.yaml``, :mod:`framecast.variables`).
 BASE_VARIABLES = frozenset(
-    ["t2m", "msl", "tp", "gust10", "tcc", "u10", "v10", "u850", "v850", "t850", "gh850", "t500", "gh500", "gh1000", "cape"]
+    ["t2m", "msl", "tp", "gust10", "tcc", "u10", "v10", "u850", "v850", "t850", "gh850",
+     "t500", "gh500", "gh1000", "cape"]
 )
-_DERIVED = {
-    "wind10": {"u10", "v10"},
-    "wind850": {"u850", "v850"},
-    "thick_500_1000": {"gh500", "gh1000"},
-}
-_TP_WINDOW = re.compile(r"^tp_(\d+)h$")
 
 PROJECTIONS = {
     "platecarree": "PlateCarree",
@@ -50,22 +50,16 @@ COASTLINE_SCALES = ("110m", "50m", "10m")
 
 
 def base_variables(name: str) -> set[str]:
-    """The GRIB variables a (possibly derived) variable name is computed from."""
-    if name in BASE_VARIABLES:
-        return {name}
-    if name in _DERIVED:
-        return set(_DERIVED[name])
-    if _TP_WINDOW.match(name):
-        return {"tp"}
-    raise KeyError(name)
+    """The names read from GRIB that a (possibly derived) name is computed from.
 
+    KeyError when the catalogue does not know the name and it is no GRIB shortName.
+    """
+    from framecast.variables import UnknownVariableError, load_catalogue
 
-def _known_variable(name: str) -> bool:
     try:
-        base_variables(name)
-    except KeyError:
-        return False
-    return True
+        return load_catalogue().base_inputs(name)
+    except UnknownVariableError:
+        raise KeyError(name) from None
 
 
 class _Where:
@@ -120,11 +114,15 @@ def _levels(v: Any, where: _Where) -> np.ndarray:
 
 
 def _variable(v: Any, where: _Where) -> str:
-    if not isinstance(v, str) or not _known_variable(v):
-        raise where.error(
-            f"unknown variable {v!r}; known: {sorted(BASE_VARIABLES | set(_DERIVED))} "
-            "and tp_<N>h"
-        )
+    """A catalogue name, a derived name or a GRIB shortName[@typeOfLevel[:level]]."""
+    from framecast.variables import UnknownVariableError, load_catalogue
+
+    if not isinstance(v, str):
+        raise where.error(f"expected a variable name, got {v!r}")
+    try:
+        load_catalogue().resolve(v)
+    except UnknownVariableError as exc:
+        raise where.error(str(exc)) from None
     return v
 
 
@@ -172,10 +170,14 @@ class FilledLayer:
     kind = "filled"
 
     @classmethod
-    def parse(cls, d: Mapping[str, Any], where: _Where) -> FilledLayer:
+    def parse(cls, d: Mapping[str, Any], where: _Where, style: Style | None = None
+              ) -> FilledLayer:
         allowed = {"type", "field", "levels", "cmap", "units", "extend", "mode", "alpha",
                    "min_value", "colorbar", "colorbar_label"}
-        _take(d, where, allowed, {"type", "field", "levels", "cmap"})
+        _take(d, where, allowed, {"type", "field", "cmap"})
+        palette = None
+        if style is not None and isinstance(d["cmap"], str) and d["cmap"] in style.palettes:
+            palette = style.palettes[d["cmap"]]
         extend = d.get("extend", "both")
         if extend not in ("neither", "min", "max", "both"):
             raise (where / "extend").error(f"expected neither/min/max/both, got {extend!r}")
@@ -183,8 +185,17 @@ class FilledLayer:
         if mode not in ("raster", "contourf"):
             raise (where / "mode").error(f"expected raster or contourf, got {mode!r}")
         mv = d.get("min_value")
-        levels = _levels(d["levels"], where / "levels")
-        cmap = _cmap(d["cmap"], where / "cmap")
+        if "levels" in d:
+            levels = _levels(d["levels"], where / "levels")
+        elif palette is not None and palette.levels is not None:
+            levels = np.array(palette.levels)  # a .cpt's own boundaries
+        else:
+            raise where.error("missing required field(s) ['levels'] (only a .cpt palette "
+                              "brings its own)")
+        if palette is not None:
+            cmap = palette.cmap(levels.size - 1, extend)
+        else:
+            cmap = _cmap(d["cmap"], where / "cmap")
         needed = levels.size - 1 + (extend in ("min", "both")) + (extend in ("max", "both"))
         if needed > cmap.N:
             raise (where / "cmap").error(
@@ -388,11 +399,14 @@ class Product:
                           "valid {valid:%a %d %b %Y %H} UTC"
     filename: str = "{product}_{region}_{run:%Y%m%d%H}_{step:03d}.png"
     png_compress_level: int = 3
+    site: SiteStyle | None = None  # logo, footer, font (None: plain)
+    description: str = ""
 
     @classmethod
-    def parse(cls, name: str, d: Mapping[str, Any], where: _Where) -> Product:
+    def parse(cls, name: str, d: Mapping[str, Any], where: _Where,
+              style: Style | None = None) -> Product:
         allowed = {"title", "layers", "regions", "size", "dpi", "title_template", "filename",
-                   "png_compress_level", "description"}
+                   "png_compress_level", "description", "site"}
         _take(d, where, allowed, {"title", "layers", "regions"})
         layers_raw = d["layers"]
         if not isinstance(layers_raw, list) or not layers_raw:
@@ -403,7 +417,10 @@ class Product:
             if not isinstance(ld, Mapping) or ld.get("type") not in _LAYER_TYPES:
                 raise lw.error(f"layer type must be one of {sorted(_LAYER_TYPES)}, got "
                                f"{ld.get('type') if isinstance(ld, Mapping) else ld!r}")
-            layers.append(_LAYER_TYPES[ld["type"]].parse(ld, lw))
+            if ld["type"] == "filled":
+                layers.append(FilledLayer.parse(ld, lw, style))
+            else:
+                layers.append(_LAYER_TYPES[ld["type"]].parse(ld, lw))
         if sum(isinstance(x, FilledLayer) for x in layers) > 1:
             raise (where / "layers").error("at most one filled layer per map panel")
         size = d.get("size", [1000, 800])
@@ -418,6 +435,16 @@ class Product:
         level = int(_number(d.get("png_compress_level", 3), where / "png_compress_level"))
         if not 0 <= level <= 9:
             raise (where / "png_compress_level").error("expected 0..9")
+        site = None
+        if style is not None:
+            try:
+                site = style.site(d.get("site"))
+            except SpecError as exc:
+                raise (where / "site").error(str(exc)) from None
+        elif d.get("site") is not None:
+            raise (where / "site").error("a site needs a style file (load_catalog(style=...))")
+        default_template = (site.title_template if site and site.title_template
+                            else cls.title_template)
         return cls(
             name=name,
             title=str(d["title"]),
@@ -425,11 +452,13 @@ class Product:
             regions=tuple(regions),
             size=(size[0], size[1]),
             dpi=int(_number(d.get("dpi", 100), where / "dpi")),
-            title_template=_template(d.get("title_template", cls.title_template),
+            title_template=_template(d.get("title_template", default_template),
                                      where / "title_template"),
             filename=_template(d.get("filename", cls.filename), where / "filename",
                                required={"step"}),
             png_compress_level=level,
+            site=site,
+            description=str(d.get("description", "")),
         )
 
     def variables(self) -> set[str]:
@@ -457,6 +486,7 @@ class Catalog:
     products: dict[str, Product]
     regions: dict[str, Region]
     sources: tuple[str, ...] = ()
+    style: Style | None = None
 
     def product(self, name: str) -> Product:
         try:
@@ -485,10 +515,17 @@ def _load_yaml(path: Path, key: str) -> Mapping[str, Any]:
     return doc[key]
 
 
-def load_catalog(products: Path | None = None, regions: Path | None = None) -> Catalog:
-    """Load and validate product and region specs (the shipped defaults when not given)."""
+def load_catalog(products: Path | None = None, regions: Path | None = None,
+                 style: Path | None = None) -> Catalog:
+    """Load and validate product, region and style specs (the shipped defaults when not given).
+
+    The style file (palettes, sites) is read first: products refer to its palettes by name.
+    """
+    from framecast.style import load_style
+
     ppath = Path(products) if products else CONFIG_DIR / "products.yaml"
     rpath = Path(regions) if regions else CONFIG_DIR / "regions.yaml"
+    house = load_style(style)
     rdoc = _load_yaml(rpath, "regions")
     regs = {n: Region.parse(n, d, _Where(str(rpath), f"regions.{n}")) for n, d in rdoc.items()}
     pdoc = _load_yaml(ppath, "products")
@@ -497,9 +534,10 @@ def load_catalog(products: Path | None = None, regions: Path | None = None) -> C
         w = _Where(str(ppath), f"products.{n}")
         if not re.fullmatch(r"[a-z0-9_]+", str(n)):
             raise w.error("product names use lower case letters, digits and _ only")
-        p = Product.parse(n, d, w)
+        p = Product.parse(n, d, w, house)
         for r in p.regions:
             if r not in regs:
                 raise (w / "regions").error(f"unknown region {r!r}; known: {sorted(regs)}")
         prods[n] = p
-    return Catalog(products=prods, regions=regs, sources=(str(ppath), str(rpath)))
+    return Catalog(products=prods, regions=regs, sources=(str(ppath), str(rpath), house.source),
+                   style=house)

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, CronTriggerTimetable, get_current_context, task
 
-from framecast.catalog import ModelSpec
+from framecast.catalog import ModelSpec, check_products
 from framecast_airflow import points as points_tasks
 from framecast_airflow import tasks
 from framecast_airflow.alerts import RecordTaskTry, alert_recipients, publish_deadline
@@ -51,7 +51,11 @@ def _doc(spec: ModelSpec) -> str:
 
 
 def build_dag(spec: ModelSpec) -> DAG:
-    """The DAG for one model; ids, schedule and limits come from ``spec``."""
+    """The DAG for one model; ids, schedule and limits come from ``spec``.
+
+    A product the model cannot feed is refused here (SpecError naming its inputs).
+    """
+    check_products(spec)
     model = spec.name
     default_args = {
         "owner": spec.owner,

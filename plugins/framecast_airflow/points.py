@@ -58,10 +58,11 @@ def render_points(model: str, batch: dict[str, Any], context: Any) -> dict[str, 
             "bytes": sum(r.bytes for r in records), "peak_rss_mb": round(rss, 1)}
 
 
-def point_variables(model: str, spec_variables) -> tuple[str, ...]:
-    """The variables of the model's catalogue the point forecasts read (downloaded too)."""
-    from framecast.points.extract import wanted_variables
+def point_variables(model: str, spec) -> tuple[str, ...]:
+    """The names the point forecasts read that the model provides (downloaded too)."""
+    from framecast.points.extract import candidate_variables
 
-    if load_points_config(model) is None:
+    cfg = load_points_config(model)
+    if cfg is None:
         return ()
-    return tuple(wanted_variables(list(spec_variables)))
+    return tuple(n for n in candidate_variables(cfg.levels) if spec.variable(n) is not None)

@@ -27,7 +27,7 @@ def plan_downloads(model: str, context: Any) -> list[list[dict[str, Any]]]:
     spec = rc.spec
     from framecast_airflow.points import point_variables
 
-    wanted = set(needed_variables(spec)) | set(point_variables(model, spec.variables))
+    wanted = set(needed_variables(spec)) | set(point_variables(model, spec))
     return batches(run_files(spec, rc.run_time, sorted(wanted)), spec.download_batch_size)
 
 

@@ -306,8 +306,9 @@ def test_missing_variable_and_step_name_what_and_where(icon_eu_run):
     with RunDataset.open(icon_eu_run) as ds:
         with pytest.raises(DataError, match=rf"'t2m' has no step 9 in {icon_eu_run}.*0-6"):
             ds.field("t2m", 9)
-        with pytest.raises(DataError, match=r"unknown variable 'snow' \(step 1\)"):
-            ds.field("snow", 1)
+        with pytest.raises(DataError, match=r"unknown variable 'snoww'; did you mean snow.*"
+                                            r"\(step 1\)"):
+            ds.field("snoww", 1)
         with pytest.raises(DataError, match=r"'t700' \(step 1\) not found.*available"):
             ds.field("t700", 1)
     with pytest.raises(DataError, match="closed"):
@@ -353,7 +354,7 @@ def test_file_whose_content_contradicts_its_name(icon_eu_run, tmp_path):
 def test_source_errors(tmp_path, icon_eu_run, gfs_run):
     with pytest.raises(DataError, match="does not exist"):
         RunDataset.open(tmp_path / "nope")
-    with pytest.raises(DataError, match="no GRIB2 files"):
+    with pytest.raises(DataError, match="no GRIB files"):
         RunDataset.open(tmp_path)
     with pytest.raises(DataError, match="empty file list"):
         RunDataset.open([])
@@ -372,15 +373,17 @@ def test_mixed_runs_are_refused(icon_eu_run, tmp_path):
         RunDataset.open(tmp_path)
 
 
-def test_unknown_fields_only(tmp_path, gfs_run):
+def test_fields_outside_the_catalogue_are_indexed_by_grib_name(tmp_path, gfs_run):
+    """A field the catalogue lacks is still usable, under shortName@typeOfLevel:level."""
     src = gfs_run / gfs_path(RUN, 3)
     lines = src.with_name(src.name + ".idx").read_text().splitlines()
     data = src.read_bytes()
     offsets = [int(line.split(":")[1]) for line in lines] + [len(data)]
-    i = next(i for i, line in enumerate(lines) if ":PRES:surface:" in line)
-    (tmp_path / "pres.grib2").write_bytes(data[offsets[i]:offsets[i + 1]])
-    with pytest.raises(DataError, match="no fields framecast knows in 1 GRIB file"):
-        RunDataset.open(tmp_path)
+    i = next(i for i, line in enumerate(lines) if ":PWAT:" in line)
+    (tmp_path / "pwat.grib2").write_bytes(data[offsets[i]:offsets[i + 1]])
+    with RunDataset.open(tmp_path) as ds:
+        assert "pwat" in ds.variables()
+        assert ds.field("pwat", 3).values.shape == (721, 1440)
 
 
 # --------------------------------------------------------------------------- validate_grib
@@ -402,7 +405,7 @@ def test_validate_grib(icon_eu_run, gfs_run, tmp_path):
         "junk.grib2": (data[:second] + b"garbage!" * 4, f"no GRIB message at byte {second}"),
         "empty.grib2": (b"", "empty file"),
         "html.grib2": (b"<html>" * 10, "no GRIB message at byte 0"),
-        "grib1.grib2": (b"GRIB\x00\x00\x40\x01" + b"\x00" * 60, "GRIB edition 1, not 2"),
+        "grib3.grib2": (b"GRIB\x00\x00\x40\x03" + b"\x00" * 60, "GRIB edition 3, not 1 or 2"),
     }
     for name, (content, match) in cases.items():
         p = tmp_path / name
@@ -431,7 +434,11 @@ def test_validate_grib(icon_eu_run, gfs_run, tmp_path):
     ("gh", "isobaricInhPa", 1000, "gh1000"), ("z", "isobaricInhPa", 500, "gh500"),
     # GFS fields with the same shortName that are something else:
     ("tcc", "lowCloudLayer", 0, None), ("cape", "pressureFromGroundLayer", 18000, None),
-    ("t", "surface", 0, None), ("sp", "surface", 0, None), ("tp", "heightAboveGround", 2, None),
+    ("tp", "heightAboveGround", 2, None),
+    # fields of the catalogue beyond the first fifteen:
+    ("t", "surface", 0, "tsurf"), ("sp", "surface", 0, "sp"), ("2d", "heightAboveGround", 2,
+                                                               "td2m"),
+    ("r", "isobaricInhPa", 700, "r700"), ("sde", "surface", 0, "sd"),
 ])
 def test_grib_identities_map_to_canonical_names(short, level_type, level, expect):
     from framecast.dataset.names import G, grib_name
@@ -448,8 +455,9 @@ def test_grib_identities_map_to_canonical_names(short, level_type, level, expect
     ("TCDC", "entire atmosphere", "tcc"), ("CAPE", "surface", "cape"),
     ("UGRD", "10 m above ground", "u10"), ("HGT", "500 mb", "gh500"),
     ("TMP", "850 mb", "t850"), ("VGRD", "250 mb", "v250"),
-    ("TCDC", "low cloud layer", None), ("CAPE", "180-0 mb above ground", None),
-    ("MSLET", "mean sea level", None), ("HGT", "surface", None),
+    ("TCDC", "low cloud layer", None), ("LCDC", "low cloud layer", "lcc"), ("CAPE", "180-0 mb above ground", None),
+    ("MSLET", "mean sea level", None), ("HGT", "surface", "orog"), ("RH", "700 mb", "r700"),
+    ("HGT", "0C isotherm", "hzerocl"), ("DPT", "2 m above ground", "td2m"),
 ])
 def test_wgrib2_inventory_names(var, level, expect):
     from framecast.dataset.names import idx_name

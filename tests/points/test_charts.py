@@ -71,7 +71,7 @@ def test_meteogram_has_six_non_blank_panels_and_annotates_extremes(series, point
 
 
 def test_section_shows_levels_1000_to_300(series):
-    assert series.levels("t") == [1000, 950, 925, 850, 700, 600, 500, 400, 300]
+    assert series.levels("t") == [1000, 925, 850, 700, 500, 300]  # the sample's levels
     res = draw_section(series, 1)
     img = _png(res.png)
     assert img.size == (1000, 600)
@@ -85,7 +85,7 @@ def test_sounding_cape_equals_metpy_for_the_same_profile(series, points_icon_eu)
     import metpy.calc as mpcalc
     from metpy.units import units
 
-    levels = [1000, 950, 925, 850, 700, 600, 500, 400, 300]
+    levels = [1000, 925, 850, 700, 500, 300]
     best = None
     for i, place in enumerate(PLACES):
         for step in series.steps:

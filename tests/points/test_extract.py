@@ -22,7 +22,7 @@ WORLD = [Place("Hamburg", 53.5507, 9.993), Place("Sydney", -33.8679, 151.2073),
 CHECKS = {
     "t2m": ("2t", None, None, "T_2M"), "td2m": ("2d", None, None, "TD_2M"),
     "msl": ("prmsl", None, None, "PMSL"), "tp": ("tp", None, None, "TOT_PREC"),
-    "u10": ("10u", None, None, "U_10M"), "clcl": ("lcc", None, None, "CLCL"),
+    "u10": ("10u", None, None, "U_10M"), "lcc": ("lcc", None, None, "CLCL"),
     "t850": ("t", "isobaricInhPa", 850, "850_T"), "r700": ("r", "isobaricInhPa", 700, "700_RELHUM"),
     "v300": ("v", "isobaricInhPa", 300, "300_V"),
 }

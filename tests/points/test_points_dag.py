@@ -26,16 +26,19 @@ lists:
     - {name: Munich, lat: 48.1374, lon: 11.5755, elevation: 519, tz: Europe/Berlin}
     - {name: Vienna, lat: 48.2085, lon: 16.3721, tz: Europe/Vienna}
 models:
-  icon-eu: {places: test, batch_size: 2, sounding_steps: [0, 3]}
+  icon-eu: {places: test, batch_size: 2, sounding_steps: [0, 3],
+            levels: [1000, 925, 850, 700, 500, 300]}
 """
 
 
 @pytest.fixture(scope="module")
 def upstream(tmp_path_factory):
-    from framecast.sampledata import VARIABLES, generate_run
+    from framecast.sampledata import generate_run
+    from tests.points.conftest import point_sample_variables
 
     out = tmp_path_factory.mktemp("upstream-points")
-    generate_run("icon-eu", RUN, STEPS, out, variables=list(VARIABLES), bz2=True)
+    generate_run("icon-eu", RUN, STEPS, out, variables=point_sample_variables("icon-eu"),
+                 bz2=True)
     return out
 
 

@@ -14,14 +14,11 @@ def _run(args: argparse.Namespace) -> int:
     from framecast.steps import parse_steps
 
     steps = model_steps(args.model) if args.steps == "all" else parse_steps(args.steps)
-    from framecast.sampledata import CHART_VARIABLES, VARIABLES
-
-    groups = {"all": list(VARIABLES), "charts": list(CHART_VARIABLES)}
-    variables = None
-    if args.variables:
-        variables = []
-        for v in (v.strip() for v in args.variables.split(",") if v.strip()):
-            variables += groups.get(v, [v])
+    variables: list[str] | str | None = None
+    if args.variables == "all":
+        variables = "all"
+    elif args.variables:
+        variables = [v.strip() for v in args.variables.split(",") if v.strip()]
     t0 = time.perf_counter()
     written = generate_run(args.model, parse_run(args.run), steps, Path(args.out),
                            variables=variables, bz2=args.bz2, seed=args.seed,
@@ -43,9 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="steps in hours: 0-12, 0-12/3, 0,3,6 or 'all' for the model's real list "
                         "(default 0-12)")
     p.add_argument("--out", required=True, help="output directory (the model's grib root)")
-    p.add_argument("--variables", help="comma-separated canonical names, 'charts' (the default) or "
-                        "'all' (charts plus point-forecast fields: dew point, cloud layers, "
-                        "weather code, profiles 1000-300 hPa)")
+    p.add_argument("--variables", help="comma-separated canonical names, or 'all' for every field the "
+                        "model's publisher ships (default: the core set t2m, msl, tp, ...)")
     p.add_argument("--bz2", action="store_true", help="bzip2 each file, as DWD publishes")
     p.add_argument("--seed", type=int, default=0, help="weather seed (default 0)")
     p.add_argument("--icon-resolution", type=int, default=None,

@@ -5,11 +5,16 @@ files (GFS). Opening a run only indexes which bytes hold which (variable, step) 
 file's GRIB framing; values are decoded when a frame asks for them, one message at a time, and
 a small LRU keeps the last few fields (a precipitation difference or a wind speed needs two).
 
-Names are canonical across models (see :mod:`framecast.dataset.names`): ``t2m``, ``msl``,
-``tp``, ``gust10``, ``tcc``, ``u10``, ``v10``, ``u850``, ``v850``, ``t850``, ``gh850``, ``t500``,
-``gh500``, ``gh1000``, ``cape``; derived ``wind10``, ``wind850``, ``tp_{N}h`` and
-``thick_500_1000``. Values are float32 in the units cfgrib reports ('K', 'Pa', 'kg m**-2',
-'m s**-1', '%', 'gpm', 'J kg**-1'); :meth:`framecast.field.Field.to` converts.
+Names come from the variable catalogue (``config/variables.yaml``, :mod:`framecast.variables`):
+canonical base names across models (``t2m``, ``msl``, ``tp``, ``t850``, ``gh500``, ...),
+MetPy-derived quantities (``wind850``, ``tp_24h``, ``theta_e850``, ...) and any other GRIB
+field by its ecCodes name (``skt``, ``r@isobaricInhPa:700``). Values are float32 in the
+catalogue's units ('K', 'Pa', 'kg m**-2', 'm s**-1', '%', 'gpm', 'J kg**-1'), or the GRIB
+header's for fields outside it; :meth:`framecast.field.Field.to` converts.
+
+A file set with several analysis times (a reanalysis, an archive) is ordered by valid time:
+``run_time`` is the first analysis time and a "step" is hours after it, so each valid time is
+one frame; every field keeps its own analysis time in ``attrs["analysis_time"]``.
 
 Decoding uses ecCodes (the library under cfgrib) directly on the indexed message bytes: xarray
 and cfgrib would re-scan whole multi-field files and build a dataset per open, which costs more
@@ -18,6 +23,7 @@ than the frame needs; cfgrib stays the independent reference decoder in the test
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,17 +35,19 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from framecast.dataset.grib import Message, message_from_bytes, read_bytes, validate_grib
-from framecast.dataset.index import Entry, RunIndex, build_index, find_files
-from framecast.dataset.names import (
-    BASE_UNITS,
-    DERIVED_INPUTS,
-    LISTED_TP_PERIODS,
-    TP_PERIOD,
-    grib_name,
-    units_of,
+from framecast.dataset.index import (
+    CENTRE_LABELS,
+    Entry,
+    RunIndex,
+    _index_headers,
+    build_index,
+    find_files,
 )
-from framecast.errors import DataError, GribError
+from framecast.dataset.names import LISTED_TP_PERIODS, grib_name
+from framecast.errors import DataError, GribError, SpecError
 from framecast.field import Field, Grid
+from framecast.variables import Catalogue, Derived, GribName, load_catalogue, qualified
+from framecast.variables.derived import compute
 
 if TYPE_CHECKING:
     import xarray
@@ -48,6 +56,9 @@ __all__ = ["DECODERS", "RunDataset", "ReadStats", "validate_grib"]
 
 #: Ways to decode a field: ecCodes on the indexed bytes (default, fastest) or xarray + cfgrib.
 DECODERS = ("eccodes", "cfgrib")
+
+#: Derived functions that need a regular lat-lon grid (finite differences).
+REGULAR_GRID_ONLY = frozenset({"vorticity", "divergence", "convergence"})
 
 #: Fields kept decoded (about 3.6 MB each for ICON-EU): enough for tp(step) - tp(step - N)
 #: and u/v pairs of consecutive frames.
@@ -73,15 +84,20 @@ class RunDataset:
     """One model run, opened lazily. Use :meth:`open`; close (or ``with``) when done."""
 
     def __init__(self, index: RunIndex, source: str, model: str,
-                 decoder: str = "eccodes") -> None:
+                 decoder: str = "eccodes", catalogue: Catalogue | None = None) -> None:
         if decoder not in DECODERS:
             raise DataError(f"{source}: unknown decoder {decoder!r} (choose from "
                             f"{', '.join(DECODERS)})")
         self.decoder = decoder
+        self.catalogue = catalogue or load_catalogue()
         self._index = index
         self._source = source
         self.model = model
-        self.run_time: datetime = next(iter(index.run_times))
+        self.multi_time = len(index.run_times) > 1
+        if self.multi_time:
+            self.run_time, index.entries = index.by_valid_time()
+        else:
+            self.run_time = next(iter(index.run_times))
         self.steps: list[int] = sorted({s for _, s in index.entries})
         self._names = {n for n, _ in index.entries}
         self._cache: OrderedDict[tuple[str, int], Field] = OrderedDict()
@@ -93,13 +109,17 @@ class RunDataset:
 
     @classmethod
     def open(cls, source: Path | Sequence[Path], *, model: str | None = None,
-             decoder: str = "eccodes") -> RunDataset:
+             decoder: str = "eccodes", catalogue: Catalogue | None = None) -> RunDataset:
         """Index a run directory (searched recursively) or an explicit list of files.
 
         Reads no values: only file names, ``.idx`` inventories and GRIB headers. Raises
-        GribError for a file that is not (complete) GRIB2 and DataError when nothing usable
-        is found, the files mix several runs or models, ``model`` does not match or
-        ``decoder`` is not one of :data:`DECODERS`. ``decoder="cfgrib"`` decodes fields with
+        GribError for a file that is not (complete) GRIB1/GRIB2 or whose grid cannot be
+        drawn, and DataError when nothing usable is found, model files (DWD/NCEP names) of
+        several runs are mixed, files of several models are mixed, ``model`` does not match
+        or ``decoder`` is not one of :data:`DECODERS`. Other files with several analysis
+        times are ordered by valid time (see the module docstring). Without ``model`` and
+        without publisher file names, the model label is the GRIB centre (``ECMWF``,
+        ``NCEP``, ``DWD``). ``decoder="cfgrib"`` decodes fields with
         ``xarray.open_dataset(engine="cfgrib")`` instead of ecCodes on the indexed bytes:
         the same fields, several times slower (see :mod:`framecast.dataset.cfgrib_decode`).
         """
@@ -112,7 +132,7 @@ class RunDataset:
         index = build_index(files)
         if not index.entries:
             raise DataError(f"{where}: no fields framecast knows in {len(files)} GRIB file(s)")
-        if len(index.run_times) > 1:
+        if len(index.run_times) > 1 and index.named_runs:
             runs = ", ".join(f"{t:%Y%m%d%H} ({p.name})" for t, p in sorted(index.run_times.items()))
             raise DataError(f"{where}: files of several runs ({runs}); open one run at a time")
         if len(index.models) > 1:
@@ -120,7 +140,8 @@ class RunDataset:
         found = next(iter(index.models), None)
         if model is not None and found is not None and model != found:
             raise DataError(f"{where}: holds {found} files, not {model}")
-        return cls(index, where, model or found or "grib", decoder)
+        return cls(index, where, model or found or centre_label(index.centres), decoder,
+                   catalogue)
 
     def __enter__(self) -> RunDataset:
         return self
@@ -142,14 +163,32 @@ class RunDataset:
     # -- what is there --------------------------------------------------------------------
 
     def variables(self) -> list[str]:
-        """Canonical names available: base names present plus the derivable ones."""
+        """Names available: base names present plus the derived ones their inputs allow.
+
+        Derived names with a ``{level}`` are listed for the levels present, ``{hours}``
+        windows for 1, 3, 6, 12 and 24 h; any other level or window works in :meth:`field`.
+        """
         names = set(self._names)
-        for derived, inputs in DERIVED_INPUTS.items():
-            if all(i in self._names for i in inputs):
-                names.add(derived)
-        if "tp" in self._names:
-            names.update(f"tp_{n}h" for n in LISTED_TP_PERIODS)
+        levels = sorted({int(m.group(1)) for n in self._names
+                         if (m := re.match(r"^[a-z]+?([0-9]+)$", n))})
+        for template in self.catalogue.derived_names():
+            for candidate in _instances(template, levels):
+                spec = self.catalogue.derived(candidate)
+                if spec is not None and self._derivable(spec):
+                    names.add(candidate)
         return sorted(names)
+
+    def _derivable(self, spec: Derived) -> bool:
+        if spec.function in REGULAR_GRID_ONLY and self._index.invariants:
+            return False  # horizontal derivatives on ICON's cells are not implemented
+        for i in spec.inputs:
+            sub = self.catalogue.derived(i)
+            if sub is not None:
+                if not self._derivable(sub):
+                    return False
+            elif i not in self._names:
+                return False
+        return True
 
     def files(self) -> list[Path]:
         """Every data file indexed (e.g. for a manifest or clean-up)."""
@@ -158,15 +197,75 @@ class RunDataset:
     def has(self, name: str, step: int) -> bool:
         """Whether ``field(name, step)`` has its inputs in the index (nothing is decoded)."""
         step = int(step)
-        m = TP_PERIOD.match(name)
-        if m:
-            before = step - int(m.group(1))
-            return self.has("tp", step) and (before <= 0 or ("tp", before) in self._index.entries)
-        if name in DERIVED_INPUTS:
-            return all(self.has(i, step) for i in DERIVED_INPUTS[name])
-        if name == "tp" and step == 0 and "tp" in self._names:
+        spec = self.catalogue.derived(name)
+        if spec is not None:
+            if not all(self.has(i, step) for i in spec.inputs):
+                return False
+            before = step - int(spec.params.get("hours", 0))
+            if spec.function == "window_sum" and before > 0:
+                return all(self.has(i, before) for i in spec.inputs)
+            return True
+        key = self._key_of(name, quiet=True)
+        if key is None:
+            return False
+        if key in self._zero_at_start and step == 0 and key in self._names:
             return True  # synthesised zero where the file lacks it (GFS f000)
-        return (name, step) in self._index.entries
+        return (key, step) in self._index.entries
+
+    def available_steps(self, name: str) -> list[int]:
+        """Steps at which ``name`` (base or GRIB name) is in the index."""
+        key = self._key_of(name, quiet=True)
+        if key is None:
+            return []
+        steps = self._steps_of(key)
+        if key in self._zero_at_start and steps and 0 not in steps:
+            steps = [0, *steps]
+        return steps
+
+    @property
+    def _zero_at_start(self) -> frozenset[str]:
+        """Accumulated catalogue variables (tp, rain, snow): zero at step 0 by definition."""
+        return frozenset(n for n in self._names
+                         if (v := self.catalogue.variables.get(n)) is not None and v.accumulated)
+
+    def _key_of(self, name: str, *, quiet: bool = False, step: int | None = None) -> str | None:
+        """The index name holding ``name``: itself, its catalogue name or its full GRIB name.
+
+        ``quiet``: None instead of DataError when the data has no such field.
+        """
+        if name in self._names:
+            return name
+        try:
+            found = self.catalogue.resolve(name)
+        except SpecError as exc:  # UnknownVariableError, with close matches
+            if quiet:
+                return None
+            at = "" if step is None else f" (step {step})"
+            raise DataError(f"{exc}{at} (in {self._source})") from None
+        if isinstance(found, Derived):
+            return None
+        if not isinstance(found, GribName):
+            if found.name in self._names:
+                return found.name
+            if quiet:
+                return None
+            raise self._missing(found.name, step)
+        matches = sorted(n for n in self._names if _grib_matches(found, n))
+        if not matches and self._index.idx_files:
+            for path in self._index.idx_files:  # fields a .idx inventory did not name
+                _index_headers(path, self._index, raw_only=True)
+            self._index.idx_files = []
+            self._names = {n for n, _ in self._index.entries}
+            self.steps = sorted({s for _, s in self._index.entries})
+            matches = sorted(n for n in self._names if _grib_matches(found, n))
+        if len(matches) == 1:
+            return matches[0]
+        if quiet:
+            return None
+        if not matches:
+            raise self._missing(name, step)
+        raise DataError(f"GRIB name {name!r} matches several fields in {self._source}: "
+                        f"{', '.join(matches)}; name one of them")
 
     # -- xarray ---------------------------------------------------------------------------
 
@@ -200,7 +299,8 @@ class RunDataset:
         """The grid of the first requested variable, from one message's header keys."""
         entry = None
         for n in names:
-            inputs = ("tp",) if TP_PERIOD.match(n) else DERIVED_INPUTS.get(n, (n,))
+            inputs = sorted(self.catalogue.base_inputs(n)) if self.catalogue.derived(n) \
+                else [self._key_of(n, quiet=True) or n]
             entry = next((e for (b, _), e in self._index.entries.items() if b == inputs[0]),
                          None)
             if entry is not None:
@@ -233,15 +333,16 @@ class RunDataset:
             raise DataError(f"{self._source}: dataset is closed")
         step = int(step)
         idx = np.asarray(indexes, dtype=np.int64)
-        cached = self._cache.get((name, step))
+        key = self._key_of(name, step=step)
+        cached = self._cache.get((key, step))
         if cached is not None:
             self.stats.cache_hits += 1
             return cached.values.ravel()[idx].astype(np.float64)
-        entry = self._index.entries.get((name, step))
+        entry = self._index.entries.get((key, step))
         if entry is None:
-            if name == "tp" and step == 0 and "tp" in self._names:
+            if key in self._zero_at_start and step == 0:
                 return np.zeros(idx.size)
-            raise self._missing(name, step)
+            raise self._missing(key, step)
         if self.decoder == "cfgrib":
             return self._decode(entry).values.ravel()[idx].astype(np.float64)
         raw = read_bytes(entry.path, entry.offset, entry.length)
@@ -265,20 +366,21 @@ class RunDataset:
         if self._closed:
             raise DataError(f"{self._source}: dataset is closed")
         step = int(step)
-        m = TP_PERIOD.match(name)
-        if m:
-            return self._tp_period(name, int(m.group(1)), step)
-        if name in DERIVED_INPUTS:
-            return self._derived(name, step)
-        return self._base(name, step)
+        spec = self.catalogue.derived(name)
+        if spec is not None:
+            return compute(spec, step, self)
+        return self._base(self._key_of(name, step=step), step)
 
-    def _missing(self, name: str, step: int) -> DataError:
-        if name not in self._names and units_of(name) is None:
-            return DataError(f"unknown variable {name!r} (step {step}) in {self._source}: "
-                             f"available {', '.join(self.variables())}")
+    def _missing(self, name: str, step: int | None) -> DataError:
+        at = "" if step is None else f" (step {step})"
         if name not in self._names:
-            return DataError(f"variable {name!r} (step {step}) not found in {self._source} "
-                             f"({self.model} run {self.run_time:%Y%m%d%H}); available: "
+            import difflib
+
+            close = difflib.get_close_matches(name, sorted(self._names | set(self.variables())),
+                                              n=5, cutoff=0.5)
+            hint = f"; close matches: {', '.join(close)}" if close else ""
+            return DataError(f"variable {name!r}{at} not found in {self._source} "
+                             f"({self.model} run {self.run_time:%Y%m%d%H}){hint}; available: "
                              f"{', '.join(self.variables())}")
         return DataError(f"variable {name!r} has no step {step} in {self._source} "
                          f"({self.model} run {self.run_time:%Y%m%d%H}); steps present: "
@@ -296,8 +398,8 @@ class RunDataset:
             return cached
         entry = self._index.entries.get(key)
         if entry is None:
-            if name == "tp" and step == 0 and "tp" in self._names:
-                return self._tp_zero()
+            if name in self._zero_at_start and step == 0:
+                return self._zero(name)
             raise self._missing(name, step)
         fld = self._decode(entry)
         self._cache[key] = fld
@@ -312,6 +414,7 @@ class RunDataset:
             keys, values, nbytes = decode_entry(entry)
             self.stats.bytes_read += nbytes
             found, grid = self._identify(keys, entry)
+            units = keys.get("units")
             self.stats.messages_decoded += 1
         else:
             raw = read_bytes(entry.path, entry.offset, entry.length)
@@ -319,6 +422,7 @@ class RunDataset:
             msg = message_from_bytes(raw, entry.path)
             try:
                 found, grid = self._identify(msg, entry)
+                units = msg.get("units")
                 values = msg.values()
                 self.stats.messages_decoded += 1
             finally:
@@ -330,10 +434,13 @@ class RunDataset:
         if found[1] != 1.0:
             values *= np.float32(found[1])
         values.flags.writeable = False  # cached and shared: callers must not change it
-        units = units_of(entry.name) or "1"
-        return Field(entry.name, units, values, grid, self.run_time,
-                     entry.step, self.run_time + timedelta(hours=entry.step),
-                     {"model": self.model, "source": str(entry.path)})
+        units = self.catalogue.units_of(entry.name) or str(units or "1")
+        run = entry.run_time or self.run_time
+        valid = run + timedelta(hours=entry.step)
+        step = int((valid - self.run_time).total_seconds() // 3600)
+        attrs = {"model": self.model, "source": str(entry.path),
+                 "analysis_time": run.isoformat(), "lead_hours": str(entry.step)}
+        return Field(entry.name, units, values, grid, self.run_time, step, valid, attrs)
 
     def _identify(self, msg: Keys, entry: Entry) -> tuple[tuple[str, float], Grid]:
         """Check that the message is the promised (name, run, step); its name/scale and grid.
@@ -341,12 +448,14 @@ class RunDataset:
         ``msg`` is an ecCodes :class:`Message` or the key mapping cfgrib reported: both
         decoders share this check and the grids, so their fields are interchangeable.
         """
-        short, level_type, level = _identity(msg)
-        found = grib_name(short, level_type, level)
+        short, tol, level = _identity(msg)
+        found = grib_name(short, tol, level)
+        if found is None and "@" in entry.name:
+            found = (qualified(short, tol, level), 1.0)
         if found is None or found[0] != entry.name:
             raise GribError(f"{entry.path}: expected {entry.name!r} (step {entry.step}) at byte "
                             f"{entry.offset}, found shortName={short!r} "
-                            f"typeOfLevel={level_type!r} level={level}")
+                            f"typeOfLevel={tol!r} level={level}")
         self._check_times(msg, entry)
         return found, self._grid(msg, entry)
 
@@ -354,11 +463,13 @@ class RunDataset:
         run = datetime.strptime(f"{msg.get('dataDate'):08d}{msg.get('dataTime'):04d}",
                                 "%Y%m%d%H%M").replace(tzinfo=UTC)
         step = int(msg.get("endStep"))
-        if run != self.run_time or step != entry.step:
+        expected = entry.run_time or self.run_time
+        if run != expected or step != entry.step:
             raise GribError(f"{entry.path}: holds run {run:%Y%m%d%H} step {step}, the file "
-                            f"name/index says run {self.run_time:%Y%m%d%H} step {entry.step}")
-        if entry.name == "tp" and int(msg.get("startStep")) != 0:
-            raise DataError(f"{entry.path}: tp at step {step} is accumulated from step "
+                            f"name/index says run {expected:%Y%m%d%H} step {entry.step}")
+        if entry.name in self._zero_at_start and not self.multi_time \
+                and int(msg.get("startStep")) != 0:
+            raise DataError(f"{entry.path}: {entry.name} at step {step} is accumulated from step "
                             f"{msg.get('startStep')}, not from the run start")
 
     # -- grids ----------------------------------------------------------------------------
@@ -406,40 +517,41 @@ class RunDataset:
             coords[name] = values
         return Grid("unstructured", coords["CLAT"], coords["CLON"])
 
-    # -- derived --------------------------------------------------------------------------
+    # -- accumulations ---------------------------------------------------------------------
 
-    def _derived(self, name: str, step: int) -> Field:
-        a, b = (self._base(n, step) for n in DERIVED_INPUTS[name])
-        thickness = name == "thick_500_1000"
-        values = a.values - b.values if thickness else np.hypot(a.values, b.values)
-        return Field(name, units_of(name) or a.units, values.astype(np.float32), a.grid,
-                     a.run_time, step, a.valid_time, dict(a.attrs))
-
-    def _tp_zero(self) -> Field:
-        """tp at step 0 where the file lacks it (GFS f000): nothing has accumulated yet."""
-        first = self._steps_of("tp")[0]
-        like = self._base("tp", first)
-        return Field("tp", like.units, np.zeros_like(like.values), like.grid, self.run_time, 0,
+    def _zero(self, name: str) -> Field:
+        """An accumulation at step 0 where the file lacks it (GFS f000): nothing fell yet."""
+        first = self._steps_of(name)[0]
+        like = self._base(name, first)
+        return Field(name, like.units, np.zeros_like(like.values), like.grid, self.run_time, 0,
                      self.run_time, dict(like.attrs, synthesized="zero at the run start"))
 
-    def _tp_period(self, name: str, hours: int, step: int) -> Field:
-        """Precipitation over the last ``hours`` h: tp(step) - tp(step - hours).
 
-        Steps within the first ``hours`` use the accumulation since the start. Small negative
-        differences (packing noise in real data) are clipped to zero.
-        """
-        now = self._base("tp", step)
-        before = step - hours
-        if before <= 0:
-            values = now.values.copy()
-        else:
-            if ("tp", before) not in self._index.entries:
-                raise DataError(f"{name} at step {step} needs tp at step {before}, which is not "
-                                f"in {self._source} (tp steps: {_ranges(self._steps_of('tp'))})")
-            values = np.maximum(now.values - self._base("tp", before).values, np.float32(0))
-        attrs = dict(now.attrs, period_hours=str(hours))
-        return Field(name, BASE_UNITS["tp"], values.astype(np.float32), now.grid, now.run_time,
-                     step, now.valid_time, attrs)
+def centre_label(centres: set[str]) -> str:
+    """A source label from GRIB centre codes (``kwbc`` -> ``NCEP``), ``grib`` if unknown."""
+    if len(centres) == 1:
+        code = next(iter(centres))
+        return CENTRE_LABELS.get(code, code.upper() if code.isalnum() else "grib")
+    if centres:
+        return "+".join(CENTRE_LABELS.get(c, c.upper()) for c in sorted(centres))
+    return "grib"
+
+
+def _grib_matches(name: GribName, index_name: str) -> bool:
+    """Whether an index name (``skt@surface:0``) is the field a GRIB name asks for."""
+    if "@" not in index_name:
+        return False
+    short, rest = index_name.split("@", 1)
+    tol, _, level = rest.partition(":")
+    return name.matches(short, tol, int(level or 0))
+
+
+def _instances(template: str, levels: list[int]) -> list[str]:
+    if "{level}" in template:
+        return [template.replace("{level}", str(lv)) for lv in levels]
+    if "{hours}" in template:
+        return [template.replace("{hours}", str(h)) for h in LISTED_TP_PERIODS]
+    return [template]
 
 
 #: GRIB keys that determine ecCodes' shortName/typeOfLevel/level (tables, parameter, level).

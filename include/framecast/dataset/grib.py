@@ -1,8 +1,9 @@
-"""Bytes-level GRIB2 handling: cheap structural checks, one-message decoding, file validation.
+"""Bytes-level GRIB handling: cheap structural checks, one-message decoding, file validation.
 
-A GRIB2 message starts with ``GRIB``, byte 7 is the edition and bytes 8-15 the total length;
-it ends with ``7777``. Checking those needs two tiny reads per message, which is how a run of
-hundreds of files is checked at open time without decoding anything. Values are decoded with
+A GRIB message starts with ``GRIB`` and byte 7 is the edition; the total length is bytes 8-15
+in GRIB2 and bytes 4-6 in GRIB1; it ends with ``7777``. Checking those needs two tiny reads
+per message, which is how a run of hundreds of files is checked at open time without decoding
+anything. Values are decoded with
 ecCodes from exactly one message's bytes, so a field costs one read of its own bytes.
 """
 
@@ -30,19 +31,34 @@ def is_bz2(path: Path) -> bool:
     return path.name.endswith(".bz2")
 
 
+#: GRIB1 sets this bit of its 3-byte length for ECMWF's "large message" encoding (> 8 MB).
+_GRIB1_LARGE = 0x800000
+
+
 def section0(head: bytes, path: Path, offset: int = 0) -> int:
-    """Total length of the GRIB2 message whose first 16 bytes are ``head``."""
-    if len(head) < 16 or head[:4] != b"GRIB":
+    """Total length of the GRIB1 or GRIB2 message whose first 16 bytes are ``head``."""
+    if len(head) < 8 or head[:4] != b"GRIB":
         raise GribError(f"{path}: no GRIB message at byte {offset} (not a GRIB file?)")
-    if head[7] != 2:
-        raise GribError(f"{path}: message at byte {offset} is GRIB edition {head[7]}, not 2")
+    edition = head[7]
+    if edition == 1:
+        length = int.from_bytes(head[4:7], "big")
+        if length & _GRIB1_LARGE:
+            raise GribError(f"{path}: message at byte {offset} is a GRIB1 message larger than "
+                            f"8 MB (ECMWF large-message encoding), which is not supported; "
+                            f"convert it to GRIB2 (grib_set -s edition=2)")
+        return length
+    if edition != 2:
+        raise GribError(f"{path}: message at byte {offset} is GRIB edition {edition}, "
+                        f"not 1 or 2")
+    if len(head) < 16:
+        raise GribError(f"{path}: truncated: GRIB2 header at byte {offset} is incomplete")
     return struct.unpack(">Q", head[8:16])[0]
 
 
 def check_message_at(path: Path, offset: int, size: int | None = None) -> int:
     """Check the structure of the message at ``offset`` (magic, length, end) and return length.
 
-    Raises GribError naming the file when it is not GRIB2 or is truncated.
+    Raises GribError naming the file when it is not GRIB or is truncated.
     """
     with open(path, "rb") as fh:
         fh.seek(offset)
@@ -156,7 +172,7 @@ def message_from_bytes(data: bytes, path: Path) -> Message:
 
 
 def validate_grib(path: Path, expect: dict | None = None) -> int:
-    """Check that ``path`` is complete, valid GRIB2 and return its number of messages.
+    """Check that ``path`` is complete, valid GRIB (1 or 2) and return its number of messages.
 
     Every message must be structurally whole and parse with ecCodes; with ``expect`` (GRIB
     keys, e.g. ``{"shortName": "2t"}``) at least one message must match all of them. Used by

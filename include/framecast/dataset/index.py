@@ -6,7 +6,12 @@ Three sources, cheapest first:
   from a 16-byte header check and the last 4 bytes (``7777``) of each file.
 * A wgrib2 ``.idx`` next to a multi-field file (GFS) gives each record's byte offset (used
   when its offsets match the file's message boundaries: 16 bytes read per message).
-* Any other GRIB2 file: its headers are read with ecCodes (``headers_only``), values skipped.
+* Any other GRIB file (edition 1 or 2): its headers are read with ecCodes (``headers_only``),
+  values skipped. Fields the catalogue knows get their canonical name; every other field is
+  indexed under its full GRIB name ``shortName@typeOfLevel:level`` so it can be plotted too.
+
+Files holding several analysis times (reanalyses) are indexed per analysis time; the dataset
+then orders them by valid time (see :meth:`RunIndex.by_valid_time`).
 """
 
 from __future__ import annotations
@@ -24,9 +29,24 @@ from framecast.dataset.grib import (
     is_bz2,
     message_spans,
 )
-from framecast.dataset.names import DWD_FILE, DWD_MODELS, DWD_PRESSURE, DWD_SINGLE, grib_name
+from framecast.dataset.names import DWD_FILE, DWD_MODELS, dwd_name, grib_name
 from framecast.dataset.names import idx_name as idx_canonical
 from framecast.errors import DataError, GribError
+from framecast.variables.gribname import qualified
+
+#: Grid types the renderer draws: regular lat-lon directly, everything whose points ecCodes
+#: can locate (Lambert, polar stereographic, reduced/regular Gaussian, rotated lat-lon,
+#: Mercator, ICON's unstructured cells with CLAT/CLON) through per-point coordinates.
+SUPPORTED_GRIDS = frozenset({
+    "regular_ll", "unstructured_grid", "lambert", "polar_stereographic", "reduced_gg",
+    "regular_gg", "rotated_ll", "mercator", "lambert_azimuthal_equal_area", "reduced_ll",
+})
+
+#: Short labels of the originating centres most users meet (GRIB ``centre`` key).
+CENTRE_LABELS = {"ecmf": "ECMWF", "kwbc": "NCEP", "edzw": "DWD", "lfpw": "Meteo-France",
+                 "egrr": "UKMO", "cwao": "CMC", "rjtd": "JMA", "babj": "CMA", "ammc": "BoM",
+                 "lowm": "GeoSphere", "eswi": "SMHI", "enmi": "MET Norway", "knmi": "KNMI",
+                 "lssw": "MeteoSwiss", "ekmi": "DMI", "efkl": "FMI"}
 
 GFS_FILE = re.compile(r"^gfs\.t(?P<hh>\d{2})z\.pgrb2\.(?P<res>\w+)\.f(?P<step>\d{3,4})$")
 IDX_LINE = re.compile(r"^(?P<n>\d+(?:\.\d+)?):(?P<offset>\d+):d=(?P<run>\d{10}):"
@@ -45,6 +65,7 @@ class Entry:
     offset: int = 0
     length: int | None = None
     start_step: int = 0
+    run_time: datetime | None = None  # analysis time of this message (None: the run's)
 
 
 @dataclass
@@ -56,14 +77,35 @@ class RunIndex:
     models: set[str] = field(default_factory=set)
     invariants: dict[str, Path] = field(default_factory=dict)  # CLAT/CLON -> path
     files: int = 0
+    centres: set[str] = field(default_factory=set)  # GRIB centre codes seen in headers
+    named_runs: set[datetime] = field(default_factory=set)  # run times from DWD/GFS names
+    idx_files: list[Path] = field(default_factory=list)  # indexed from a .idx only
+    by_run: dict[datetime, dict[tuple[str, int], Entry]] = field(default_factory=dict)
 
     def add(self, entry: Entry, run_time: datetime) -> None:
         self.run_times.setdefault(run_time, entry.path)
+        entry = Entry(entry.name, entry.step, entry.path, entry.offset, entry.length,
+                      entry.start_step, run_time)
         key = (entry.name, entry.step)
-        old = self.entries.get(key)
-        # Prefer the accumulation from the run start when a file has several periods.
-        if old is None or (entry.start_step == 0 and old.start_step != 0):
-            self.entries[key] = entry
+        for table in (self.entries, self.by_run.setdefault(run_time, {})):
+            old = table.get(key)
+            # Prefer the accumulation from the run start when a file has several periods.
+            if old is None or (entry.start_step == 0 and old.start_step != 0):
+                table[key] = entry
+
+    def by_valid_time(self) -> tuple[datetime, dict[tuple[str, int], Entry]]:
+        """Entries keyed by (name, hours after the first analysis), for multi-time files.
+
+        Where several analysis times give the same valid time, the latest analysis (the
+        shortest lead) wins: it is the best estimate of that time.
+        """
+        base = min(self.by_run)
+        out: dict[tuple[str, int], Entry] = {}
+        for run in sorted(self.by_run):
+            offset = int((run - base).total_seconds() // 3600)
+            for (name, step), e in self.by_run[run].items():
+                out[(name, step + offset)] = e
+        return base, out
 
 
 def _run_time(stamp: str, path: Path) -> datetime:
@@ -87,11 +129,12 @@ def find_files(source: Path | list[Path]) -> list[Path]:
             for name in sorted(filenames):
                 if name.startswith("."):
                     continue  # temporary files of writers in progress
-                if (name.endswith((".grib2", ".grib2.bz2", ".grb2", ".grib"))
-                        or GFS_FILE.match(name)):
+                if (name.endswith((".grib2", ".grib2.bz2", ".grb2", ".grib", ".grb", ".grib1",
+                                   ".grb1")) or GFS_FILE.match(name)):
                     found.append(Path(dirpath) / name)
         if not found:
-            raise DataError(f"no GRIB2 files (*.grib2, *.grib2.bz2, gfs.*.fNNN) under {root}")
+            raise DataError(f"no GRIB files (*.grib2, *.grib2.bz2, *.grib, *.grb, gfs.*.fNNN) "
+                            f"under {root}")
         return found
     files = [Path(p) for p in source]
     if not files:
@@ -118,16 +161,17 @@ def _index_dwd(path: Path, m: re.Match, index: RunIndex) -> None:
         _check_file(path)
         return
     if m["var1"]:
-        name = DWD_SINGLE.get(m["var1"])
+        found = dwd_name(m["var1"], None)
         run, step = m["run1"], int(m["step1"])
     else:
-        family = DWD_PRESSURE.get(m["var2"])
-        name = f"{family}{int(m['lev'])}" if family else None
+        found = dwd_name(m["var2"], int(m["lev"]))
         run, step = m["run2"], int(m["step2"])
-    if name is None:
-        return  # a DWD variable framecast has no use for (e.g. relhum)
+    if found is None:
+        return  # a DWD variable the catalogue does not list (add it to variables.yaml)
     _check_file(path)
-    index.add(Entry(name, step, path), _run_time(run, path))
+    rt = _run_time(run, path)
+    index.named_runs.add(rt)
+    index.add(Entry(found[0], step, path), rt)
 
 
 def _idx_matches(path: Path, offsets: list[int], size: int) -> bool:
@@ -187,8 +231,12 @@ def _parse_idx(idx: Path, data_path: Path, index: RunIndex) -> bool:
     return True
 
 
-def _index_headers(path: Path, index: RunIndex) -> None:
-    """Index any GRIB2 file by reading its headers (values are skipped, not decoded)."""
+def _index_headers(path: Path, index: RunIndex, *, raw_only: bool = False) -> None:
+    """Index any GRIB file by reading its headers (values are skipped, not decoded).
+
+    ``raw_only`` adds only fields the catalogue does not know (a file first indexed from its
+    ``.idx``, asked later for a field by GRIB name).
+    """
     if is_bz2(path):
         raise GribError(f"{path}: compressed files must use DWD's naming to be indexed; "
                         f"decompress it first (bunzip2)")
@@ -204,20 +252,29 @@ def _index_headers(path: Path, index: RunIndex) -> None:
             if h is None:
                 raise GribError(f"{path}: no GRIB message at byte {offset}")
             try:
-                found = grib_name(eccodes.codes_get(h, "shortName"),
-                                  eccodes.codes_get(h, "typeOfLevel"),
-                                  eccodes.codes_get(h, "level"))
+                short = str(eccodes.codes_get(h, "shortName"))
+                tol = str(eccodes.codes_get(h, "typeOfLevel"))
+                level = int(eccodes.codes_get(h, "level"))
+                found = grib_name(short, tol, level)
                 date, time = eccodes.codes_get(h, "dataDate"), eccodes.codes_get(h, "dataTime")
                 start = int(eccodes.codes_get(h, "startStep"))
                 step = int(eccodes.codes_get(h, "endStep"))
+                grid_type = str(eccodes.codes_get(h, "gridType"))
+                centre = str(eccodes.codes_get(h, "centre"))
             except eccodes.GribInternalError as exc:
                 raise GribError(f"{path}: bad GRIB header at byte {offset}: {exc}") from None
             finally:
                 eccodes.codes_release(h)
-            if found is None:
+            if grid_type not in SUPPORTED_GRIDS:
+                raise GribError(f"{path}: message at byte {offset} ({short}@{tol}:{level}) is "
+                                f"on a {grid_type!r} grid, which framecast cannot draw "
+                                f"(supported: {', '.join(sorted(SUPPORTED_GRIDS))})")
+            index.centres.add(centre)
+            if raw_only and found is not None:
                 continue
+            name = found[0] if found is not None else qualified(short, tol, level)
             run = _run_time(f"{date:08d}{time // 100:02d}", path)
-            index.add(Entry(found[0], step, path, offset, length, start), run)
+            index.add(Entry(name, step, path, offset, length, start), run)
 
 
 def build_index(files: list[Path]) -> RunIndex:
@@ -229,11 +286,16 @@ def build_index(files: list[Path]) -> RunIndex:
         if m:
             _index_dwd(path, m, index)
             continue
-        if GFS_FILE.match(path.name):
+        named = GFS_FILE.match(path.name)
+        if named:
             index.models.add("gfs")
         idx = path.with_name(path.name + ".idx")
+        before = set(index.run_times)
         if idx.is_file() and _parse_idx(idx, path, index):
             check_message_at(path, 0)
-            continue
-        _index_headers(path, index)
+            index.idx_files.append(path)
+        else:
+            _index_headers(path, index)
+        if named:
+            index.named_runs.update(set(index.run_times) - before)
     return index

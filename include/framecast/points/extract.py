@@ -26,12 +26,20 @@ from framecast.points.index import PointIndex, point_index
 from framecast.points.places import Place
 
 #: Single-level variables a point forecast uses (each optional: panels say what is missing).
-SURFACE_VARIABLES = ("t2m", "td2m", "msl", "tp", "gust10", "u10", "v10", "tcc",
-                     "clcl", "clcm", "clch", "ww", "cape")
+SURFACE_VARIABLES = ("t2m", "td2m", "msl", "tp", "snow_gsp", "snow_con", "gust10", "u10",
+                     "v10", "tcc", "lcc", "mcc", "hcc", "ww", "cape")
 #: Pressure-level families of the time-height section and the sounding.
 PROFILE_FAMILIES = ("t", "r", "u", "v")
 #: Levels used for sections and soundings (hPa): those of 1000-300 present in the data.
 PROFILE_RANGE = (300, 1000)
+
+
+def default_levels() -> tuple[int, ...]:
+    """Levels asked for by default (downloads): the variable catalogue's within the range."""
+    from framecast.variables import load_catalogue
+
+    lo, hi = PROFILE_RANGE
+    return tuple(lev for lev in load_catalogue().levels if lo <= lev <= hi)
 _LEVEL = re.compile(r"^(t|r|u|v|gh)(\d+)$")
 
 
@@ -78,6 +86,12 @@ class PointSeries:
                            tuple(self.places[i] for i in idx),
                            {k: v[:, idx] for k, v in self.values.items()}, dict(self.units),
                            self.grid_lat[idx], self.grid_lon[idx], self.method, self.messages)
+
+
+def candidate_variables(levels: Sequence[int] | None = None) -> list[str]:
+    """Every name a point forecast can use, profiles at ``levels`` (default_levels())."""
+    levels = default_levels() if levels is None else levels
+    return list(SURFACE_VARIABLES) + [f"{f}{lev}" for lev in levels for f in PROFILE_FAMILIES]
 
 
 def wanted_variables(available: Sequence[str]) -> list[str]:

@@ -60,7 +60,8 @@ def place_document(series: PointSeries, i: int) -> dict[str, Any]:
         "grid_point": {"lat": round(float(series.grid_lat[i]), 4),
                        "lon": round(float(series.grid_lon[i]), 4), "method": series.method},
         "weather_code": tab.ww_source,
-        "rain_snow_split": "by 2 m temperature (snow at or below 1 degC)",
+        "rain_snow_split": ("model snowfall" if tab.split_source == "model"
+                            else "by 2 m temperature (snow at or below 1 degC)"),
         "columns": list(data), "units": units, "meaning": meaning, "data": data,
     }
 

@@ -207,6 +207,7 @@ class PointsConfig:
     sounding_steps: tuple[int, ...] = (0, 12, 24, 48)
     batch_size: int = 10
     method: str = "nearest"
+    levels: tuple[int, ...] | None = None  # profile levels (hPa); None: the catalogue's
 
 
 def load_points_config(model: str, path: Path | None = None) -> PointsConfig | None:
@@ -217,7 +218,8 @@ def load_points_config(model: str, path: Path | None = None) -> PointsConfig | N
     File layout::
 
         lists:  {europe: [{name: Hamburg, lat: 53.55, lon: 10.0, tz: Europe/Berlin}, ...]}
-        defaults: {sounding_steps: [0, 12, 24, 48], batch_size: 10, method: nearest}
+        defaults: {sounding_steps: [0, 12, 24, 48], batch_size: 10, method: nearest,
+                   levels: [1000, 850, 700, 500, 300]}   # profile levels; default: catalogue
         models: {icon-eu: {places: europe}, gfs: {places: [europe, america]}}
     """
     if path is None:
@@ -231,7 +233,7 @@ def load_points_config(model: str, path: Path | None = None) -> PointsConfig | N
     if model not in models:
         return None
     entry = {**(data.get("defaults") or {}), **(models[model] or {})}
-    unknown = set(entry) - {"places", "sounding_steps", "batch_size", "method"}
+    unknown = set(entry) - {"places", "sounding_steps", "batch_size", "method", "levels"}
     if unknown:
         raise PlaceError(f"{where}: models.{model}: unknown key(s) {sorted(unknown)}")
     refs = entry.get("places") or []
@@ -263,7 +265,14 @@ def load_points_config(model: str, path: Path | None = None) -> PointsConfig | N
                          f"batch_size a number") from None
     if batch < 1:
         raise PlaceError(f"{where}: models.{model}.batch_size must be >= 1, got {batch}")
-    return PointsConfig(tuple(places), steps, batch, method)
+    levels = entry.get("levels")
+    if levels is not None:
+        if not isinstance(levels, list) or not all(isinstance(x, int) and x > 0
+                                                   for x in levels):
+            raise PlaceError(f"{where}: models.{model}.levels: expected pressure levels in hPa, "
+                             f"got {levels!r}")
+        levels = tuple(levels)
+    return PointsConfig(tuple(places), steps, batch, method, levels)
 
 
 def resolve_places(names: list[str] | None = None, lat: float | None = None,

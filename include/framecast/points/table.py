@@ -26,7 +26,8 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "td2m": ("degC", "2 m dew point"),
     "precip": ("mm", "precipitation since the previous step"),
     "rain": ("mm", "rain since the previous step"),
-    "snow": ("mm", "snow (water equivalent) since the previous step"),
+    "snow": ("mm", "snow (water equivalent) since the previous step: the model's snowfall "
+                   "where it has one, else all precipitation at or below 1 degC"),
     "precip_total": ("mm", "precipitation since the run start"),
     "wind10": ("m/s", "10 m wind speed"),
     "wind10_dir": ("deg", "10 m wind direction (from, clockwise from north)"),
@@ -82,9 +83,17 @@ def place_table(series: PointSeries, i: int) -> PlaceTable:
     per_step = total - before
     per_step = np.where(np.isfinite(per_step), np.maximum(per_step, 0.0), np.nan)
     cols["precip"] = per_step
-    snow_frac = np.where(cols["t2m"] <= SNOW_BELOW_C, 1.0, 0.0)
-    cols["snow"] = np.where(np.isfinite(cols["t2m"]), per_step * snow_frac, np.nan)
-    cols["rain"] = np.where(np.isfinite(cols["t2m"]), per_step - cols["snow"], per_step)
+    snow_total = _accumulated_sum(series, i, ("snow_gsp", "snow_con"))
+    if snow_total is not None:  # the model's own split: its snowfall, the rest is rain
+        split = "model"
+        snow_before = np.concatenate([[0.0 if starts_at_zero else np.nan], snow_total[:-1]])
+        cols["snow"] = np.clip(snow_total - snow_before, 0.0, None)
+        cols["snow"] = np.minimum(cols["snow"], per_step)
+    else:
+        split = "t2m"
+        snow_frac = np.where(cols["t2m"] <= SNOW_BELOW_C, 1.0, 0.0)
+        cols["snow"] = np.where(np.isfinite(cols["t2m"]), per_step * snow_frac, np.nan)
+    cols["rain"] = np.where(np.isfinite(cols["snow"]), per_step - cols["snow"], per_step)
     cols["precip_total"] = total
     u, v = get("u10"), get("v10")
     cols["wind10"] = np.hypot(u, v)
@@ -93,7 +102,7 @@ def place_table(series: PointSeries, i: int) -> PlaceTable:
     cols["msl"] = get("msl") / 100.0
     cols["cloud_total"] = get("tcc")
     cols["cloud_low"], cols["cloud_mid"], cols["cloud_high"] = (get(n) for n in
-                                                                ("clcl", "clcm", "clch"))
+                                                                ("lcc", "mcc", "hcc"))
     ww = get("ww")
     ww_source = "model" if np.isfinite(ww).any() else "none"
     if ww_source == "none" and np.isfinite(cols["cloud_total"]).any():
@@ -113,4 +122,15 @@ def place_table(series: PointSeries, i: int) -> PlaceTable:
             meaning[f"{fam}{lev}"] = text.format(lev)
     ordered = {k: cols[k] for k in list(COLUMNS) if k in cols}
     ordered.update({k: v for k, v in cols.items() if k not in ordered})
-    return PlaceTable(i, ordered, units, meaning, ww_source, "t2m")
+    return PlaceTable(i, ordered, units, meaning, ww_source, split)
+
+
+def _accumulated_sum(series: PointSeries, i: int, names: tuple[str, ...]) -> np.ndarray | None:
+    """Sum of accumulations ``names`` (NaN-free where all present), None when none exist."""
+    have = [n for n in names if series.has(n)]
+    if not have:
+        return None
+    total = sum(series.get(n, i).astype(np.float64) for n in have)
+    if series.steps[:1] == [0]:
+        total[0] = 0.0 if np.isnan(total[0]) else total[0]
+    return total

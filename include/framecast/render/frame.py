@@ -120,6 +120,7 @@ class MapFrame:
             cb.ax.tick_params(labelsize=7, length=2, pad=1)
             if layer.colorbar_label:
                 cb.set_label(layer.colorbar_label, fontsize=8, labelpad=1)
+        branding = self._draw_branding(fig)
         fig.canvas.draw()  # applies the map's aspect ratio: the axes box is now final
 
         # Freeze the map geometry in pixels and projected coordinates.
@@ -143,6 +144,8 @@ class MapFrame:
         fig.patch.set_alpha(0.0)
         if cax is not None:
             cax.set_visible(False)
+        for a in branding:
+            a.set_visible(False)
         fig.canvas.draw()
         over = np.asarray(fig.canvas.buffer_rgba()).copy()
 
@@ -161,10 +164,49 @@ class MapFrame:
         self.ax = self._plain_axes(fig, rect, zorder=0)  # contours, labels, barbs
         # Vector fills go between the fill image and the coastline overlay.
         self.fill_ax = self._plain_axes(fig, rect, zorder=-1.5)
+        site = self.product.site
         self._title = fig.text(0.5, 1 - 4 / h, "", ha="center", va="top",
-                               fontsize=min(10.0, self.width / 62), linespacing=1.35)
+                               fontsize=site.title_size if site and site.title_size
+                               else min(10.0, self.width / 62), linespacing=1.35,
+                               fontfamily=self._font_family())
         self.fig = fig
         self._pixel_lonlat()
+
+    def _font_family(self) -> str:
+        """The site's font; a font file is registered with matplotlib once per process."""
+        site = self.product.site
+        if site is None:
+            return "DejaVu Sans"
+        if site.font_file is not None:
+            from matplotlib import font_manager
+
+            font_manager.fontManager.addfont(str(site.font_file))
+            return font_manager.FontProperties(fname=str(site.font_file)).get_name()
+        return site.font_family
+
+    def _draw_branding(self, fig) -> list:
+        """Logo and footer of the product's site, drawn into the static underlay (no cost
+        per frame). Returns the artists so the overlay pass can hide them."""
+        site = self.product.site
+        if site is None:
+            return []
+        arts = []
+        if site.footer:
+            text = site.format_footer(product=self.product.name, region=self.region.name,
+                                      title=self.product.title)
+            arts.append(fig.text(1 - 4 / self.width, 3 / self.height, text, ha="right",
+                                 va="bottom", fontsize=site.footer_size,
+                                 color=site.footer_color, fontfamily=self._font_family()))
+        if site.logo is not None:
+            logo = load_logo(site.logo, site.logo_height)
+            lh, lw = logo.shape[:2]
+            pad = 4
+            left = site.logo_corner.endswith("left")
+            top = site.logo_corner.startswith("top")
+            x = pad if left else self.width - lw - pad
+            y = self.height - lh - pad if top else pad
+            arts.append(fig.figimage(logo, xo=x, yo=y, origin="upper", zorder=5))
+        return arts
 
     def _plain_axes(self, fig, rect, zorder: float):
         """A bare axes over the map with its projected limits: draws with no re-projection."""
@@ -373,6 +415,16 @@ class PixelImage(Artist):
         gc = renderer.new_gc()
         renderer.draw_image(gc, self.x, self.y, self._rgba)
         gc.restore()
+
+
+def load_logo(path, height: int) -> np.ndarray:
+    """A logo image as RGBA uint8, scaled (Lanczos) to ``height`` pixels."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im = im.convert("RGBA")
+        width = max(1, round(im.width * height / im.height))
+        return np.asarray(im.resize((width, height), Image.Resampling.LANCZOS))
 
 
 def _nonempty_box(rgba: np.ndarray) -> tuple[int, int, int, int]:

@@ -25,14 +25,25 @@ import numpy as np
 from framecast.errors import SpecError
 from framecast.sampledata.encode import GribIdentity, encode
 from framecast.sampledata.grids import Sampler, UnstructuredSampler, evaluate, sampler_for
-from framecast.sampledata.profiles import POINT_VARIABLES, extra_state, weather_code
-from framecast.sampledata.variables import GFS_EXTRAS, VARIABLES, SampleVariable
-from framecast.sampledata.weather import STATE_FIELDS, Weather
+from framecast.sampledata.variables import (
+    ACCUMULATED,
+    CORE_VARIABLES,
+    GFS_EXTRAS,
+    VARIABLES,
+    SampleVariable,
+    model_variables,
+)
+from framecast.sampledata.weather import (
+    CATEGORICAL,
+    CATEGORICAL_INPUTS,
+    STATE_FIELDS,
+    Weather,
+    categorical,
+)
 from framecast.steps import parse_steps
 
-__all__ = ["MODELS", "VARIABLES", "CHART_VARIABLES", "generate_run", "model_steps", "dwd_path",
-           "gfs_path",
-           "parse_steps"]
+__all__ = ["CORE_VARIABLES", "MODELS", "VARIABLES", "generate_run", "model_steps",
+           "model_variables", "dwd_path", "gfs_path", "parse_steps"]
 
 MODELS = ("icon-eu", "icon", "gfs")
 
@@ -45,14 +56,11 @@ _DWD_PREFIX = {
     "icon-eu": "icon-eu_europe_regular-lat-lon",
     "icon": "icon_global_icosahedral",
 }
-#: Fields a real GFS f000 file lacks (there is nothing accumulated or averaged yet).
-#: Fields NCEP's pgrb2 files do not carry (GFS has no present-weather code).
-_NOT_IN_GFS = frozenset({"ww"})
-#: Default variables: those the chart products use (point forecasts ask for theirs).
-CHART_VARIABLES = tuple(v for v in VARIABLES if v not in POINT_VARIABLES)
-#: Inputs of the weather code, in :func:`weather_code` order.
-WW_INPUTS = ("tcc", "t2m", "cape", "prate")
-_GFS_NOT_AT_F000 = frozenset({"tp", "tcc"})
+#: Fields a real GFS f000 file lacks (there is nothing accumulated, averaged or extreme yet).
+_GFS_NOT_AT_F000 = frozenset({"tp", "tcc", "tmax2m", "tmin2m", "crain", "csnow",
+                              "frozen_precip_pct", "snow_we"})
+#: Snow depth: new snow (kg m-2 water) -> metres of fresh snow (density 100 kg m-3).
+_SNOW_M_PER_KG = 0.01
 #: Precision of accumulated precipitation (0.1 kg m-2): fixed so packing keeps it monotonic.
 _TP_DECIMALS = 1
 
@@ -140,54 +148,102 @@ class _RunWriter:
         self.sampler: Sampler = sampler_for(model, icon_resolution)
         self.division = self.sampler.division if isinstance(self.sampler,
                                                             UnstructuredSampler) else 0
-        self._tp_hours = 0
-        self._tp_coarse: np.ndarray | None = None
+        names = set(variables)
+        self._accumulate = sorted(names & ACCUMULATED)
+        if "sd" in names:  # snow depth grows with the snowfall
+            self._accumulate = sorted(set(self._accumulate) | {"snow_gsp", "snow_con"})
+        self._acc_hours = 0
+        self._acc: dict[str, np.ndarray] = {}
+        self._t2m_at: dict[int, np.ndarray] = {}  # coarse t2m per step (Tmax/Tmin windows)
+        self._snow0: np.ndarray | None = None
         self._all_steps = model_steps(model)
-        self._profiles = any(v not in STATE_FIELDS for v in variables)
 
-    def _accumulate_tp(self, step: int) -> np.ndarray:
-        """Precipitation since run start, integrated hour by hour on the coarse points."""
+    def _accumulated(self, step: int) -> dict[str, np.ndarray]:
+        """Precipitation since run start (total, rain/snow, grid-scale/convective), integrated
+        hour by hour on the coarse points, so every split adds up to the total."""
         lat, lon = self.sampler.points()
-        if self._tp_coarse is None or step < self._tp_hours:
-            self._tp_coarse, self._tp_hours = np.zeros_like(lat), 0
-        for h in range(self._tp_hours, step):
-            self._tp_coarse += self.weather.precip_rate(lat, lon, h + 0.5)
-        self._tp_hours = step
-        tp = self.sampler.upsample(self._tp_coarse).astype(np.float64)
-        # Round to the packing precision: monotone, so accumulations stay non-decreasing.
-        return np.round(tp, _TP_DECIMALS)
+        if not self._acc or step < self._acc_hours:
+            self._acc = {n: np.zeros_like(lat) for n in ("tp", "rain_gsp", "rain_con",
+                                                         "snow_gsp", "snow_con", "snow_we")}
+            self._acc_hours = 0
+        parts = len(self._accumulate) > 1 or self._accumulate != ["tp"]
+        for h in range(self._acc_hours, step):
+            if not parts:
+                self._acc["tp"] += self.weather.precip_rate(lat, lon, h + 0.5)
+                continue
+            rate, frozen, conv = self.weather.precip_parts(lat, lon, h + 0.5)
+            self._acc["tp"] += rate
+            self._acc["rain_gsp"] += rate * (1.0 - frozen) * (1.0 - conv)
+            self._acc["rain_con"] += rate * (1.0 - frozen) * conv
+            self._acc["snow_gsp"] += rate * frozen * (1.0 - conv)
+            self._acc["snow_con"] += rate * frozen * conv
+            self._acc["snow_we"] += rate * frozen
+        self._acc_hours = step
+        return self._acc
 
-    def _fields(self, step: int, extra: set[str]) -> dict[str, np.ndarray]:
+    def _t2m(self, step: int) -> np.ndarray:
+        """Coarse 2 m temperature at ``step`` (cached: consecutive windows share ends)."""
+        if step not in self._t2m_at:
+            lat, lon = self.sampler.points()
+            valid = self.run_time + timedelta(hours=step)
+            st = self.weather.state(lat, lon, float(step), valid.hour + valid.minute / 60.0)
+            self._t2m_at[step] = st["t2m"]
+            for old in [s for s in self._t2m_at if s < step - 3]:
+                del self._t2m_at[old]
+        return self._t2m_at[step]
+
+    def _coarse(self, step: int, names: set[str]) -> dict[str, np.ndarray]:
+        """Every wanted field at the coarse points, consistent with each other."""
+        lat, lon = self.sampler.points()
         valid = self.run_time + timedelta(hours=step)
         utc_hour = valid.hour + valid.minute / 60.0
-        names = {v.name for v in self.variables if v.name != "tp"} | extra
-        code = "ww" in names
-        if code:  # a category: computed at full resolution from interpolated inputs
-            names = (names - {"ww"}) | set(WW_INPUTS)
-        out = evaluate(self.sampler, lambda la, lo: self._state(la, lo, float(step), utc_hour),
-                       names)
-        if code:
-            out["ww"] = weather_code(*(out[n] for n in WW_INPUTS))
-        if any(v.name == "tp" for v in self.variables):
-            out["tp"] = self._accumulate_tp(step)
+        out = self.weather.state(lat, lon, float(step), utc_hour)
+        self._t2m_at[step] = out["t2m"]
+        if names - set(STATE_FIELDS) - ACCUMULATED - {"tmax2m", "tmin2m", "sd"}:
+            out |= self.weather.extended(lat, lon, float(step), out)
+        if {"tmax2m", "tmin2m"} & names:
+            earlier = [s for s in self._all_steps if s < step]
+            start = earlier[-1] if earlier else step
+            before = self._t2m(start)
+            # The extremes inside the window lie beyond both ends (by half a degree here).
+            out["tmax2m"] = np.maximum(before, out["t2m"]) + (0.5 if earlier else 0.0)
+            out["tmin2m"] = np.minimum(before, out["t2m"]) - (0.5 if earlier else 0.0)
+        if self._accumulate:
+            acc = self._accumulated(step)
+            out |= {n: acc[n] for n in self._accumulate}
+        if "sd" in names:
+            land = self.weather.land(lat, lon)
+            if self._snow0 is None:  # snow cover at the start where it is cold, on land
+                tsurf = self.weather.surface_temperature(lat, lon, self.weather.state(
+                    lat, lon, 0.0, float(self.run_time.hour)))
+                self._snow0 = land * 0.4 * np.clip((270.15 - tsurf) / 8.0, 0.0, 1.0)
+            new = _SNOW_M_PER_KG * (self._acc["snow_gsp"] + self._acc["snow_con"])
+            melt = np.clip(1.0 - (out["t2m"] - 274.15) / 4.0, 0.0, 1.0)
+            out["sd"] = (self._snow0 + new) * melt
         return out
 
-    def _state(self, lat: np.ndarray, lon: np.ndarray, hours: float,
-               utc_hour: float) -> dict[str, np.ndarray]:
-        state = self.weather.state(lat, lon, hours, utc_hour)
-        if self._profiles:
-            state.update(extra_state(self.weather, lat, lon, hours, state))
-        return state
+    def _fields(self, step: int, extra: set[str]) -> dict[str, np.ndarray]:
+        names = {v.name for v in self.variables} | extra
+        wanted = names - set(CATEGORICAL)
+        if names & set(CATEGORICAL):
+            wanted |= set(CATEGORICAL_INPUTS)
+        out = evaluate(self.sampler, lambda la, lo: self._coarse(step, wanted), wanted)
+        if names & set(CATEGORICAL):
+            out |= categorical(names, out)
+        for n in ACCUMULATED & names:
+            # Round to the packing precision: monotone, so accumulations stay non-decreasing.
+            out[n] = np.round(out[n].astype(np.float64), _TP_DECIMALS)
+        return out
 
     def _message(self, var: SampleVariable, values: np.ndarray, step: int,
                  ident: GribIdentity) -> bytes:
         start = 0
-        if ident.stat == "max":
+        if ident.stat in ("max", "min"):
             earlier = [s for s in self._all_steps if s < step]
             start = earlier[-1] if earlier else 0
         return encode(self.model, ident, values, self.run_time, step, start_step=start,
                       division=self.division,
-                      decimal_scale=_TP_DECIMALS if ident.stat == "accum" else None)
+                      decimal_scale=_TP_DECIMALS if var.name in ACCUMULATED else None)
 
     def write_step(self, step: int) -> list[Path]:
         if self.model == "gfs":
@@ -207,19 +263,19 @@ class _RunWriter:
         return [path for path, _ in jobs]
 
     def _write_gfs(self, step: int) -> list[Path]:
-        extras = {name for name, *_ in GFS_EXTRAS}
-        fields = self._fields(step, extras)
+        own = {v.name for v in self.variables}
+        extras = [e for e in GFS_EXTRAS if e[0] not in own]  # RH 2 m may be a variable
+        fields = self._fields(step, {name for name, *_ in extras})
         records: list[tuple[str, str, GribIdentity, bytes]] = []
         # PRMSL leads a real pgrb2 file; the rest follow in the table's order.
         ordered = sorted(self.variables, key=lambda v: v.name != "msl")
         if step == 0:  # like NCEP's f000: no accumulation or cloud cover at the analysis
             ordered = [v for v in ordered if v.name not in _GFS_NOT_AT_F000]
-        ordered = [v for v in ordered if v.name not in _NOT_IN_GFS]
         for i, var in enumerate(ordered):
             records.append((var.gfs_name, var.gfs_level, var.gfs,
                             self._message(var, fields[var.name], step, var.gfs)))
-            if i < len(GFS_EXTRAS):  # interleave the unused fields, as in the real files
-                name, wgrib, level, ident = GFS_EXTRAS[i]
+            if i < len(extras):  # interleave the unused fields, as in the real files
+                name, wgrib, level, ident = extras[i]
                 records.append((wgrib, level, ident, encode(
                     "gfs", ident, fields[name], self.run_time, step)))
         path = self.out_dir / gfs_path(self.run_time, step)
@@ -254,20 +310,28 @@ class _RunWriter:
 
 
 def generate_run(model: str, run_time: datetime, steps: Sequence[int], out_dir: Path, *,
-                 variables: Sequence[str] | None = None, bz2: bool = False, seed: int = 0,
+                 variables: Sequence[str] | str | None = None, bz2: bool = False, seed: int = 0,
                  icon_resolution: int | None = None) -> list[Path]:
     """Write a sample run and return the written paths (data files, then ``.idx``/CLAT/CLON).
 
-    ``variables`` are canonical names (default: :data:`CHART_VARIABLES`; point forecasts
-    add :data:`~framecast.sampledata.profiles.POINT_VARIABLES`); ``icon_resolution``
-    is the icosahedral root division for ``icon`` (cells = 20 * n**2, default 48: 46,080).
+    ``variables`` are canonical names, ``"all"`` for every field the model's publisher ships
+    (:func:`model_variables`), default the original set :data:`CORE_VARIABLES`;
+    ``icon_resolution`` is the icosahedral root division for ``icon`` (cells = 20 * n**2,
+    default 48: 46,080).
     """
     _check_model(model)
-    names = list(variables) if variables is not None else list(CHART_VARIABLES)
+    if variables == "all":
+        names = model_variables(model)
+    else:
+        names = list(variables) if variables is not None else list(CORE_VARIABLES)
     unknown = [v for v in names if v not in VARIABLES]
     if unknown:
         raise SpecError(f"unknown sample variable(s) {', '.join(unknown)}: "
                         f"expected some of {', '.join(VARIABLES)}")
+    absent = [v for v in names if not VARIABLES[v].published_by(model)]
+    if absent:
+        raise SpecError(f"{model} does not publish {', '.join(absent)} (its publisher's "
+                        f"fields: {', '.join(model_variables(model))})")
     if not names:
         raise SpecError("variables: empty list")
     step_list = sorted({int(s) for s in steps})

@@ -38,7 +38,7 @@ class GribIdentity:
     stat: str | None = None
 
 
-_STAT_CODE = {"accum": 1, "max": 2}
+_STAT_CODE = {"accum": 1, "max": 2, "min": 3}
 _CENTRE = {"icon-eu": ("edzw", 255), "icon": ("edzw", 255), "gfs": ("kwbc", 0)}
 
 

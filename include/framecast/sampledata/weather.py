@@ -76,6 +76,87 @@ def _xyz(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     return np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)], axis=-1)
 
 
+
+#: Pressure levels (hPa) of the sample upper-air fields (t, u, v, gh, r at each).
+PRESSURE_LEVELS = (1000, 925, 850, 700, 500, 300, 250)
+#: Relative humidity offsets per level: the air dries with height.
+_RH_OFFSET = {1000: 0.9, 925: 0.75, 850: 0.55, 700: 0.35, 500: 0.15, 300: -0.05, 250: -0.15}
+#: Wind per level as (factor on the geostrophic wind, factor on the jet).
+_WIND_SHAPE = {1000: (0.8, 0.0), 925: (1.0, 0.6), 850: (1.15, 1.0), 700: (1.3, 1.6),
+               500: (1.6, 2.4), 300: (2.0, 4.4), 250: (2.0, 4.6)}
+TROPOPAUSE_K = 215.0
+
+#: Names of the fields :meth:`Weather.extended` adds to :meth:`Weather.state`.
+EXTENDED_FIELDS = (
+    ("td2m", "rh2m", "lcc", "mcc", "hcc", "cin", "hzerocl", "ir_bt", "soil_moisture", "prate",
+     "frozen")
+    + tuple(f"{f}{lev}" for lev in PRESSURE_LEVELS for f in ("t", "u", "v", "gh", "r"))
+)
+
+
+def dewpoint_from_rh(t_kelvin: np.ndarray, rh_percent: np.ndarray) -> np.ndarray:
+    """Dewpoint (K) from temperature and relative humidity with Bolton's (1980) saturation
+    vapour pressure and its inverse (MetPy's ``dewpoint`` formula).
+
+    Written out so the generator stays free of pint on its hot path; the tests check it
+    against MetPy (within 0.1 K). RH <= 100 % gives Td <= T by construction.
+    """
+    tc = t_kelvin - 273.15
+    es = 6.112 * np.exp(17.67 * tc / (tc + 243.5))
+    e = es * np.clip(rh_percent, 1.0, 100.0) / 100.0
+    ln = np.log(e / 6.112)
+    return 243.5 * ln / (17.67 - ln) + 273.15
+
+
+def frozen_fraction(t_surface_kelvin: np.ndarray) -> np.ndarray:
+    """Share of precipitation falling as snow: all snow below -1 degC, all rain above +2."""
+    return np.clip((275.15 - t_surface_kelvin) / 3.0, 0.0, 1.0)
+
+
+#: Categorical fields: computed at full resolution from interpolated inputs, never
+#: interpolated themselves (a code between 61 and 71 means something else).
+CATEGORICAL = ("ww", "crain", "csnow", "frozen_precip_pct")
+#: What :func:`categorical` needs.
+CATEGORICAL_INPUTS = ("prate", "frozen", "cape", "tcc", "rh2m", "u10", "v10")
+
+
+def categorical(names: set[str], f: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Present weather and GFS's precipitation-type flags from the continuous fields ``f``."""
+    rate, frozen = f["prate"], f["frozen"]
+    wet = rate >= 0.1
+    out = {"crain": np.where(wet & (frozen < 0.5), 1.0, 0.0),
+           "csnow": np.where(wet & (frozen >= 0.5), 1.0, 0.0),
+           "frozen_precip_pct": np.where(wet, 100.0 * frozen, 0.0)}
+    if "ww" in names:
+        out["ww"] = weather_code(rate, frozen, f["cape"], f["tcc"], f["rh2m"],
+                                 np.hypot(f["u10"], f["v10"]))
+    return {k: v for k, v in out.items() if k in names}
+
+
+def weather_code(rate: np.ndarray, frozen: np.ndarray, cape: np.ndarray, tcc: np.ndarray,
+                 rh2m: np.ndarray, wind10: np.ndarray) -> np.ndarray:
+    """A WMO 4677 present-weather code (``ww``) as DWD's ICON publishes it.
+
+    0-3 cloud cover without weather, 45 fog, 61/63/65 rain, 71/73/75 snow, 68/69 rain and
+    snow mixed, 80-82 rain showers, 85/86 snow showers, 95 thunderstorm.
+    """
+    ww = np.select([tcc < 12.5, tcc < 50.0, tcc < 87.5], [0.0, 1.0, 2.0], 3.0)
+    ww = np.where((rh2m >= 97.0) & (wind10 < 3.0), 45.0, ww)
+    wet = rate >= 0.1
+    convective = cape > 400.0
+    intensity = np.select([rate < 1.0, rate < 4.0], [0, 1], 2)
+    rain = np.choose(intensity, [61.0, 63.0, 65.0])
+    snow = np.choose(intensity, [71.0, 73.0, 75.0])
+    mixed = np.where(intensity == 0, 68.0, 69.0)
+    showers_rain = np.choose(intensity, [80.0, 81.0, 82.0])
+    showers_snow = np.where(intensity == 0, 85.0, 86.0)
+    kind = np.select([frozen >= 0.9, frozen > 0.1],
+                     [np.where(convective, showers_snow, snow), mixed],
+                     np.where(convective, showers_rain, rain))
+    kind = np.where(convective & (cape > 1000.0) & (frozen < 0.1) & (rate >= 1.0), 95.0, kind)
+    return np.where(wet, kind, ww)
+
+
 class Weather:
     """The sample atmosphere for one seed; :meth:`state` evaluates it at points and a time."""
 
@@ -233,3 +314,96 @@ class Weather:
                 "u850": u850, "v850": v850, "t850": t850, "t500": t500, "gh500": gh500,
                 "gh850": gh850, "gh1000": gh1000, "cape": cape, "rh2m": rh2m, "sp": sp,
                 "pwat": pwat, "orog": orog}
+
+    def extended(self, lat: np.ndarray, lon: np.ndarray, hours: float,
+                 base: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Fields beyond :meth:`Weather.state`, consistent with it (see :data:`EXTENDED_FIELDS`).
+
+        Upper air: temperature follows the 850-500 hPa lapse rate (capped at a tropopause),
+        heights are hypsometric from 1000 hPa, winds grow toward the jet, humidity falls with
+        height. Clouds form where the layer's humidity is high; total cloud is their random
+        overlap. Dewpoint never exceeds temperature; snow falls only where the surface is cold.
+        """
+        p, dpx, dpy, warm = self.pressure(lat, lon, hours)
+        q = self.moisture(lat, lon, hours, p, warm)
+        t850, t500 = base["t850"], base["t500"]
+        expo = np.log(t500 / t850) / np.log(500.0 / 850.0)
+        out: dict[str, np.ndarray] = {}
+        temps = {lev: np.maximum(t850 * (lev / 850.0) ** expo, TROPOPAUSE_K)
+                 for lev in PRESSURE_LEVELS}
+        temps[850], temps[500] = t850, t500
+        # Heights: keep the core 1000/850/500 hPa values, integrate the others from a neighbour.
+        gh = {1000: base["gh1000"], 850: base["gh850"], 500: base["gh500"]}
+        for lev, below in ((925, 1000), (700, 850), (300, 500), (250, 300)):
+            tmean = 0.5 * (temps[lev] + temps[below])
+            gh[lev] = gh[below] + RD_G * tmean * np.log(below / lev)
+        u850, v850 = base["u850"], base["v850"]
+        jet = 9.0 * np.exp(-(((np.abs(lat) - 45.0) / 14.0) ** 2))
+        ug, vg = (u850 - jet) / 1.15, v850 / 1.15
+        for lev in PRESSURE_LEVELS:
+            fg, fj = _WIND_SHAPE[lev]
+            if lev == 850:
+                u, v = u850, v850
+            else:
+                u, v = fg * ug + fj * jet, fg * vg
+            rh = np.clip(100.0 / (1.0 + np.exp(-2.4 * (q + _RH_OFFSET[lev] - 0.35))), 3.0, 100.0)
+            out |= {f"t{lev}": temps[lev], f"u{lev}": u, f"v{lev}": v, f"gh{lev}": gh[lev],
+                    f"r{lev}": rh}
+
+        def cover(rh: np.ndarray, threshold: float) -> np.ndarray:
+            return 100.0 * np.clip((rh - threshold) / (100.0 - threshold), 0.0, 1.0) ** 0.7
+
+        lcc = cover(np.maximum(out["r925"], out["r850"]), 75.0)
+        mcc = cover(np.maximum(out["r700"], out["r500"]), 70.0)
+        hcc = cover(out["r300"], 62.0)
+        out |= {"lcc": lcc, "mcc": mcc, "hcc": hcc}
+
+        t2m, rh2m = base["t2m"], base["rh2m"]
+        out["rh2m"] = rh2m
+        out["td2m"] = np.minimum(dewpoint_from_rh(t2m, rh2m), t2m)
+        out["cin"] = -np.where(base["cape"] > 0.0, 15.0 + 120.0 * np.clip(0.6 - q, 0.0, 1.0), 0.0)
+        orog = base["orog"]
+        out["hzerocl"] = np.maximum(orog + (t2m - 273.15) / 0.0065, 0.0)
+        # Brightness temperature seen from space: the surface, covered layer by layer.
+        bt = t2m.copy()
+        for cc, top in ((lcc, temps[850]), (mcc, temps[500]), (hcc, temps[300])):
+            c = cc / 100.0
+            bt = bt * (1.0 - c) + top * c
+        out["ir_bt"] = bt
+        land = self.land(lat, lon)
+        out["soil_moisture"] = np.where(land > 0.5,
+                                np.clip(0.22 + 0.08 * np.tanh(q) + 0.03 * self.static_texture(
+                                    lat, lon), 0.05, 0.45), 1.0)
+        rate = 1.6 * np.clip(q - 0.55, 0.0, None) ** 1.5
+        frozen = frozen_fraction(self.surface_temperature(lat, lon, base))
+        out["prate"], out["frozen"] = rate, frozen
+        return out
+
+    def surface_temperature(self, lat: np.ndarray, lon: np.ndarray,
+                            base: dict[str, np.ndarray] | None = None,
+                            warm: np.ndarray | None = None) -> np.ndarray:
+        """2 m temperature without its diurnal cycle: decides rain or snow (cheap, no state).
+
+        From ``base`` (a :meth:`state`) or, during accumulation, from the warm-sector index.
+        """
+        if base is None:
+            alat = np.abs(lat)
+            static = self.static_texture(lat, lon)
+            t850 = (291.0 - 30.0 * np.clip((alat - 22.0) / 45.0, 0.0, 1.3)
+                    + 0.0028 * warm + 1.2 * static)
+            land = self.land(lat, lon)
+            orog = land * np.clip(700.0 * (static + 0.3), 0.0, None)
+        else:
+            t850, orog, land = base["t850"], base["orog"], self.land(lat, lon)
+            static = self.static_texture(lat, lon)
+        return t850 + 9.0 + 2.5 * (1.0 - land) + 1.0 * static - 0.0065 * orog
+
+    def precip_parts(self, lat: np.ndarray, lon: np.ndarray, hours: float
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Precipitation rate (mm/h), its frozen share and its convective share at ``hours``."""
+        p, _, _, warm = self.pressure(lat, lon, hours)
+        q = self.moisture(lat, lon, hours, p, warm)
+        rate = 1.6 * np.clip(q - 0.55, 0.0, None) ** 1.5
+        frozen = frozen_fraction(self.surface_temperature(lat, lon, None, warm))
+        convective = np.clip(0.25 + 0.2 * self.static_texture(lat, lon), 0.05, 0.6)
+        return rate, frozen, convective
