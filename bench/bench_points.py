@@ -127,6 +127,9 @@ def main() -> int:
               + ", ".join(f"{m:.0f} MB" for m in report.peak_rss_mb)
               + f"; parent {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
         print(f"  load average after framecast: {load_mid}", flush=True)
+        if args.naive_places < 1:
+            print(f"load average after: {_load()}")
+            return 0
         (out / "naive").mkdir()
         c1 = _cpu()
         naive_s = naive(args.data, places[:args.naive_places], out / "naive")
