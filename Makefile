@@ -7,7 +7,7 @@ PIP := .venv/bin/pip
 SHARED_NE := $(abspath ../shared/cartopy-data)
 export CARTOPY_DATA_DIR ?= $(if $(wildcard $(SHARED_NE)),$(SHARED_NE),$(abspath var/cartopy-data))
 
-.PHONY: setup geodata demo test update-reference mutation lint bench bench-choropleth bench-icon bench-products ui sample-data celery-local compose-check clean
+.PHONY: setup geodata demo test update-reference mutation lint bench bench-choropleth bench-icon bench-products bench-points ui sample-data celery-local compose-check clean
 
 .venv/.installed: requirements.txt pyproject.toml scripts/install-system-deps.sh
 	bash scripts/install-system-deps.sh
@@ -71,6 +71,10 @@ bench-icon: setup
 
 bench-products: setup
 	$(PY) bench/bench_products.py
+
+## Meteograms + time-height sections, 100 places x full ICON-EU run (data generated once)
+bench-points: setup
+	$(PY) bench/bench_points.py
 
 clean:
 	rm -rf var out

@@ -17,6 +17,7 @@ from framecast.errors import FramecastError
 COMMAND_MODULES = (
     "framecast.commands.render",
     "framecast.commands.sample_data",
+    "framecast.commands.points",
     "framecast.commands.variables",
     "framecast.commands.plot",
     "framecast.publish.cli",

@@ -5,6 +5,7 @@ Shape of every model DAG (one DAG run = one model run)::
     plan_downloads ─┐                   plan_renders ─┐
     wait_upstream ──┴─> download[batch ...] ──────────┴─> render[t2m_mslp/europe/+000..+011 ...]
         ─> publish ─> metrics, retention
+    download[...] ─> extract_points ─> meteograms[meteograms/Hamburg..Munich ...] ─> publish
 
 * Schedule: a cron trigger at each cycle + the model's availability ``delay``, with a data
   interval of (run time, run time + delay]; Airflow's logical date is the interval start, so a
@@ -26,6 +27,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import DAG, CronTriggerTimetable, Param, get_current_context, task
 
 from framecast.catalog import ModelSpec, check_products
+from framecast_airflow import points as points_tasks
 from framecast_airflow import tasks
 from framecast_airflow.alerts import RecordTaskTry, alert_recipients, publish_deadline
 from framecast_airflow.sensors import UpstreamRunSensor
@@ -163,4 +165,26 @@ def build_dag(spec: ModelSpec) -> DAG:
         published = publish()
         rendered >> published
         published >> [metrics(), retention()]
+
+        if points_tasks.config_of(model) is not None:
+
+            @task(priority_weight=RENDER_PRIORITY, weight_rule="absolute")
+            def extract_points() -> list[dict]:
+                """Read each GRIB message once for all places; batches of places to draw."""
+                return points_tasks.extract_points(model, get_current_context())
+
+            @task(
+                priority_weight=RENDER_PRIORITY,
+                weight_rule="absolute",
+                map_index_template="{{ points_label }}",
+            )
+            def meteograms(batch: dict) -> dict:
+                """Meteograms, sections, soundings and CSV/JSON of a batch of places."""
+                context = get_current_context()
+                context["points_label"] = batch["label"]
+                return points_tasks.render_points(model, batch, context)
+
+            point_batches = extract_points()
+            downloaded >> point_batches
+            meteograms.expand(batch=point_batches) >> published
     return dag

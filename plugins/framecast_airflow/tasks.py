@@ -25,8 +25,10 @@ def plan_downloads(model: str, context: Any) -> list[list[dict[str, Any]]]:
     """The run's files (those its products need) in download batches, early steps first."""
     rc = run_context(model, context)
     spec = rc.spec
-    return batches(run_files(spec, rc.run_time, needed_variables(spec)),
-                   spec.download_batch_size)
+    from framecast_airflow.points import point_variables
+
+    wanted = set(needed_variables(spec)) | set(point_variables(model, spec))
+    return batches(run_files(spec, rc.run_time, sorted(wanted)), spec.download_batch_size)
 
 
 def plan_renders(model: str, context: Any) -> list[dict[str, Any]]:
@@ -85,12 +87,15 @@ def publish(model: str, context: Any) -> str:
     from airflow.sdk.exceptions import AirflowNotFoundException
 
     from framecast.metrics.report import write_report
+    from framecast.points.runner import POINTS_DIR, write_index
     from framecast.publish import publish_run, target_from_url
     from framecast_airflow.publish_hook import publish_from_connection
 
     rc = run_context(model, context)
     force_latest = bool((context.get("params") or {}).get("force_latest", False))
     write_report(rc.frames_dir)  # the timing report is published with the charts
+    if (rc.frames_dir / POINTS_DIR).is_dir():  # every batch's places in the viewer's index
+        write_index(rc.frames_dir, model, rc.run_time.isoformat())
     conn_id = os.environ.get("FRAMECAST_PUBLISH_CONN_ID", PUBLISH_CONN_ID)
     try:
         BaseHook.get_connection(conn_id)

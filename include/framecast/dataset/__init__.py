@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from framecast.dataset.grib import eccodes, message_from_bytes, read_bytes, validate_grib
+from framecast.dataset.grib import Message, eccodes, message_from_bytes, read_bytes, validate_grib
 from framecast.dataset.index import (
     CENTRE_LABELS,
     SUPPORTED_GRIDS,
@@ -315,6 +315,51 @@ class RunDataset:
         finally:
             msg.close()
 
+    def grid(self, name: str) -> Grid:
+        """The grid ``name`` lives on, from one message's header (no values decoded)."""
+        if self._closed:
+            raise DataError(f"{self._source}: dataset is closed")
+        return self._view_grid([name])
+
+    def values_at(self, name: str, step: int, indexes: np.ndarray) -> np.ndarray:
+        """Base variable ``name`` at ``step`` at flat grid ``indexes`` only (float64).
+
+        For point forecasts: the message is read, identified and decoded as in :meth:`field`,
+        but neither cached nor converted to a field: only the values at ``indexes`` are kept,
+        so reading a run for many places holds one message's values at a time. (ecCodes'
+        ``codes_get_double_elements`` measured no faster than decoding the whole message.)
+        The result is what :meth:`field` gives at those indexes (same scale, NaN missing).
+        """
+        if self._closed:
+            raise DataError(f"{self._source}: dataset is closed")
+        step = int(step)
+        idx = np.asarray(indexes, dtype=np.int64)
+        key = self._key_of(name, step=step)
+        cached = self._cache.get((key, step))
+        if cached is not None:
+            self.stats.cache_hits += 1
+            return cached.values.ravel()[idx].astype(np.float64)
+        entry = self._index.entries.get((key, step))
+        if entry is None:
+            if key in self._zero_at_start and step == 0:
+                return np.zeros(idx.size)
+            raise self._missing(key, step)
+        if self.decoder == "cfgrib":
+            return self._decode(entry).values.ravel()[idx].astype(np.float64)
+        raw = read_bytes(entry.path, entry.offset, entry.length)
+        self.stats.bytes_read += len(raw)
+        msg = message_from_bytes(raw, entry.path)
+        try:
+            found, grid = self._identify(msg, entry)
+            n = int(np.prod(grid.shape))
+            if idx.size and (idx.min() < 0 or idx.max() >= n):
+                raise DataError(f"{entry.path}: point index out of range for a grid of {n}")
+            values = msg.values()[idx]
+            self.stats.messages_decoded += 1
+        finally:
+            msg.close()
+        return values * found[1] if found[1] != 1.0 else values
+
     # -- fields ---------------------------------------------------------------------------
 
     def field(self, name: str, step: int) -> Field:
@@ -411,8 +456,7 @@ class RunDataset:
         ``msg`` is an ecCodes :class:`Message` or the key mapping cfgrib reported: both
         decoders share this check and the grids, so their fields are interchangeable.
         """
-        short, tol = str(msg.get("shortName")), str(msg.get("typeOfLevel"))
-        level = int(msg.get("level") or 0)
+        short, tol, level = _identity(msg)
         found = grib_name(short, tol, level)
         if found is None and "@" in entry.name:
             found = (qualified(short, tol, level), 1.0)
@@ -423,8 +467,8 @@ class RunDataset:
             found = (entry.name, base.dwd_scale if base is not None else 1.0)
         if found is None or found[0] != entry.name:
             raise GribError(f"{entry.path}: expected {entry.name!r} (step {entry.step}) at byte "
-                            f"{entry.offset}, found shortName={msg.get('shortName')!r} "
-                            f"typeOfLevel={msg.get('typeOfLevel')!r} level={msg.get('level')}")
+                            f"{entry.offset}, found shortName={short!r} "
+                            f"typeOfLevel={tol!r} level={level}")
         self._check_times(msg, entry)
         return found, self._grid(msg, entry)
 
@@ -542,6 +586,37 @@ def _instances(template: str, levels: list[int]) -> list[str]:
     if "{hours}" in template:
         return [template.replace("{hours}", str(h)) for h in LISTED_TP_PERIODS]
     return [template]
+
+
+#: GRIB keys that determine ecCodes' shortName/typeOfLevel/level (tables, parameter, level).
+_IDENTITY_KEYS = ("editionNumber", "centre", "subCentre", "tablesVersion", "localTablesVersion",
+                  # GRIB1 names its parameter and level with these instead
+                  "table2Version", "indicatorOfParameter", "indicatorOfTypeOfLevel", "level",
+                  "timeRangeIndicator", "discipline",
+                  "parameterCategory", "parameterNumber", "productDefinitionTemplateNumber",
+                  "typeOfStatisticalProcessing", "typeOfFirstFixedSurface",
+                  "scaleFactorOfFirstFixedSurface", "scaledValueOfFirstFixedSurface",
+                  "typeOfSecondFixedSurface")
+_IDENTITIES: dict[tuple, tuple[str, str, int]] = {}
+
+
+def _identity(msg: Keys) -> tuple[str, str, int]:
+    """shortName, typeOfLevel and level of a message.
+
+    ecCodes computes ``shortName`` by matching concept tables, about 10 ms per new message
+    (more than decoding its values); the integer keys it derives from cost microseconds, so
+    the answer is remembered per combination of them. cfgrib's key mappings are read as is.
+    """
+    if not isinstance(msg, Message):
+        return (str(msg.get("shortName")), str(msg.get("typeOfLevel")),
+                int(msg.get("level") or 0))
+    key = tuple(msg.get(k) for k in _IDENTITY_KEYS)
+    found = _IDENTITIES.get(key)
+    if found is None:
+        found = (str(msg.get("shortName")), str(msg.get("typeOfLevel")),
+                 int(msg.get("level") or 0))
+        _IDENTITIES[key] = found
+    return found
 
 
 def _regular_grid(ni: int, nj: int, lat1: float, lat2: float, lon1: float, lon2: float,

@@ -31,6 +31,9 @@ RUNS_NAME = "runs.json"
 RUN_ID_RE = re.compile(r"^\d{10}$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 VIDEO_KINDS = {".mp4": "mp4", ".gif": "gif"}
+#: Record products of point forecasts (framecast.points.runner): listed under ``places``.
+POINT_PRODUCTS = frozenset({"meteogram", "section", "sounding", "pointcsv", "pointjson"})
+POINTS_INDEX = "points/index.json"
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ class LocalFile:
     mtime: float
     product: str
     region: str
-    kind: str  # "frame", "mp4", "gif" or "report"
+    kind: str  # "frame", "mp4", "gif", "report", "point" or "points-index"
     step: int | None = None
     valid_time: str = ""
 
@@ -109,6 +112,9 @@ def collect_files(
     for rec in records:
         if wanted is not None and rec.product not in wanted:
             continue
+        if rec.product in POINT_PRODUCTS:
+            files.append(_point_file(run_path, rec, where))
+            continue
         check_name("product", rec.product, where)
         check_name("region", rec.region, where)
         rel = Path(rec.path).as_posix()
@@ -133,6 +139,10 @@ def collect_files(
             if kind and video.is_file() and not video.name.startswith("."):
                 rel = video.relative_to(run_path).as_posix()
                 files.append(_local_file(run_path, rel, product=product, region=region, kind=kind))
+    index = run_path / POINTS_INDEX
+    if wanted is None and index.is_file() and any(f.kind == "point" for f in files):
+        files.append(_local_file(run_path, POINTS_INDEX, product="", region="",
+                                 kind="points-index"))
     report_dir = run_path / REPORT_DIR
     if wanted is None and report_dir.is_dir():
         # The run's timing report (framecast.metrics.report) travels with the charts.
@@ -141,6 +151,16 @@ def collect_files(
                 rel = f.relative_to(run_path).as_posix()
                 files.append(_local_file(run_path, rel, product="", region="", kind="report"))
     return files
+
+
+def _point_file(run_path: Path, rec, where: str) -> LocalFile:
+    """A point-forecast file (meteogram, section, sounding, CSV/JSON) of a place."""
+    check_name("place", rec.region, where)
+    rel = Path(rec.path).as_posix()
+    if rel.startswith("/") or ".." in rel.split("/"):
+        raise DataError(f"{where}: point file path {rec.path!r} is not inside the run directory")
+    return _local_file(run_path, rel, product=rec.product, region=rec.region, kind="point",
+                       step=int(rec.step), valid_time=rec.valid_time)
 
 
 def _check_run_time(records, run_time: datetime, where: str) -> None:
@@ -177,7 +197,7 @@ def build_manifest(
     now = now or datetime.now(UTC)
     products: dict[str, dict] = {}
     flat: dict[str, dict] = {}
-    new_products = {f.product for f in files if f.kind != "report"}
+    new_products = {f.product for f in files if f.kind in ("frame", "mp4", "gif")}
     report: dict[str, dict] = {}
     if previous:
         for name, prod in (previous.get("products") or {}).items():
@@ -187,7 +207,29 @@ def build_manifest(
             for rel, meta in (previous.get("files") or {}).items():
                 if rel.split("/", 1)[0] == name:
                     flat[rel] = meta
+    places: dict[str, dict] = {}
+    places_index = ""
+    if previous and not any(f.kind == "point" for f in files):
+        places = previous.get("places") or {}  # a later product-only publish keeps them
+        places_index = previous.get("places_index") or ""
+        for rel, meta in (previous.get("files") or {}).items():
+            if rel.split("/", 1)[0] == "points":
+                flat[rel] = meta
     for f in sorted(files, key=lambda f: (f.product, f.region, f.kind, f.step or 0, f.rel)):
+        if f.kind == "points-index":
+            places_index = f.rel
+            flat[f.rel] = {"size": f.size, "sha256": f.sha256}
+            continue
+        if f.kind == "point":
+            place = places.setdefault(f.region, {})
+            entry = {"file": f.rel, "size": f.size, "sha256": f.sha256}
+            if f.product == "sounding":
+                place.setdefault("soundings", []).append(
+                    {"step": f.step, "valid_time": f.valid_time, **entry})
+            else:
+                place[{"pointcsv": "csv", "pointjson": "json"}.get(f.product, f.product)] = entry
+            flat[f.rel] = {"size": f.size, "sha256": f.sha256}
+            continue
         if f.kind == "report":
             report[f.rel] = {"size": f.size, "sha256": f.sha256}
             flat[f.rel] = report[f.rel]
@@ -219,6 +261,8 @@ def build_manifest(
         "steps": steps,
         "files": dict(sorted(flat.items())),
         "report": report,
+        "places": dict(sorted(places.items())),
+        "places_index": places_index,
     }
 
 

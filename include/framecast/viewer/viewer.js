@@ -4,7 +4,9 @@
  * Everything is read relative to this page's URL: runs.json (run picker), latest.json (the
  * default run), <run_id>/manifest.json (products, regions, frames). Documents are fetched
  * with cache: "no-store" because they change every cycle while frames never change under a
- * given name. Neighbouring frames are preloaded so stepping and playing do not flicker, and
+ * given name. A run's places (manifest "places", names from points/index.json) get a
+ * "Places" tab: meteogram, time-height section, soundings and the data files of a place.
+ * Neighbouring frames are preloaded so stepping and playing do not flicker, and
  * playback waits for the next frame to be decoded instead of skipping it.
  *
  * Manifests come from the publish target, which may be shared or tampered with: every path
@@ -76,6 +78,10 @@
     const frame = state.frames[state.index];
     const parts = [["run", state.runId], ["product", state.product], ["region", state.region]];
     if (frame) parts.push(["step", String(frame.step)]);
+    if (state.tab === "places") {
+      parts.push(["tab", "places"], ["place", state.place || ""]);
+      if (pl.sounding.value) parts.push(["sounding", pl.sounding.value]);
+    }
     const hash = "#" + parts.map(([k, v]) => k + "=" + encodeURIComponent(v || "")).join("&");
     if (location.hash !== hash) history.replaceState(null, "", hash);
   }
@@ -235,6 +241,97 @@
     selectRegion(wantedStep);
   }
 
+  // -- Places: meteogram, time-height section and soundings per place --------------------
+  const pl = {
+    tabs: $("tabs"), tabMaps: $("tab-maps"), tabPlaces: $("tab-places"), maps: $("maps"),
+    section: $("places"), place: $("place"), sounding: $("sounding"), info: $("placeinfo"),
+    files: $("placefiles"), meteogram: $("meteogram"), sectionImg: $("section"),
+    soundingImg: $("soundingimg"),
+  };
+  state.tab = "maps";
+  state.place = null;
+  state.placeNames = {};
+
+  function showTab(tab) {
+    state.tab = tab === "places" && !pl.tabs.hidden ? "places" : "maps";
+    const places = state.tab === "places";
+    pl.section.hidden = !places;
+    pl.maps.hidden = places;
+    pl.tabMaps.setAttribute("aria-selected", String(!places));
+    pl.tabPlaces.setAttribute("aria-selected", String(places));
+    for (const id of ["product", "region"]) $(id).closest("label").hidden = places;
+    if (places) stop();
+    writeHash();
+  }
+
+  function setImage(img, entry) {
+    img.dataset.loaded = "0";
+    if (!entry) { img.hidden = true; img.removeAttribute("src"); return; }
+    img.hidden = false;
+    img.src = frameUrl(entry);
+  }
+  for (const img of [pl.meteogram, pl.sectionImg, pl.soundingImg]) {
+    img.addEventListener("load", () => { img.dataset.loaded = "1"; });
+    img.addEventListener("error", () => { img.dataset.loaded = "error"; });
+  }
+
+  function showSounding() {
+    const place = (state.manifest.places || {})[state.place] || {};
+    const entry = (place.soundings || []).find((s) => String(s.step) === pl.sounding.value);
+    setImage(pl.soundingImg, entry);
+    writeHash();
+  }
+
+  function selectPlace(slug, wantedStep) {
+    const places = state.manifest.places || {};
+    state.place = slug in places ? slug : Object.keys(places)[0];
+    pl.place.value = state.place;
+    const place = places[state.place] || {};
+    setImage(pl.meteogram, place.meteogram);
+    setImage(pl.sectionImg, place.section);
+    const snd = (place.soundings || []).slice().sort((a, b) => a.step - b.step);
+    fillSelect(pl.sounding, snd.map((s) => String(s.step)),
+      snd.map((s) => "+" + s.step + " h (" + fmtTime(s.valid_time) + ")"),
+      wantedStep != null ? String(wantedStep) : pl.sounding.value);
+    pl.sounding.closest("label").hidden = !snd.length;
+    pl.files.innerHTML = "";
+    for (const kind of ["csv", "json"]) {
+      if (!place[kind]) continue;
+      const a = document.createElement("a");
+      a.href = frameUrl(place[kind]);
+      a.textContent = kind.toUpperCase();
+      a.download = "";
+      pl.files.appendChild(a);
+    }
+    const meta = state.placeNames[state.place];
+    pl.info.textContent = meta ? meta.lat.toFixed(2) + "°N " + meta.lon.toFixed(2) + "°E, " + meta.tz : "";
+    showSounding();
+  }
+
+  async function loadPlaces(wanted) {
+    const places = state.manifest.places || {};
+    const slugs = Object.keys(places);
+    pl.tabs.hidden = !slugs.length;
+    state.placeNames = {};
+    if (state.manifest.places_index) {
+      try {
+        const index = await getJSON(state.runId + "/" + state.manifest.places_index);
+        for (const p of index.places || []) state.placeNames[p.slug] = p;
+      } catch (err) { /* slugs as names */ }
+    }
+    const label = (s) => (state.placeNames[s] ? state.placeNames[s].name : s);
+    slugs.sort((a, b) => label(a).localeCompare(label(b)));
+    fillSelect(pl.place, slugs, slugs.map(label), wanted.place || state.place);
+    if (slugs.length) selectPlace(pl.place.value, wanted.sounding);
+    showTab(slugs.length && (wanted.tab === "places" || !Object.keys(state.manifest.products).length)
+      ? "places" : (wanted.tab || state.tab));
+  }
+
+  pl.tabMaps.addEventListener("click", () => showTab("maps"));
+  pl.tabPlaces.addEventListener("click", () => showTab("places"));
+  pl.place.addEventListener("change", () => selectPlace(pl.place.value));
+  pl.sounding.addEventListener("change", showSounding);
+
   async function loadRun(runId, wanted) {
     stop();
     const entry = state.runs.find((r) => r.run_id === runId);
@@ -244,7 +341,8 @@
     state.manifest = await getJSON(url);
     state.runId = safeRunId(state.manifest.run_id);
     const names = Object.keys(state.manifest.products).sort();
-    if (!names.length) throw new Error("run " + runId + " has no products yet");
+    const hasPlaces = Object.keys(state.manifest.places || {}).length > 0;
+    if (!names.length && !hasPlaces) throw new Error("run " + runId + " has no products yet");
     state.product = fillSelect(el.product, names, null, wanted.product || state.product);
     el.title.textContent = state.manifest.model;
     document.title = state.manifest.model + " " + state.runId + " – framecast";
@@ -252,7 +350,8 @@
       fmtTime(state.manifest.published_at) + ".";
     if (state.manifest.complete) setStatus("");
     else setStatus("This run is still being published: more products will follow.", "partial");
-    selectProduct(wanted.region, wanted.step);
+    if (names.length) selectProduct(wanted.region, wanted.step);
+    await loadPlaces(wanted);
   }
 
   async function init() {
