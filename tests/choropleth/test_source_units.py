@@ -241,7 +241,7 @@ def test_stats_merge_warnings_and_dict():
     assert a.merge(b) is a
     assert a.to_dict() == {
         "groups": 7, "frames_with_data": 5, "null_values": 1, "non_numeric": 3,
-        "unknown_codes": {"AB": 1, "XX": 3}, "matched_codes": 2,
+        "unknown_codes": {"AB": 1, "XX": 3}, "matched_codes": 2, "matched": ["DEU", "FRA"],
         "warnings": ["2 country code(s) match no map feature and are not drawn: 'AB' (1), "
                      "'XX' (3)", "1 NULL value(s) drawn as no data",
                      "3 non-numeric value(s) drawn as no data"]}
@@ -291,5 +291,5 @@ def test_make_engine(tmp_path):
     with pytest.raises(SourceError, match=r"SQLite database file .*nope\.db does not exist "
                                          r"\(source\.url sqlite:///"):
         make_engine(f"sqlite:///{tmp_path / 'nope.db'}")
-    with pytest.raises(SourceError, match=r"cannot use database URL nosuchdb://u:\*\*\*@h/x"):
+    with pytest.raises(SourceError, match=r"database nosuchdb://u:\*\*\*@h/x: only PostgreSQL and SQLite"):
         make_engine("nosuchdb://u:pw@h/x")

@@ -149,7 +149,7 @@ def test_unstructured_grid_takes_the_nearest_cell_on_the_sphere():
     values = (np.arange(3000) * 1.5).astype(np.float32)
     lon = np.append(rng.uniform(-180, 180, 400), [np.nan, 10.0])
     lat = np.append(np.degrees(np.arcsin(rng.uniform(-1, 1, 400))), [0.0, np.nan])
-    s = build_sampler(Grid("unstructured", clat, clon), lon, lat)
+    s = build_sampler(Grid("unstructured", clat, clon), lon, lat, method="nearest")
     got = s.sample(values)
     assert list(s.valid[-2:]) == [False, False] and s.valid[:400].all()
     assert np.isnan(got[-2:]).all()
