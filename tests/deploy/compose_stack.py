@@ -284,6 +284,25 @@ class ComposeStack:
                      f"{self.project}_{name}", timeout=60).stdout.strip()
         return Path(out)
 
+    def task_log_tails(self, run_id: str, states: tuple[str, ...] = ("failed", "up_for_retry"),
+                       api: AirflowApi | None = None, n: int = 3000) -> str:
+        """The ends of the task logs (airflow-logs volume) of the run's failed or retried tries."""
+        logs = self.volume_path("airflow-logs")
+        out = []
+        for path in sorted(logs.glob(f"dag_id=*/run_id={run_id}/task_id=*/**/attempt=*.log")):
+            text = path.read_text(errors="replace")
+            if any(w in text for w in ("Traceback", "ERROR", "error")):
+                out.append(f"--- {path.relative_to(logs)} ---\n{text[-n:]}")
+        return "\n".join(out) or f"(no task log with an error for {run_id})"
+
+    def save_logs(self, dest: Path) -> None:
+        """Keep the task logs (volume) and container logs before ``down -v`` removes them."""
+        with suppress(Exception):
+            shutil.copytree(self.volume_path("airflow-logs"), dest / "airflow-logs",
+                            dirs_exist_ok=True)
+        with suppress(Exception):
+            (dest / "containers.log").write_text(self.logs(tail=400))
+
     def down(self) -> None:
         self.compose("down", "-v", "--remove-orphans", "--timeout", "20", timeout=300,
                      check=False)
