@@ -7,6 +7,8 @@
 # Build steps, in cache-friendly order: system libraries, pinned Python requirements, the
 # framecast package, Natural Earth geography (preseeded here so nothing downloads at run time),
 # then DAGs, plugins and deployment files (the parts that change most often).
+# Pin the base image by digest for reproducible, tamper-evident builds:
+#   docker build --build-arg BASE_IMAGE=python:3.11-slim-bookworm@sha256:<digest> .
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 FROM ${BASE_IMAGE}
 

@@ -7,7 +7,9 @@ into the spec's publish folder). The database is the spec's Airflow Connection, 
 each task so credentials never travel through XCom. All work is done by ``framecast``.
 
 Folders (environment): FRAMECAST_ANIMATIONS_DIR (specs; default: the package's examples),
-FRAMECAST_CHOROPLETH_WORK (per-run work dirs), FRAMECAST_CHOROPLETH_OUT (finished outputs).
+FRAMECAST_CHOROPLETH_WORK (per-run work dirs), FRAMECAST_CHOROPLETH_OUT (finished outputs);
+both default to folders under FRAMECAST_DATA_ROOT, the storage every worker shares
+(framecast.choropleth.workdirs). ``prepare`` sweeps work folders of abandoned runs.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +29,10 @@ from framecast.errors import FramecastError
 log = logging.getLogger(__name__)
 
 SPEC_DIR = Path(os.environ.get("FRAMECAST_ANIMATIONS_DIR") or default_spec_dir())
-WORK_ROOT = Path(os.environ.get("FRAMECAST_CHOROPLETH_WORK", "var/choropleth/work"))
-OUT_ROOT = Path(os.environ.get("FRAMECAST_CHOROPLETH_OUT", "var/choropleth/out"))
+
+
+#: Upper bound of any one task's run time (a 100,000-frame run takes about 20 minutes).
+TASK_TIMEOUT = timedelta(hours=4)
 
 
 def _resolved(spec_path: str) -> AnimationSpec:
@@ -45,9 +49,10 @@ def _resolved(spec_path: str) -> AnimationSpec:
 
 
 def _work_dir(spec: AnimationSpec) -> Path:
-    run_id = get_current_context()["run_id"]
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in run_id)
-    return WORK_ROOT / spec.name / safe
+    from framecast.choropleth import workdirs
+
+    return workdirs.run_work_dir(workdirs.work_root(), spec.name,
+                                 get_current_context()["run_id"])
 
 
 def build_dag(spec: AnimationSpec) -> Any:
@@ -55,14 +60,22 @@ def build_dag(spec: AnimationSpec) -> Any:
 
     @dag(dag_id=f"choropleth_{spec.name}", schedule=spec.schedule,
          start_date=datetime(2024, 1, 1, tzinfo=UTC), catchup=False, max_active_runs=1,
-         tags=["framecast", "choropleth"], doc_md=spec.description or None)
+         tags=["framecast", "choropleth"], doc_md=spec.description or None,
+         # no task may hold a worker slot forever (a hung query, a stuck encoder)
+         default_args={"execution_timeout": TASK_TIMEOUT})
     def choropleth() -> None:
         @task
         def prepare() -> dict[str, Any]:
+            from framecast.choropleth import workdirs
             from framecast.choropleth.pipeline import prepare as _prepare
 
             s = _resolved(spec_path)
-            return _prepare(s, _work_dir(s)).to_json()
+            work = _work_dir(s)
+            out_dirs = (workdirs.out_root() / s.name,) + (
+                (workdirs.publish_dir(s.publish_dir),) if s.publish_dir else ())
+            for gone in workdirs.sweep(work.parent, keep=work, out_dirs=out_dirs):
+                log.info("%s: removed stale %s", s.name, gone)
+            return _prepare(s, work).to_json()
 
         @task
         def chunk_indices(plan: dict[str, Any]) -> list[int]:
@@ -81,7 +94,9 @@ def build_dag(spec: AnimationSpec) -> Any:
             from framecast.choropleth.pipeline import finish as _finish
 
             s = load_spec(spec_path)
-            summary = _finish(s, Plan.from_json(plan), OUT_ROOT / s.name)
+            from framecast.choropleth import workdirs
+
+            summary = _finish(s, Plan.from_json(plan), workdirs.out_root() / s.name)
             for w in summary["source"]["warnings"]:
                 log.warning("%s: %s", s.name, w)
             shutil.rmtree(plan["work_dir"], ignore_errors=True)
@@ -94,7 +109,9 @@ def build_dag(spec: AnimationSpec) -> Any:
             s = load_spec(spec_path)
             if not s.publish_dir:
                 return []
-            return publish_outputs(summary, s.publish_dir)
+            from framecast.choropleth import workdirs
+
+            return publish_outputs(summary, workdirs.publish_dir(s.publish_dir))
 
         plan = prepare()
         segments = render_segment.partial(plan=plan).expand(index=chunk_indices(plan))

@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# One-shot initialisation: migrate the metadata DB, create the pools (deploy/pools.json) and,
+# One-shot initialisation: refuse placeholder secrets, create the database roles (when
+# FRAMECAST_DB_ADMIN_URL is set: one role + database each for metadata, Celery results and
+# metrics, see deploy/db_roles.py), migrate the metadata DB, create the pools (deploy/pools.json) and,
 # when the simple auth manager's passwords file is configured, write the admin login.
 # Used by the docker-compose service airflow-init and by scripts/celery_local.py.
 # Idempotent: run it again after every upgrade (`docker-compose run --rm airflow-init`).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
+python "$here/check_secrets.py"
+if [ -n "${FRAMECAST_DB_ADMIN_URL:-}" ]; then
+  python "$here/db_roles.py"
+fi
 airflow db migrate
 airflow pools import "${FRAMECAST_POOLS_FILE:-$here/pools.json}"
 

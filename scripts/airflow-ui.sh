@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Airflow UI on the demo's home (var/airflow, SQLite): `airflow standalone` runs the
-# api-server (UI on http://localhost:8080, or $AIRFLOW__API__PORT; every user an admin, no login), scheduler,
+# api-server (UI on http://127.0.0.1:8080, loopback only, or $AIRFLOW__API__PORT; every user an admin, no login), scheduler,
 # triggerer and dag-processor. The local upstream keeps serving the demo's ICON-EU sample run
 # (var/upstream/icon-eu), so the framecast_icon_eu DAG can be triggered and re-run from the UI.
 # Run scripts/demo.py (make demo) first. Stop with Ctrl-C.
@@ -33,6 +33,8 @@ if [ -z "${CARTOPY_DATA_DIR:-}" ] && [ -d "$ROOT/../shared/cartopy-data" ]; then
 fi
 export MPLBACKEND=Agg
 export AIRFLOW__API__PORT="${AIRFLOW__API__PORT:-8080}"
+# Loopback only: every user is an admin here, so nothing else on the network may reach it.
+export AIRFLOW__API__HOST="${AIRFLOW__API__HOST:-127.0.0.1}"
 exec_status=0
 "$ROOT/.venv/bin/airflow" standalone || exec_status=$?
 exit "$exec_status"

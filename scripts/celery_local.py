@@ -87,6 +87,7 @@ class Topology:
     env_compose_only: tuple[str, ...]
     env_local_only: tuple[str, ...]
     pools_file: Path
+    env_not_on_workers: tuple[str, ...] = ()
 
     def pools(self) -> dict[str, dict[str, Any]]:
         return json.loads(self.pools_file.read_text())
@@ -110,6 +111,7 @@ def load_topology(path: Path = TOPOLOGY_FILE) -> Topology:
             env_compose_only=tuple(doc.get("env_compose_only", ())),
             env_local_only=tuple(doc.get("env_local_only", ())),
             pools_file=REPO / doc["pools_file"],
+            env_not_on_workers=tuple(doc.get("env_not_on_workers", ())),
         )
     except (KeyError, TypeError) as exc:
         raise ClusterError(f"{path}: missing or malformed key {exc}") from exc
@@ -351,9 +353,12 @@ class LocalCluster:
                                f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
         return proc.stdout
 
-    def _spawn(self, name: str, args: list[str], extra_env: dict[str, str] | None = None) -> None:
+    def _spawn(self, name: str, args: list[str], extra_env: dict[str, str] | None = None,
+               drop_env: tuple[str, ...] = ()) -> None:
         env = dict(self.env())
         env.update(extra_env or {})
+        for key in drop_env:
+            env.pop(key, None)
         log = open(self.logs_dir / f"{name}.log", "wb")  # noqa: SIM115 - lives with the process
         self.procs[name] = subprocess.Popen(
             [str(VENV_BIN / "airflow"), *args], env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -379,7 +384,9 @@ class LocalCluster:
                 self._spawn(instance, worker_args(
                     comp, self.queue_names, f"{instance}-{self.tag}@{socket.gethostname()}",
                     self.worker_concurrency.get(comp.name, 1),
-                ) + ["--skip-serve-logs"], {"FRAMECAST_HOSTNAME": instance})
+                ) + ["--skip-serve-logs"], {"FRAMECAST_HOSTNAME": instance},
+                    # least privilege, as in docker-compose: no metadata DB, no Fernet key
+                    drop_env=self.topology.env_not_on_workers)
         except BaseException:
             self.stop()
             raise

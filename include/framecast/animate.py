@@ -22,6 +22,7 @@ from pathlib import Path
 
 from framecast.errors import DataError, RenderError
 from framecast.records import read_records
+from framecast.video import filter_number
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,8 @@ def encode_gif(
 ) -> Path:
     """Palette-optimised looping GIF of ``frames``; ``width`` scales it down (keeps aspect)."""
     _check_frames(frames, out)
-    scale = f"scale={width}:-1:flags=lanczos," if width else ""
+    scale = (f"scale={filter_number(width, f'GIF width for {out}', 16, 7680)}:-1:flags=lanczos,"
+             if width else "")
     graph = (
         f"[0:v]{scale}split[a][b];[a]palettegen=stats_mode=diff[p];"
         "[b][p]paletteuse=dither=bayer:bayer_scale=5:diff_mode=rectangle"
@@ -118,7 +120,8 @@ def encode_videos(
     """MP4 and GIF in one ffmpeg run: the PNGs are decoded once and the process started once,
     which is most of the cost for short forecast sequences."""
     _check_frames(frames, mp4)
-    scale = f"scale={gif_width}:-1:flags=lanczos," if gif_width else ""
+    scale = (f"scale={filter_number(gif_width, f'GIF width for {gif}', 16, 7680)}"
+             ":-1:flags=lanczos," if gif_width else "")
     graph = (
         "[0:v]split=2[m][g];[m]pad=ceil(iw/2)*2:ceil(ih/2)*2:color=white[mo];"
         f"[g]{scale}split[a][b];[a]palettegen=stats_mode=diff[p];"

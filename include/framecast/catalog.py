@@ -39,11 +39,18 @@ class SensorSpec:
 
 @dataclass(frozen=True)
 class HttpSpec:
-    """Per-file HTTP behaviour: timeout per connect/read, attempts, first back-off."""
+    """Per-file HTTP behaviour: timeout per connect/read, attempts, first back-off, and the
+    limits that keep a hostile or broken upstream from filling disk, memory or the worker's
+    time: bytes on the wire, bytes after decompression, a deadline for the whole file (all
+    attempts and back-offs included) and a cap on one back-off."""
 
     timeout: float = 60.0
     retries: int = 5
     backoff: float = 2.0
+    max_bytes: int = 256 << 20
+    max_decompressed_bytes: int = 1 << 30
+    deadline: float = 900.0
+    max_backoff: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -303,6 +310,16 @@ def parse_model(name: str, d: Mapping[str, Any], source: str) -> ModelSpec:
         timeout=_number({"timeout": http_d.get("timeout", 60)}, "timeout", f"{where}.http"),
         retries=_int({"retries": http_d.get("retries", 5)}, "retries", f"{where}.http", 1),
         backoff=_number({"backoff": http_d.get("backoff", 2.0)}, "backoff", f"{where}.http"),
+        max_bytes=_int({"max_bytes": http_d.get("max_bytes", HttpSpec.max_bytes)},
+                       "max_bytes", f"{where}.http", 1),
+        max_decompressed_bytes=_int(
+            {"max_decompressed_bytes": http_d.get("max_decompressed_bytes",
+                                                  HttpSpec.max_decompressed_bytes)},
+            "max_decompressed_bytes", f"{where}.http", 1),
+        deadline=_number({"deadline": http_d.get("deadline", HttpSpec.deadline)}, "deadline",
+                         f"{where}.http"),
+        max_backoff=_number({"max_backoff": http_d.get("max_backoff", HttpSpec.max_backoff)},
+                            "max_backoff", f"{where}.http"),
     )
     ints = {}
     for key, default, minimum in (

@@ -41,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rc = args.func(args)
     except FramecastError as exc:
-        print(f"framecast: error: {exc}", file=sys.stderr)
+        from framecast.redact import redact
+
+        print(f"framecast: error: {redact(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130

@@ -12,11 +12,20 @@ payloads) are retried with exponential back-off; anything else fails at once wit
 
 GFS files are large multi-field files; only the needed fields are fetched with HTTP Range
 requests using the byte offsets of the wgrib2 ``.idx`` index published beside each file.
+
+A hostile or broken upstream cannot exhaust the worker: bytes on the wire and bytes after bz2
+decompression are capped per file (``http.max_bytes``, ``http.max_decompressed_bytes``, per
+model), decompression runs in bounded steps, a body that does not start like GRIB is rejected
+after its first bytes, the ``.idx`` is read under a small cap, the whole file (every attempt
+and back-off) has a deadline (``http.deadline``) checked after every read, back-offs are capped
+(``http.max_backoff``), and a redirect from https to plain http is refused. Exceeding a limit
+fails the file at once (retrying would only repeat it) with the limit's name in the message.
 """
 
 from __future__ import annotations
 
 import bz2
+import io
 import logging
 import os
 import tempfile
@@ -24,8 +33,10 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 import requests
+import urllib3.exceptions
 
 from framecast.catalog import HttpSpec, RemoteFile
 from framecast.errors import FetchError, GribError
@@ -35,6 +46,9 @@ log = logging.getLogger(__name__)
 CHUNK = 1 << 20
 RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 USER_AGENT = "framecast/0.1 (+https://github.com/framecast)"
+#: A wgrib2 inventory is a few hundred short lines; anything far larger is not one.
+MAX_IDX_BYTES = 4 << 20
+GRIB_MAGIC = b"GRIB"
 
 
 class _Transient(Exception):
@@ -198,35 +212,135 @@ def join_url(base_url: str, path: str) -> str:
     return base_url.rstrip("/") + "/" + path.lstrip("/")
 
 
+def _refuse_downgrade(resp: requests.Response, *args, **kwargs) -> None:
+    """Response hook: never follow a redirect from https to anything but https."""
+    if resp.is_redirect and urlsplit(resp.url).scheme == "https":
+        target = urljoin(resp.url, resp.headers.get("Location", ""))
+        if urlsplit(target).scheme != "https":
+            resp.close()
+            raise FetchError(f"{resp.url}: refusing redirect from https to "
+                             f"{urlsplit(target).scheme}://{urlsplit(target).netloc} "
+                             f"(downgrade to an unencrypted connection)")
+
+
+def split_credentials(base_url: str) -> tuple[str, tuple[str, str] | None]:
+    """``(URL without user:password, (user, password) or None)``: credentials of a mirror go
+    into the session's auth, so no message or log line built from a URL ever shows them."""
+    parts = urlsplit(base_url)
+    if parts.username is None and parts.password is None:
+        return base_url, None
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    return (urlunsplit(parts._replace(netloc=netloc)),
+            (unquote(parts.username or ""), unquote(parts.password or "")))
+
+
 def new_session() -> requests.Session:
     s = requests.Session()
     s.headers["User-Agent"] = USER_AGENT
+    s.hooks["response"].append(_refuse_downgrade)
     return s
 
 
-def _stream_to(resp: requests.Response, fh, decompressor, url: str) -> int:
-    """Copy a response body into ``fh`` (decompressing); return bytes received on the wire."""
+def _limit_text(n: int) -> str:
+    return f"{n} bytes ({n / (1 << 20):.1f} MiB)"
+
+
+class _Sink:
+    """Where a body goes: checks the GRIB magic, caps the bytes written, bounds decompression."""
+
+    def __init__(self, fh, url: str, limit: int, limit_name: str, decompressor=None,
+                 magic: bytes = GRIB_MAGIC) -> None:
+        self.fh, self.url, self.limit, self.limit_name = fh, url, limit, limit_name
+        self.decompressor = decompressor
+        self.magic = magic
+        self.head = b""
+        self.written = 0
+
+    def _out(self, data: bytes) -> None:
+        if len(self.head) < len(self.magic):
+            self.head += data[:len(self.magic) - len(self.head)]
+            if not self.magic.startswith(self.head[:len(self.magic)]):
+                raise _Transient(f"{self.url}: body does not start with {self.magic!r} "
+                                 f"(not GRIB; an error page?)")
+        self.written += len(data)
+        if self.written > self.limit:
+            raise FetchError(f"{self.url}: more than {_limit_text(self.limit)} "
+                             f"({self.limit_name}); refusing the file")
+        self.fh.write(data)
+
+    def write(self, chunk: bytes) -> None:
+        dec = self.decompressor
+        if dec is None:
+            self._out(chunk)
+            return
+        if dec.eof:
+            return  # trailing bytes after the bz2 stream: ignored, as bunzip2 does
+        data = chunk
+        while True:  # bounded steps: never more than CHUNK bytes of output at once
+            out = dec.decompress(data, max_length=CHUNK)
+            data = b""
+            if out:
+                self._out(out)
+            if dec.eof or dec.needs_input:
+                break
+
+
+def _stream_to(resp: requests.Response, sink: _Sink, url: str, http: HttpSpec,
+               deadline: float) -> int:
+    """Copy a response body into ``sink``; return bytes received on the wire.
+
+    Reads whatever has arrived (``read1``), so a server trickling bytes cannot hold a read
+    open past the deadline, and the wire and output caps are checked on every chunk.
+    """
     received = 0
     expected = resp.headers.get("Content-Length")
+    if expected is not None and expected.isdigit() and int(expected) > http.max_bytes:
+        raise FetchError(f"{url}: server announces {expected} bytes, more than "
+                         f"{_limit_text(http.max_bytes)} (http.max_bytes); refusing the file")
     try:
-        for chunk in resp.iter_content(CHUNK):
+        while True:
+            chunk = resp.raw.read1(CHUNK, decode_content=True)
+            if not chunk:
+                break
             received += len(chunk)
-            fh.write(decompressor.decompress(chunk) if decompressor else chunk)
-    except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError,
-            requests.exceptions.Timeout) as exc:
+            if received > http.max_bytes:
+                raise FetchError(f"{url}: more than {_limit_text(http.max_bytes)} on the wire "
+                                 f"(http.max_bytes); refusing the file")
+            sink.write(chunk)
+            if time.monotonic() > deadline:
+                raise FetchError(f"{url}: not complete after {http.deadline:g} s "
+                                 f"(http.deadline; {received} bytes received); giving up")
+    except (urllib3.exceptions.HTTPError, requests.exceptions.RequestException,
+            ConnectionError, TimeoutError) as exc:
         raise _Transient(f"{url}: connection lost after {received} bytes ({exc})") from None
-    except (OSError, EOFError, ValueError) as exc:
+    except (EOFError, ValueError) as exc:
+        raise _Transient(f"{url}: corrupt compressed data after {received} bytes ({exc})") from None
+    except OSError as exc:
         raise _Transient(f"{url}: corrupt compressed data after {received} bytes ({exc})") from None
     if expected is not None and received != int(expected):
         raise _Transient(f"{url}: got {received} of {expected} bytes")
-    if decompressor is not None and not decompressor.eof:
+    if sink.decompressor is not None and not sink.decompressor.eof:
         raise _Transient(f"{url}: bz2 stream ended early after {received} bytes")
     return received
 
 
-def _get(session: requests.Session, url: str, http: HttpSpec, headers=None) -> requests.Response:
+def _timeout(http: HttpSpec, deadline: float) -> float:
+    """Connect/read timeout: the configured one, never past the file's deadline."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise FetchError(f"deadline of {http.deadline:g} s (http.deadline) passed")
+    return min(http.timeout, left)
+
+
+def _get(session: requests.Session, url: str, http: HttpSpec, headers=None,
+         deadline: float | None = None) -> requests.Response:
+    deadline = time.monotonic() + http.deadline if deadline is None else deadline
     try:
-        resp = session.get(url, stream=True, timeout=http.timeout, headers=headers or {})
+        resp = session.get(url, stream=True, timeout=_timeout(http, deadline),
+                           headers=headers or {})
     except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
         raise _Transient(f"{url}: {type(exc).__name__}: {exc}") from None
     if resp.status_code in RETRY_STATUS:
@@ -242,36 +356,43 @@ def _get(session: requests.Session, url: str, http: HttpSpec, headers=None) -> r
 
 
 def _download_once(
-    session: requests.Session, base_url: str, rf: RemoteFile, tmp: Path, http: HttpSpec
+    session: requests.Session, base_url: str, rf: RemoteFile, tmp: Path, http: HttpSpec,
+    deadline: float | None = None,
 ) -> int:
     """One attempt: write the file's final bytes to ``tmp``; returns bytes transferred."""
+    deadline = time.monotonic() + http.deadline if deadline is None else deadline
     url = join_url(base_url, rf.url_path)
     with open(tmp, "wb") as fh:
         if rf.fields:
             idx_url = url + ".idx"
-            resp = _get(session, idx_url, http)
+            resp = _get(session, idx_url, http, deadline=deadline)
+            buf = io.BytesIO()
             try:
-                text = resp.content.decode("utf-8", "replace")
-            except requests.exceptions.RequestException as exc:
-                raise _Transient(f"{idx_url}: connection lost ({exc})") from None
+                _stream_to(resp, _Sink(buf, idx_url, MAX_IDX_BYTES, "index size limit",
+                                       magic=b""), idx_url, http, deadline)
             finally:
                 resp.close()
+            text = buf.getvalue().decode("utf-8", "replace")
             total = 0
+            out = _Sink(fh, url, http.max_bytes, "http.max_bytes")
             for start, end in idx_ranges(parse_idx(text, idx_url), rf.fields, idx_url):
                 rng = f"bytes={start}-" + ("" if end is None else str(end - 1))
-                resp = _get(session, url, http, headers={"Range": rng})
+                resp = _get(session, url, http, headers={"Range": rng}, deadline=deadline)
                 try:
                     if resp.status_code != 206:
                         raise FetchError(f"{url}: server ignored Range {rng} "
                                          f"(HTTP {resp.status_code}); ranged download needs 206")
-                    total += _stream_to(resp, fh, None, url)
+                    out.head = b""  # every range starts with a GRIB message
+                    total += _stream_to(resp, out, url, http, deadline)
                 finally:
                     resp.close()
             return total
-        resp = _get(session, url, http)
+        resp = _get(session, url, http, deadline=deadline)
         try:
             dec = bz2.BZ2Decompressor() if rf.compression == "bz2" else None
-            return _stream_to(resp, fh, dec, url)
+            sink = _Sink(fh, url, http.max_decompressed_bytes if dec else http.max_bytes,
+                         "http.max_decompressed_bytes" if dec else "http.max_bytes", dec)
+            return _stream_to(resp, sink, url, http, deadline)
         finally:
             resp.close()
 
@@ -287,6 +408,7 @@ def fetch_file(
 ) -> FetchResult:
     """Download one file into ``dest_root / rf.local_path`` unless a valid copy is there."""
     http = http or HttpSpec()
+    base_url, auth = split_credentials(base_url)
     target = Path(dest_root) / rf.local_path
     url = join_url(base_url, rf.url_path)
     t0 = time.perf_counter()
@@ -295,7 +417,10 @@ def fetch_file(
     target.parent.mkdir(parents=True, exist_ok=True)
     own = session is None
     session = session or new_session()
+    if auth is not None:
+        session.auth = auth
     last = ""
+    deadline = time.monotonic() + http.deadline
     try:
         for attempt in range(1, http.retries + 1):
             fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
@@ -303,7 +428,7 @@ def fetch_file(
             os.close(fd)
             tmp = Path(tmp_name)
             try:
-                nbytes = _download_once(session, base_url, rf, tmp, http)
+                nbytes = _download_once(session, base_url, rf, tmp, http, deadline)
                 try:
                     validate_file(tmp, rf.messages, rf.expect)
                 except GribError as exc:
@@ -315,7 +440,15 @@ def fetch_file(
                 last = str(exc)
                 log.warning("attempt %d/%d failed: %s", attempt, http.retries, last)
                 if attempt < http.retries:
-                    sleep(http.backoff * 2 ** (attempt - 1))
+                    pause = min(http.backoff * 2 ** (attempt - 1), http.max_backoff)
+                    if time.monotonic() + pause >= deadline:
+                        raise FetchError(f"{url}: no complete copy within {http.deadline:g} s "
+                                         f"(http.deadline); last error: {last}") from None
+                    sleep(pause)
+            except FetchError as exc:
+                if url in str(exc):
+                    raise
+                raise FetchError(f"{url}: {exc}") from None
             finally:
                 tmp.unlink(missing_ok=True)
     finally:
@@ -354,7 +487,9 @@ def remote_exists(session: requests.Session, url: str, timeout: float) -> bool:
 def missing_files(base_url: str, files: Iterable[RemoteFile], timeout: float = 30.0) -> list[str]:
     """URL paths of ``files`` not (yet) on the server; for GFS the ``.idx`` must exist too."""
     missing = []
+    base_url, auth = split_credentials(base_url)
     with new_session() as session:
+        session.auth = auth
         for rf in files:
             paths = [rf.url_path] + ([rf.url_path + ".idx"] if rf.fields else [])
             for p in paths:

@@ -4,7 +4,10 @@ Tests and the demo point framecast at this server instead of opendata.dwd.de or 
 real HTTP/1.1 server on 127.0.0.1 (random free port) supporting HEAD, GET and single byte-range
 requests, so the download code runs exactly as in production. Faults reproduce what real
 upstreams do to a busy downloader: transient 5xx, connections dropped mid-body, corrupted
-payloads, and files not published yet.
+payloads, and files not published yet. Hostile behaviours reproduce what a compromised or
+broken upstream (or a man in the middle) can do: a body that never ends, trickled a few bytes
+at a time (``trickle``), and redirects to another URL such as plain http (``redirect``); the
+server can speak TLS (``tls=(cert, key)``).
 
 Run it by hand: ``python -m framecast.upstream ROOT [--port N]``.
 """
@@ -13,7 +16,10 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
+import ssl
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -38,6 +44,9 @@ class Faults:
     corrupt: Counter = field(default_factory=Counter)
     missing: set[str] = field(default_factory=set)
     error_status: int = 500
+    trickle: set[str] = field(default_factory=set)
+    redirects: dict[str, str] = field(default_factory=dict)
+    trickle_interval: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -99,9 +108,39 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802
         self._serve(head=False)
 
+    def _redirect(self, location: str) -> None:
+        self._record(302)
+        self.send_response(302)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _trickle(self) -> None:
+        """A body without end: GRIB's magic, then one byte per interval until the client goes."""
+        self._record(200)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        try:
+            self.wfile.write(b"GRIB")
+            while not self.server.stopping.is_set():
+                self.wfile.write(b"\0")
+                self.wfile.flush()
+                time.sleep(self.server.faults.trickle_interval)
+        except OSError:
+            pass  # the client gave up: what a downloader with a deadline does
+
     def _serve(self, head: bool) -> None:
         rel = self._rel()
         faults = self.server.faults
+        if rel in faults.redirects:
+            self._redirect(faults.redirects[rel])
+            return
+        if not head and rel in faults.trickle:
+            self._trickle()
+            return
         p = self._file()
         if p is None:
             self._error(404)
@@ -138,17 +177,39 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if head:
             return
+        corrupt, drop = self._take(faults.corrupt, rel), self._take(faults.drops, rel)
+        if not corrupt and not drop:  # streamed: a large file costs no server memory
+            with open(p, "rb") as fh:
+                fh.seek(start)
+                try:
+                    shutil.copyfileobj(_Limited(fh, length), self.wfile, 1 << 20)
+                except OSError:
+                    self.close_connection = True  # the client hung up (a cap refused the file)
+            return
         with open(p, "rb") as fh:
             fh.seek(start)
             body = fh.read(length)
-        if self._take(faults.corrupt, rel):
+        if corrupt:
             body = corrupt_bytes(body)
-        if self._take(faults.drops, rel):
+        if drop:
             self.wfile.write(body[: max(1, len(body) // 2)])
             self.wfile.flush()
             self.close_connection = True
             return
         self.wfile.write(body)
+
+
+class _Limited:
+    """A file object that ends after ``n`` bytes (one byte range)."""
+
+    def __init__(self, fh, n: int) -> None:
+        self.fh, self.left = fh, n
+
+    def read(self, size: int = -1) -> bytes:
+        size = self.left if size < 0 else min(size, self.left)
+        data = self.fh.read(size)
+        self.left -= len(data)
+        return data
 
 
 def corrupt_bytes(body: bytes) -> bytes:
@@ -171,21 +232,29 @@ class _Server(ThreadingHTTPServer):
         self.faults = faults
         self.requests: list[Request] = []
         self.lock = threading.Lock()
+        self.stopping = threading.Event()
 
 
 class UpstreamServer:
     """A local upstream serving ``root``; use as a context manager or start()/stop()."""
 
-    def __init__(self, root: Path, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, root: Path, host: str = "127.0.0.1", port: int = 0,
+                 tls: tuple[Path, Path | None] | None = None) -> None:
         self.root = Path(root).resolve()
         self.faults = Faults()
         self._server = _Server((host, port), self.root, self.faults)
         self._thread: threading.Thread | None = None
+        self.scheme = "http"
+        if tls is not None:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(str(tls[0]), str(tls[1]) if tls[1] else None)
+            self._server.socket = ctx.wrap_socket(self._server.socket, server_side=True)
+            self.scheme = "https"
 
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{self.scheme}://{host}:{port}"
 
     @property
     def port(self) -> int:
@@ -221,6 +290,14 @@ class UpstreamServer:
     def publish(self, path: str) -> None:
         self.faults.missing.discard(path)
 
+    def trickle(self, path: str) -> None:
+        """GETs of ``path`` answer with a body that never ends, a byte at a time."""
+        self.faults.trickle.add(path)
+
+    def redirect(self, path: str, location: str) -> None:
+        """GETs and HEADs of ``path`` answer 302 to ``location``."""
+        self.faults.redirects[path] = location
+
     def start(self) -> UpstreamServer:
         self._thread = threading.Thread(target=self._server.serve_forever, name="upstream",
                                         daemon=True)
@@ -228,6 +305,7 @@ class UpstreamServer:
         return self
 
     def stop(self) -> None:
+        self._server.stopping.set()
         self._server.shutdown()
         self._server.server_close()
         if self._thread is not None:

@@ -9,6 +9,7 @@ same name survives a failed run untouched.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import subprocess
 import tempfile
@@ -233,6 +234,20 @@ def concat_segments(segments: Iterable[str | os.PathLike[str]],
     return out
 
 
+def filter_number(value: object, name: str, low: float, high: float) -> str:
+    """``value`` as text safe to place inside an ffmpeg filter graph, or RenderError.
+
+    Filter graphs are a small language (``,`` ``;`` ``[`` ``]`` ``:`` start new filters,
+    options and links, and filters such as ``movie`` read files), so anything pasted in must
+    be a plain number: real int/float only (no strings, no bools), finite, within range.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise RenderError(f"{name} {value!r} must be a number")
+    if not math.isfinite(value) or not low <= value <= high:
+        raise RenderError(f"{name} {value!r} must be between {low:g} and {high:g}")
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def make_gif(src: str | os.PathLike[str], out: str | os.PathLike[str], *,
              fps: float | None = None, width: int | None = None,
              max_colors: int = 256, dither: str = "sierra2_4a") -> Path:
@@ -249,9 +264,10 @@ def make_gif(src: str | os.PathLike[str], out: str | os.PathLike[str], *,
         raise RenderError(f"max_colors {max_colors} for {out} must be between 2 and 256")
     filters = []
     if fps is not None:
-        filters.append(f"fps={fps}")
+        filters.append(f"fps={filter_number(fps, f'GIF fps for {out}', 0.01, 120)}")
     if width is not None:
-        filters.append(f"scale={int(width)}:-1:flags=lanczos")
+        filters.append(f"scale={filter_number(width, f'GIF width for {out}', 16, 7680)}"
+                       ":-1:flags=lanczos")
     pre = ",".join(filters) + "," if filters else ""
     graph = (f"[0:v]{pre}split[a][b];[a]palettegen=max_colors={max_colors}:stats_mode=full[p];"
              f"[b][p]paletteuse=dither={dither}")

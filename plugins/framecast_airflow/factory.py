@@ -48,6 +48,10 @@ def _doc(spec: ModelSpec) -> str:
     )
 
 
+#: Upper bound of any one task's run time (downloads and the sensor get theirs on top).
+TASK_TIMEOUT = timedelta(hours=2)
+
+
 def build_dag(spec: ModelSpec) -> DAG:
     """The DAG for one model; ids, schedule and limits come from ``spec``."""
     model = spec.name
@@ -57,6 +61,8 @@ def build_dag(spec: ModelSpec) -> DAG:
         "retry_delay": spec.retry_delay,
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(minutes=30),
+        # no task may hold a worker slot forever (a hung upstream, a stuck render)
+        "execution_timeout": TASK_TIMEOUT,
         # every retry is recorded, so the metrics task can alert on runs that needed them
         "on_retry_callback": RecordTaskTry(tasks.metrics_db_of(model), "up_for_retry", model),
     }
@@ -96,6 +102,7 @@ def build_dag(spec: ModelSpec) -> DAG:
             poke_interval=spec.sensor.poke_interval,
             timeout=spec.sensor.timeout,
             retries=0,
+            execution_timeout=timedelta(seconds=spec.sensor.timeout) + TASK_TIMEOUT,
         )
 
         @task(
@@ -103,6 +110,9 @@ def build_dag(spec: ModelSpec) -> DAG:
             priority_weight=DOWNLOAD_PRIORITY,
             weight_rule="absolute",
             map_index_template="{{ batch_label }}",
+            # every file of the batch may use its whole per-file deadline
+            execution_timeout=timedelta(seconds=spec.http.deadline * spec.download_batch_size)
+            + TASK_TIMEOUT,
         )
         def download(batch: list[dict]) -> dict:
             """Fetch one batch of files (streamed, retried, verified, atomic)."""

@@ -32,7 +32,8 @@ def base_url_from_connection(host: str, port: int | None, schema: str | None,
     if "://" in host:
         url = host.rstrip("/")
     else:
-        scheme = schema if schema in ("http", "https") else "http"
+        # https unless the connection says otherwise (a mirror on a private network)
+        scheme = schema if schema in ("http", "https") else "https"
         url = f"{scheme}://{host}" + (f":{port}" if port else "")
     path = str(extra.get("base_path", "")).strip("/")
     return url + (f"/{path}" if path else "")

@@ -8,23 +8,30 @@ Airflow 3 serves plugin pages as FastAPI sub-apps mounted on the api-server (``f
 and lists them in the UI through ``external_views``; the page is plain server-rendered HTML,
 so it works inside the UI's iframe and with no JavaScript. The metrics database is
 ``$FRAMECAST_METRICS_DB`` or ``[framecast] metrics_db`` in airflow.cfg.
-Like every FastAPI plugin app, the page is not behind Airflow's login: it shows timings only.
+FastAPI plugin apps are not behind Airflow's login by themselves: every route here depends on
+Airflow's own authentication (the UI's JWT cookie or an ``Authorization: Bearer`` token, checked
+by the api-server's auth manager) and on the user being allowed to see plugin views, so an
+anonymous request gets 401 and a user without that right 403. A listing costs a fixed number
+of queries (three) and at most :data:`MAX_RUNS` runs.
 """
 
 from __future__ import annotations
 
 import os
 from html import escape
+from typing import Any
 from urllib.parse import quote
 
 from airflow.plugins_manager import AirflowPlugin
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import Depends, FastAPI, HTTPException, Query
 from fastapi.responses import HTMLResponse
 
 from framecast.errors import FramecastError
 from framecast.metrics import messages, report, store
 
 URL_PREFIX = "/framecast-metrics"
+#: Most runs one listing shows (each run's frames are read to compute its percentiles).
+MAX_RUNS = 100
 
 _STYLE = (
     "body{font-family:sans-serif;margin:1em}table{border-collapse:collapse}"
@@ -86,13 +93,21 @@ def runs_table(rows: list[store.RunSummary], ui_base: str) -> str:
     return "".join(out)
 
 
+def airflow_user_required() -> Any:
+    """Dependency: an authenticated Airflow user allowed to see plugin views (401/403)."""
+    from airflow.api_fastapi.auth.managers.models.resource_details import AccessView
+    from airflow.api_fastapi.core_api.security import requires_access_view
+
+    return Depends(requires_access_view(AccessView.PLUGINS))
+
+
 def create_app() -> FastAPI:
-    """The page's FastAPI app (mounted by Airflow at :data:`URL_PREFIX`)."""
+    """The page's FastAPI app (mounted by Airflow at :data:`URL_PREFIX`), login required."""
     app = FastAPI(title="framecast frame timings", docs_url=None, redoc_url=None,
-                  openapi_url=None)
+                  openapi_url=None, dependencies=[airflow_user_required()])
 
     @app.get("/", response_class=HTMLResponse)
-    def index(model: str | None = Query(None), last: int = Query(30, ge=1, le=500)):
+    def index(model: str | None = Query(None), last: int = Query(30, ge=1, le=MAX_RUNS)):
         try:
             rows = store.recent_runs(metrics_db_url(), model=model or None, last=last)
         except FramecastError as exc:

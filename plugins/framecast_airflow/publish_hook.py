@@ -41,10 +41,23 @@ FTP_TYPES = ("ftp", "ftps")
 LOCAL_TYPES = ("fs", "file", "local")
 
 
-def _flag(value: Any, default: bool) -> bool:
+TRUE = ("1", "true", "yes", "on")
+FALSE = ("0", "false", "no", "off")
+
+
+def _flag(value: Any, default: bool, name: str = "flag", where: str = "connection") -> bool:
+    """A yes/no extra. Anything that is not clearly yes or no is refused, never guessed: a
+    misspelt ``verify`` must not switch certificate checks off (fail closed)."""
     if value is None:
         return default
-    return str(value).strip().lower() in ("1", "true", "yes", "on")
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in TRUE:
+        return True
+    if text in FALSE:
+        return False
+    raise PublishError(f"{where}: extra {name!r} must be true or false, got {value!r}")
 
 
 class FramecastPublishHook(BaseHook):
@@ -81,17 +94,18 @@ class FramecastPublishHook(BaseHook):
             target.description = f"sftp://{conn.login}@{conn.host}:{conn.port or 22}/{root.lstrip('/')}"
             return target
         if kind in FTP_TYPES:
-            tls = kind == "ftps" or _flag(extra.get("tls"), False)
+            tls = kind == "ftps" or _flag(extra.get("tls"), False, "tls", where)
             ctx = None
             if tls:
-                ctx = tls_context(extra.get("ca_file"), verify=_flag(extra.get("verify"), True))
+                ctx = tls_context(extra.get("ca_file"),
+                                  verify=_flag(extra.get("verify"), True, "verify", where))
             if not conn.host:
                 raise PublishError(f"{where}: no host set")
             return FtpTarget(
                 conn.host, int(conn.port or 21), user=conn.login or "anonymous",
                 password=conn.password or "", root=root, tls=tls, ssl_context=ctx,
                 timeout=float(extra.get("timeout", 30)),
-                passive=_flag(extra.get("passive"), True),
+                passive=_flag(extra.get("passive"), True, "passive", where),
             )
         if kind in LOCAL_TYPES:
             path = extra.get("path") or conn.host or root

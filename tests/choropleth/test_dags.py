@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -106,6 +107,16 @@ def test_airflow_dags_test_renders_and_publishes(tmp_path):
     _spec(specs, publish)
     env = _env(tmp_path, specs)
     env["AIRFLOW_CONN_CHOROPLETH_TEST_DB"] = json.dumps({"conn_type": "sqlite", "host": str(db)})
+    # no explicit work/out folders: they default to the shared data root
+    del env["FRAMECAST_CHOROPLETH_WORK"], env["FRAMECAST_CHOROPLETH_OUT"]
+    env["FRAMECAST_DATA_ROOT"] = str(tmp_path / "data")
+    work = tmp_path / "data" / "choropleth" / "work"
+    stale = work / "small" / "manual__abandoned"  # a failed run's frames, three days old
+    (stale / "png").mkdir(parents=True)
+    (stale / "png" / "f_00001.png").write_bytes(b"x")
+    old = time.time() - 3 * 86400
+    for p in (stale / "png" / "f_00001.png", stale / "png", stale):
+        os.utime(p, (old, old))
     mig = subprocess.run([AIRFLOW, "db", "migrate"], env=env, capture_output=True, text=True,
                          timeout=300)
     assert mig.returncode == 0, mig.stderr[-3000:]
@@ -121,4 +132,6 @@ def test_airflow_dags_test_renders_and_publishes(tmp_path):
     summary = json.loads((publish / "small.summary.json").read_text())
     assert summary["segments"] == 3 and summary["frames"] == 50
     assert "render_segment" in log and "segment 2" in log
-    assert not list((tmp_path / "work").rglob("*.mp4"))  # work dir cleaned after finish
+    assert work.is_dir() and not list(work.rglob("*.mp4"))  # work dir cleaned after finish
+    assert not stale.exists()  # the abandoned run's folder was swept
+    assert (tmp_path / "data" / "choropleth" / "out" / "small" / "small.mp4").is_file()

@@ -16,7 +16,9 @@ bag = DagBag(DAGS)
 out = {"errors": {k: str(v)[-400:] for k, v in bag.import_errors.items()}, "dags": {}}
 out["all"] = {
     dag.dag_id: {"tags": sorted(dag.tags),
-                 "tasks": {t.task_id: [t.owner, t.retries] for t in dag.tasks}}
+                 "tasks": {t.task_id: [t.owner, t.retries,
+                                       t.execution_timeout and t.execution_timeout.total_seconds()]
+                           for t in dag.tasks}}
     for dag in bag.dags.values()
 }
 for dag in bag.dags.values():
@@ -72,8 +74,10 @@ def test_one_wellformed_dag_per_model(tmp_path):
     assert result["errors"] == {}
     for dag_id, d in result["all"].items():  # every DAG in dags/ parses, has tags and retries
         assert d["tags"], dag_id
-        for task_id, (owner, retries) in d["tasks"].items():
+        for task_id, (owner, retries, timeout) in d["tasks"].items():
             assert owner, (dag_id, task_id)
+            # no task can hold a worker slot forever
+            assert timeout and 0 < timeout <= 24 * 3600, (dag_id, task_id, timeout)
             assert retries is not None and retries >= 0, (dag_id, task_id)
     dags = result["dags"]
     assert set(dags) == {"framecast_icon_eu", "framecast_icon", "framecast_gfs"}

@@ -175,6 +175,10 @@ def new_secrets() -> dict[str, str]:
 
     return {
         "POSTGRES_PASSWORD": secrets.token_urlsafe(24),
+        "FRAMECAST_AIRFLOW_DB_PASSWORD": secrets.token_urlsafe(24),
+        "FRAMECAST_CELERY_DB_PASSWORD": secrets.token_urlsafe(24),
+        "FRAMECAST_METRICS_DB_PASSWORD": secrets.token_urlsafe(24),
+        "REDIS_PASSWORD": secrets.token_urlsafe(24),
         "FRAMECAST_ADMIN_PASSWORD": secrets.token_urlsafe(24),
         "FRAMECAST_API_SECRET_KEY": secrets.token_urlsafe(48),
         "FRAMECAST_JWT_SECRET": secrets.token_urlsafe(64),

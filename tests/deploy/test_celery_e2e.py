@@ -18,6 +18,7 @@ import os
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -158,6 +159,14 @@ def test_full_run_renders_on_both_workers(cluster, celery_local):
     assert {t["pool"] for t in tis if t["task_id"] == "download"} == {"framecast_download"}
 
     assert_each_frame_once(cluster, RUN1)
+    # least privilege, as in docker-compose: the workers that ran all of this had neither the
+    # metadata database URL nor the Fernet key in their environment
+    for instance in cluster.workers:
+        pid = cluster.procs[instance].pid
+        env = dict(item.split("=", 1) for item in
+                   Path(f"/proc/{pid}/environ").read_bytes().decode().split("\0") if "=" in item)
+        assert not set(cluster.topology.env_not_on_workers) & set(env), instance
+        assert env["AIRFLOW__CELERY__RESULT_BACKEND"]  # what they do need
     published = cluster.volume_dirs["framecast-publish"] / "icon-eu" / format_run(RUN1)
     assert {p.relative_to(published).as_posix()
             for p in published.glob("*/*/*.png")} == expected_frames(RUN1)

@@ -180,8 +180,8 @@ def assert_not_blank(png: Path) -> None:
 def metrics_rows(stack: ComposeStack, run: datetime) -> list[tuple]:
     import psycopg
 
-    url = (f"postgresql://airflow:{stack.secrets['POSTGRES_PASSWORD']}@127.0.0.1:"
-           f"{stack.ports['FRAMECAST_PG_PORT']}/framecast_metrics")
+    url = (f"postgresql://framecast_metrics:{stack.secrets['FRAMECAST_METRICS_DB_PASSWORD']}"
+           f"@127.0.0.1:{stack.ports['FRAMECAST_PG_PORT']}/framecast_metrics")
     with psycopg.connect(url, connect_timeout=10) as conn:
         return conn.execute(
             "SELECT product, region, step, try_number FROM framecast_frame_timings "
@@ -307,16 +307,44 @@ def test_missing_secret_is_refused_before_anything_starts(stack, tmp_path):
     assert set(stack.containers()) == before
 
 
-def test_wrong_database_password_stops_init_with_a_clear_message(stack):
+def test_placeholder_secret_is_refused_by_init(stack, tmp_path):
+    env_file = write_env_file(tmp_path / "placeholder.env",
+                              {**stack.secrets, "FRAMECAST_JWT_SECRET": "CHANGE-ME"})
+    proc = stack.compose("run", "--rm", "--no-deps", "airflow-init", env_file=env_file,
+                         check=False, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    assert ("refusing to start: AIRFLOW__API_AUTH__JWT_SECRET (set FRAMECAST_JWT_SECRET in "
+            ".env) is still the placeholder") in out, out
+    assert "Database migration" not in out  # stopped before touching the database
+
+
+def test_wrong_superuser_password_stops_init_at_once(stack):
     started = time.monotonic()
     proc = stack.compose("run", "--rm", "--no-deps", "airflow-init", check=False, timeout=300,
                          POSTGRES_PASSWORD="not-the-database-password")
     took = time.monotonic() - started
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out
-    assert 'password authentication failed for user "airflow"' in out, out
+    assert "PostgreSQL refused the superuser login" in out, out
     assert "check POSTGRES_PASSWORD in .env" in out, out
-    assert took < 90, f"init took {took:.0f} s to give up: it should not wait for the database"
+    assert "not-the-database-password" not in out  # never echo a secret
+    assert took < 120, f"init took {took:.0f} s to give up"
+
+
+def test_wrong_role_password_stops_a_component_at_once(stack):
+    """The scheduler's entrypoint: a refused login is reported at once, not retried 60 times."""
+    started = time.monotonic()
+    proc = stack.compose("run", "--rm", "--no-deps", "scheduler", "airflow", "version",
+                         check=False, timeout=300,
+                         FRAMECAST_AIRFLOW_DB_PASSWORD="not-the-role-password")
+    took = time.monotonic() - started
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 78, out
+    assert 'password authentication failed for user "airflow"' in out, out
+    assert "check FRAMECAST_AIRFLOW_DB_PASSWORD in .env" in out, out
+    assert "not-the-role-password" not in out
+    assert took < 120, f"the entrypoint took {took:.0f} s to give up"
 
 
 def test_unreachable_upstream_is_named_by_init(stack):

@@ -24,20 +24,20 @@ def test_init_migrates_creates_pools_and_login_idempotently(celery_local, topolo
     passwords = tmp_path / "auth" / "passwords.json"
     login = {"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
              "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "ops:admin",
-             "FRAMECAST_ADMIN_PASSWORD": "s3cret-Pw"}
+             "FRAMECAST_ADMIN_PASSWORD": "s3cret-Pw-4f9a2c"}
     try:
         cluster.create_databases()
         out = cluster.init()  # no passwords file configured: no login written
         assert "pools imported" in out and not passwords.exists()
         out = cluster.init(login)  # again, on the migrated database: idempotent
         assert "login written for ops:admin" in out
-        assert json.loads(passwords.read_text()) == {"ops": "s3cret-Pw"}
+        assert json.loads(passwords.read_text()) == {"ops": "s3cret-Pw-4f9a2c"}
         assert stat.S_IMODE(passwords.stat().st_mode) == 0o600
         pools = dict(cluster.sql("SELECT pool, slots FROM slot_pool"))
         assert {k: v["slots"] for k, v in topology.pools().items()}.items() <= pools.items()
         with pytest.raises(celery_local.ClusterError, match="FRAMECAST_ADMIN_PASSWORD"):
             cluster.init({**login, "FRAMECAST_ADMIN_PASSWORD": ""})
-        assert json.loads(passwords.read_text()) == {"ops": "s3cret-Pw"}  # left as it was
+        assert json.loads(passwords.read_text()) == {"ops": "s3cret-Pw-4f9a2c"}  # left as it was
     finally:
         cluster.stop()
     assert not cluster.created_dbs

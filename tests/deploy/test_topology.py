@@ -22,7 +22,8 @@ ENV_EXAMPLE = ROOT / "deploy" / "framecast.env.example"
 # Service-specific additions to the shared Airflow environment, each for a documented reason.
 SERVICE_EXTRA_ENV = {
     "scheduler": {"AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK"},  # its /health endpoint
-    "airflow-init": {"FRAMECAST_ADMIN_PASSWORD"},  # written into the login file once
+    # written into the login file once; the superuser URL that creates the database roles
+    "airflow-init": {"FRAMECAST_ADMIN_PASSWORD", "FRAMECAST_DB_ADMIN_URL"},
 }
 PUBLISH_CONN = "AIRFLOW_CONN_FRAMECAST_PUBLISH_DEFAULT"
 
@@ -95,7 +96,10 @@ def test_environment_names_match_topology(compose_config, topology):
     shared = set(topology.env) | set(topology.env_compose_only) | conn_vars() | {PUBLISH_CONN}
     for name in airflow_services(topology):
         names = set(services[name]["environment"])
-        assert names == shared | SERVICE_EXTRA_ENV.get(name, set()), name
+        expected = shared | SERVICE_EXTRA_ENV.get(name, set())
+        if topology.components.get(name) and topology.components[name].is_worker:
+            expected -= set(topology.env_not_on_workers)
+        assert names == expected, name
     assert not set(topology.env) & set(topology.env_local_only)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import time
+import urllib.error
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
@@ -122,19 +123,34 @@ def test_tasks_emit_statsd_frame_timers(stack):
     assert any(ln.startswith("airflow.scheduler") for ln in lines)
 
 
+def _get(url: str, token: str | None = None) -> tuple[int, str]:
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def _token(stack) -> str:
+    """A JWT from the api-server's own login endpoint (all-admins mode in this stack)."""
+    import json
+
+    with urllib.request.urlopen(f"{stack.api_url}/auth/token", timeout=30) as resp:
+        return json.loads(resp.read())["access_token"]
+
+
 def test_ui_page_lists_runs_with_links(stack):
     stack.wait_run("fc_pipeline_slow")
-    with urllib.request.urlopen(f"{stack.api_url}/framecast-metrics/", timeout=30) as resp:
-        assert resp.status == 200
-        html = resp.read().decode()
+    token = _token(stack)
+    status, html = _get(f"{stack.api_url}/framecast-metrics/", token)
+    assert status == 200
     assert "Frame timings: recent runs" in html
     assert "2026-11-23T12:00:00+00:00" in html and "2026-11-22T00:00:00+00:00" in html
     assert f'href="{stack.api_url}/dags/fc_pipeline_slow/runs/' in html
     assert 'href="runs/testmodel/2026-11-23T12%3A00%3A00%2B00%3A00"' in html
-    with urllib.request.urlopen(
-        f"{stack.api_url}/framecast-metrics/runs/testmodel/2026112312", timeout=30
-    ) as resp:
-        detail = resp.read().decode()
+    status, detail = _get(f"{stack.api_url}/framecast-metrics/runs/testmodel/2026112312", token)
+    assert status == 200
     assert detail.count('<tr><td class="l">') == 3  # t_2m/alps, t_2m/europe, pmsl/europe
 
 

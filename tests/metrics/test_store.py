@@ -120,3 +120,35 @@ def test_concurrent_first_use_creates_tables_once(pg_url, make):
     procs = [subprocess.Popen([sys.executable, "-c", code, pg_url, str(i)]) for i in range(6)]
     assert [p.wait(timeout=120) for p in procs] == [0] * 6
     assert store.count_frames(pg_url, "m") == 6
+
+
+def test_recent_runs_costs_three_queries_whatever_the_number_of_runs(db_url, make):
+    """The ops page used to run 1 + 3 queries per listed run (about 1,500 for 500 runs)."""
+    from sqlalchemy import event
+
+    runs = [f"2026-11-{day:02d}T{hour:02d}:00:00+00:00" for day in range(1, 11)
+            for hour in (0, 6, 12, 18)]
+    for run in runs:
+        store.upsert_frames(db_url, make(run=run, steps=range(3), render_ms=len(run)))
+    store.register_run(db_url, "icon-eu", runs[-1], "icon_eu", "manual__z", "http://r/z")
+    engine = store.get_engine(db_url)
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        got = store.recent_runs(db_url, model="icon-eu", last=len(runs))
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(statements) <= 3, len(statements)
+    assert [r.run for r in got] == sorted(runs, reverse=True)
+    # same numbers as summarising each run's frames one by one (the per-run reference)
+    for r in got:
+        ref = store.summarize("icon-eu", r.run, store.frames(db_url, "icon-eu", r.run))
+        assert (r.frames, r.products, r.p50_ms, r.p95_ms, r.bytes, r.max_try) == (
+            ref.frames, ref.products, ref.p50_ms, ref.p95_ms, ref.bytes, ref.max_try)
+        assert r.last_recorded is not None
+    assert (got[0].dag_id, got[0].run_id, got[0].report_url) == ("icon_eu", "manual__z",
+                                                                  "http://r/z")

@@ -171,3 +171,58 @@ def test_viewer_loads_steps_switches_products_and_runs(
     WebDriverWait(browser, 5).until(lambda d: "run=2026112306" in d.current_url)
     browser.refresh()
     _wait_frame(browser, lambda s: s["src"].startswith("2026112306/precip/"), "after reload")
+
+
+def test_viewer_refuses_unsafe_manifest_paths_and_enforces_its_csp(
+    tmp_path, http_root, browser, make_run_dir
+):
+    """A tampered manifest (off-site, scheme and parent-folder paths) produces no such link or
+    image request; the page's Content-Security-Policy blocks anything not from its own site."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    www, base = http_root
+    run = make_run_dir(tmp_path / "b", run_time=RUN_B, products=("pmsl",), steps=(0, 1, 2),
+                       size=(320, 200))
+    publish_run(run, LocalTarget(www), model="icon-eu", run_time=RUN_B)
+    path = www / "icon-eu" / "2026112300" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    region = next(iter(manifest["products"]["pmsl"]["regions"].values()))
+    frames = sorted(region["frames"], key=lambda f: f["step"])
+    good = frames[0]["file"]
+    frames[1]["file"] = "//127.0.0.2:9/evil.png"
+    frames[2]["file"] = "../../../etc/passwd"
+    region["frames"] = frames
+    region["videos"] = {"mp4": {"file": "javascript:alert(1)", "size": 2048},
+                        "webm": {"file": "https://127.0.0.2:9/x.webm", "size": 2048},
+                        "gif": {"file": good, "size": 2048, "sha256": "0" * 64}}
+    path.write_text(json.dumps(manifest))
+
+    browser.get(f"{base}/icon-eu/index.html")
+    st = _wait_frame(browser, lambda s: True, "first frame")
+    assert st["src"] == f"2026112300/{good}"
+    links = [a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR,
+                                                                     "#downloads a")]
+    assert len(links) == 1 and links[0].startswith(f"{base}/icon-eu/2026112300/"), links
+    for step in ("1", "2"):  # the tampered frames are refused, never requested
+        browser.find_element(By.ID, "next").click()
+        WebDriverWait(browser, 10).until(
+            lambda d: d.execute_script("return document.getElementById('frame').dataset.loaded")
+            == "refused")
+        assert "refusing unsafe file name" in browser.find_element(By.ID, "status").text
+        assert browser.execute_script(
+            "return document.getElementById('frame').getAttribute('src')") is None, step
+    resources = browser.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name)")
+    assert not [r for r in resources if "127.0.0.2" in r or "passwd" in r], resources
+
+    # the policy itself: a request to another site is blocked by the browser
+    csp = browser.find_element(By.CSS_SELECTOR, "meta[http-equiv='Content-Security-Policy']")
+    assert "default-src 'none'" in csp.get_attribute("content")
+    browser.execute_script(
+        "window.__csp = []; document.addEventListener('securitypolicyviolation',"
+        " e => window.__csp.push(e.blockedURI + ' ' + e.effectiveDirective));"
+        "const i = new Image(); i.src = 'http://127.0.0.2:9/probe.png';"
+        "document.body.appendChild(i);")
+    WebDriverWait(browser, 10).until(lambda d: d.execute_script("return window.__csp.length"))
+    assert "img-src" in browser.execute_script("return window.__csp.join(';')")

@@ -101,7 +101,8 @@ def load_table(url: str, table: str, codes: list[str], days: int, *,
     from sqlalchemy import text
     from sqlalchemy.exc import SQLAlchemyError
 
-    engine = make_engine(url) if not url.startswith("sqlite") else _sqlite_engine(url)
+    engine = (make_engine(url, read_only=False) if not url.startswith("sqlite")
+              else _sqlite_engine(url))
     pg = engine.dialect.name == "postgresql"
     vtype = "TEXT" if (warts or text_values) else ("DOUBLE PRECISION" if pg else "REAL")
     if not pg and warts:

@@ -13,7 +13,9 @@ match no map feature are counted and reported, never silently dropped.
 
 from __future__ import annotations
 
+import os
 import re
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -110,27 +112,96 @@ def safe_url(url: str) -> str:
 
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 - a malformed URL is reported by the caller
-        return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+        from framecast.redact import redact
+
+        return redact(url)
 
 
-def make_engine(url: str) -> Any:
-    """A SQLAlchemy engine; a missing SQLite file is an error, not a new empty database."""
+#: Seconds one statement against a spec's source may run (``$FRAMECAST_SOURCE_STATEMENT_TIMEOUT``).
+DEFAULT_STATEMENT_TIMEOUT = 300.0
+
+
+def statement_timeout() -> float:
+    """The configured statement timeout in seconds (environment, else the default)."""
+    raw = os.environ.get("FRAMECAST_SOURCE_STATEMENT_TIMEOUT", "")
+    try:
+        value = float(raw) if raw else DEFAULT_STATEMENT_TIMEOUT
+    except ValueError:
+        raise SourceError(f"FRAMECAST_SOURCE_STATEMENT_TIMEOUT={raw!r} is not a number of "
+                          "seconds") from None
+    if value <= 0:
+        raise SourceError("FRAMECAST_SOURCE_STATEMENT_TIMEOUT must be positive")
+    return value
+
+
+def guard_engine(url: Any, timeout_s: float) -> dict[str, Any]:
+    """create_engine() arguments that make every session read-only with a statement timeout.
+
+    A spec's ``query:`` is user SQL run with the connection's rights: PostgreSQL sessions start
+    with ``default_transaction_read_only`` and ``statement_timeout``, and no pooled session is
+    reused (a query cannot change the settings of a later one); SQLite connections are
+    ``query_only`` and a progress handler interrupts a statement past the timeout. Other
+    databases are refused: there the guarantees could not be given.
+    """
+    from sqlalchemy.pool import NullPool
+
+    backend = url.get_backend_name()
+    if backend == "postgresql":
+        ms = max(1, int(timeout_s * 1000))
+        return {"poolclass": NullPool, "connect_args": {
+            "options": f"-c default_transaction_read_only=on -c statement_timeout={ms}"}}
+    if backend == "sqlite":
+        return {"poolclass": NullPool}
+    raise SourceError(f"database {safe_url(url.render_as_string(hide_password=True))}: only "
+                      "PostgreSQL and SQLite sources can be run read-only with a timeout")
+
+
+def _guard_sqlite(engine: Any, timeout_s: float) -> None:
+    """query_only + a per-statement deadline enforced by SQLite's progress handler."""
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, record: Any) -> None:
+        state = record.info.setdefault("framecast_deadline", [float("inf")])
+        dbapi_conn.execute("PRAGMA query_only = ON")
+        dbapi_conn.set_progress_handler(
+            lambda: 1 if time.monotonic() > state[0] else 0, 10_000)
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _arm(conn: Any, *args: Any) -> None:
+        conn.info.setdefault("framecast_deadline", [float("inf")])[0] = (
+            time.monotonic() + timeout_s)
+
+
+def make_engine(url: str, *, timeout_s: float | None = None, read_only: bool = True) -> Any:
+    """A SQLAlchemy engine; a missing SQLite file is an error, not a new empty database.
+
+    Read-only with a statement timeout (:func:`guard_engine`) unless ``read_only=False``
+    (only for framecast's own sample-data writer).
+    """
     from sqlalchemy import create_engine
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
     try:
         u = make_url(url)
-    except ArgumentError as exc:
-        raise SourceError(f"source.url {url!r} is not a SQLAlchemy database URL") from exc
+    except (ArgumentError, ValueError):
+        raise SourceError(f"source.url {safe_url(url)!r} is not a SQLAlchemy database "
+                          "URL") from None
     if (u.get_backend_name() == "sqlite" and u.database not in (None, "", ":memory:")
             and not Path(u.database).is_file()):
         raise SourceError(f"SQLite database file {u.database} does not exist "
                               f"(source.url {safe_url(url)})")
+    timeout_s = statement_timeout() if timeout_s is None else timeout_s
     try:
-        return create_engine(u)
+        if not read_only:
+            return create_engine(u)
+        engine = create_engine(u, **guard_engine(u, timeout_s))
     except (ArgumentError, NoSuchModuleError, ImportError) as exc:
         raise SourceError(f"cannot use database URL {safe_url(url)}: {exc}") from exc
+    if u.get_backend_name() == "sqlite":
+        _guard_sqlite(engine, timeout_s)
+    return engine
 
 
 def _q(engine: Any, name: str) -> str:
@@ -235,6 +306,8 @@ def _source_error(exc: Exception, spec: SourceSpec, what: str) -> SourceError:
         return SourceError(f"cannot connect to database {safe_url(spec.url)}: {msg}")
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return SourceError(f"lost connection to database {safe_url(spec.url)}: {msg}")
+    if msg == "interrupted" or "statement timeout" in msg:
+        msg = f"{msg}: exceeded the statement timeout (FRAMECAST_SOURCE_STATEMENT_TIMEOUT)"
     return SourceError(f"{what} on {where} ({safe_url(spec.url)}) failed: {msg}")
 
 

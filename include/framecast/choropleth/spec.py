@@ -141,6 +141,12 @@ def spec_from_dict(d: dict[str, Any], where: str = "<spec>") -> AnimationSpec:
     out = _mapping(d.get("outputs", {"mp4": True}), f"{where}: outputs")
     gif = out.get("gif", False)
     gif_opts = _mapping(gif, f"{where}: outputs.gif") if isinstance(gif, dict) else {}
+    for key, low, high in (("fps", 0, 120), ("width", 16, 7680)):  # pasted into ffmpeg filters
+        v = gif_opts.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
+                              or not low < v <= high or (key == "width" and v != int(v))):
+            raise SpecError(f"{where}: outputs.gif.{key} {v!r} must be a number in "
+                            f"({low}, {high}]")
     outputs = Outputs(mp4=bool(out.get("mp4", True)), gif=bool(gif),
                       gif_fps=gif_opts.get("fps"), gif_width=gif_opts.get("width"),
                       png=bool(out.get("png", False)))

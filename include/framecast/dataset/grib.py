@@ -98,6 +98,42 @@ def read_bytes(path: Path, offset: int, length: int | None) -> bytes:
         raise GribError(f"{path}: cannot read/decompress: {exc}") from None
 
 
+def iter_file_messages(path: Path) -> Iterator[tuple[int, bytes]]:
+    """(offset, message bytes) of every message of a file, read one message at a time.
+
+    Same checks as :func:`iter_messages`, but only one message is in memory; ``.bz2`` files are
+    decompressed as a stream. A header claiming more bytes than the file has is refused before
+    anything that large is read.
+    """
+    plain_size = None if is_bz2(path) else path.stat().st_size
+    try:
+        fh = bz2.open(path, "rb") if is_bz2(path) else open(path, "rb")  # noqa: SIM115
+        with fh:
+            pos = 0
+            while True:
+                head = fh.read(16)
+                if not head:
+                    break
+                length = section0(head, path, pos)
+                if length < 20 or (plain_size is not None and pos + length > plain_size):
+                    left = "?" if plain_size is None else plain_size - pos
+                    raise GribError(f"{path}: truncated: message at byte {pos} needs {length} "
+                                    f"bytes, {left} left")
+                rest = fh.read(length - 16)
+                raw = head + rest
+                if len(raw) != length:
+                    raise GribError(f"{path}: truncated: message at byte {pos} needs {length} "
+                                    f"bytes, {len(raw)} left")
+                if raw[-4:] != b"7777":
+                    raise GribError(f"{path}: message at byte {pos} does not end with '7777'")
+                yield pos, raw
+                pos += length
+    except (OSError, EOFError, ValueError) as exc:
+        raise GribError(f"{path}: cannot read/decompress: {exc}") from None
+    if pos == 0:
+        raise GribError(f"{path}: empty file")
+
+
 def iter_messages(data: bytes, path: Path) -> Iterator[tuple[int, bytes]]:
     """(offset, message bytes) of every message in ``data``; GribError on any defect."""
     pos = 0
@@ -161,15 +197,15 @@ def validate_grib(path: Path, expect: dict | None = None) -> int:
     Every message must be structurally whole and parse with ecCodes; with ``expect`` (GRIB
     keys, e.g. ``{"shortName": "2t"}``) at least one message must match all of them. Used by
     the download code on every file before it is accepted; ``.bz2`` is decompressed first.
-    Raises GribError naming the file otherwise.
+    Raises GribError naming the file otherwise. Reads one message at a time, so memory is
+    bounded by the largest message, not the file.
     """
     path = Path(path)
     if not path.is_file():
         raise GribError(f"{path}: no such file")
-    data = read_bytes(path, 0, None)
     count = 0
     matched = expect is None
-    for offset, raw in iter_messages(data, path):
+    for offset, raw in iter_file_messages(path):
         msg = message_from_bytes(raw, path)
         try:
             if not matched and all(str(msg.get(k)) == str(v) for k, v in expect.items()):

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from framecast.errors import DataError, SpecError
 from framecast.metrics import budget, emit, messages, report, store
+from framecast.redact import redact
 
 BUDGET_EXIT = 8
 
@@ -43,7 +44,7 @@ def _resolve_model(db_url: str, model: str | None, run: str) -> str:
         return model
     models = sorted({m for m, r in store.run_keys(db_url, last=10_000) if r == run})
     if not models:
-        raise DataError(f"run {run}: no frames stored in {db_url}")
+        raise DataError(f"run {run}: no frames stored in {redact(db_url)}")
     if len(models) > 1:
         raise SpecError(f"run {run} exists for models {', '.join(models)}: pass --model")
     return models[0]

@@ -33,6 +33,7 @@ from sqlalchemy import (
     create_engine,
     func,
     select,
+    tuple_,
 )
 from sqlalchemy.exc import (
     ArgumentError,
@@ -44,6 +45,7 @@ from sqlalchemy.exc import (
 
 from framecast.errors import SourceError, SpecError
 from framecast.records import FrameRecord, read_records
+from framecast.redact import redact
 
 DEFAULT_DB_ENV = "FRAMECAST_METRICS_DB"
 DEFAULT_DB_URL = "sqlite:///framecast-metrics.sqlite"
@@ -174,8 +176,9 @@ def get_engine(db_url: str) -> Engine:
             Path(db_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(db_url, pool_pre_ping=True)
         _create_tables(engine)
-    except (ArgumentError, NoSuchModuleError) as exc:
-        raise SpecError(f"metrics database URL {db_url!r} is not a valid SQLAlchemy URL") from exc
+    except (ArgumentError, NoSuchModuleError, ValueError):
+        raise SpecError(f"metrics database URL {redact(db_url)!r} is not a valid SQLAlchemy "
+                        "URL") from None
     except SQLAlchemyError as exc:
         raise SourceError(f"metrics database {_safe(db_url)} unreachable: {exc}") from exc
     return engine
@@ -201,7 +204,7 @@ def _safe(db_url: str) -> str:
 
         return make_url(db_url).render_as_string(hide_password=True)
     except ArgumentError:
-        return "<invalid url>"
+        return redact(db_url)
 
 
 def _insert(engine: Engine, table: Table):
@@ -439,22 +442,31 @@ def summarize(model: str, run: str, records: Sequence[FrameRecord],
 
 
 def recent_runs(db_url: str, model: str | None = None, last: int = 20) -> list[RunSummary]:
-    """Summaries of the most recent runs (newest first), for the CLI and the ops view."""
+    """Summaries of the most recent runs (newest first), for the CLI and the ops view.
+
+    Three queries whatever ``last`` is (run keys, their frames, their DAG-run links), so a
+    page listing a hundred runs costs three round trips, not three per run.
+    """
     engine = get_engine(db_url)
-    out = []
-    for m, run in run_keys(db_url, model=model, last=last):
-        recs = frames(db_url, m, run)
-        with engine.connect() as conn:
-            latest = conn.execute(
-                select(func.max(frame_timings.c.recorded_at)).where(
-                    frame_timings.c.model == m, frame_timings.c.run == run
-                )
-            ).scalar_one()
-            link = conn.execute(
-                select(dag_runs.c.dag_id, dag_runs.c.run_id, dag_runs.c.report_url).where(
-                    dag_runs.c.model == m, dag_runs.c.run == run
-                )
-            ).first()
-        dag_id, run_id, report_url = link if link else ("", "", "")
-        out.append(summarize(m, run, recs, latest, dag_id, run_id, report_url))
-    return out
+    keys = run_keys(db_url, model=model, last=last)
+    if not keys:
+        return []
+    t, d = frame_timings.c, dag_runs.c
+    recs: dict[tuple[str, str], list[FrameRecord]] = {k: [] for k in keys}
+    latest: dict[tuple[str, str], datetime] = {}
+    with engine.connect() as conn:
+        q = (select(frame_timings).where(tuple_(t.model, t.run).in_(keys))
+             .order_by(t.model, t.run, t.product, t.region, t.step))
+        for r in conn.execute(q):
+            key = (r.model, r.run)
+            recs[key].append(_row_to_record(r))
+            if key not in latest or r.recorded_at > latest[key]:
+                latest[key] = r.recorded_at
+        links = {
+            (r.model, r.run): (r.dag_id, r.run_id, r.report_url)
+            for r in conn.execute(select(d.model, d.run, d.dag_id, d.run_id, d.report_url)
+                                  .where(tuple_(d.model, d.run).in_(keys)))
+        }
+    return [summarize(m, run, recs[(m, run)], latest.get((m, run)),
+                      *links.get((m, run), ("", "", "")))
+            for m, run in keys]

@@ -18,6 +18,19 @@ from framecast.errors import DataError, SpecError
 from framecast.records import read_records
 
 
+def _fps(text: str) -> float:
+    """--fps: a plain number in (0, 120] (it ends up in ffmpeg's command line)."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or not 0 < value <= 120:
+        raise argparse.ArgumentTypeError(f"{text!r} must be in (0, 120]")
+    return value
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "publish",
@@ -33,7 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--key", type=Path, help="SSH private key file for sftp://")
     p.add_argument("--known-hosts", type=Path, help="known_hosts file with the SFTP server's key")
     p.add_argument("--accept-unknown-host", action="store_true",
-                   help="trust an SFTP host key not in known_hosts (first contact only!)")
+                   help="first contact: accept an SFTP host key not in --known-hosts and record it "
+                   "there (later connections refuse a changed key)")
     p.add_argument("--ca-file", type=Path, help="CA/cert file to trust for ftps://")
     p.add_argument("--insecure-tls", action="store_true", help="do not verify the FTPS certificate")
     p.add_argument("--model", help="model name (default: from the frame records)")
@@ -47,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=4, help="parallel connections (default 4)")
     p.add_argument("--retries", type=int, default=5, help="reconnects per file (default 5)")
     p.add_argument("--video", action="store_true", help="encode MP4 + GIF per product/region first")
-    p.add_argument("--fps", type=float, default=4.0, help="video frame rate (default 4)")
+    p.add_argument("--fps", type=_fps, default=4.0, help="video frame rate (default 4)")
     p.add_argument("--no-viewer", action="store_true", help="do not upload the HTML viewer")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)

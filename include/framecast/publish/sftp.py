@@ -10,6 +10,7 @@ a factory is what makes reconnecting after a dropped connection possible.
 from __future__ import annotations
 
 import contextlib
+import logging
 import posixpath
 import stat as stat_mod
 from collections.abc import Callable
@@ -18,6 +19,8 @@ from typing import Any
 
 from framecast.errors import PublishAuthError, PublishError
 from framecast.publish.target import RemoteStat, clean_relpath, temp_name
+
+log = logging.getLogger(__name__)
 
 ClientFactory = Callable[[], Any]  # returns a paramiko SFTPClient or SSHClient
 
@@ -100,13 +103,26 @@ class SftpTarget:
 
         ssh = paramiko.SSHClient()
         ssh.load_system_host_keys()
+        if self.accept_unknown_host:
+            # trust on first use: only with a file to record the key in, so the next
+            # connection checks it and a changed key is refused (BadHostKeyException)
+            if not self.known_hosts:
+                raise PublishError(f"{self.description}: accepting an unknown host key needs a "
+                                   "known_hosts file to record it in (--known-hosts)")
+            kh = Path(self.known_hosts)
+            try:
+                kh.parent.mkdir(parents=True, exist_ok=True)
+                if not kh.exists():
+                    kh.touch(mode=0o600)
+            except OSError as exc:
+                raise PublishError(f"cannot create known_hosts file {kh}: {exc}") from exc
         if self.known_hosts:
             try:
                 ssh.load_host_keys(self.known_hosts)
             except OSError as exc:
                 raise PublishError(f"cannot read known_hosts file {self.known_hosts}: {exc}") from exc
-        policy = paramiko.AutoAddPolicy() if self.accept_unknown_host else paramiko.RejectPolicy()
-        ssh.set_missing_host_key_policy(policy)  # nosec B507 - only when explicitly asked
+        policy = _tofu_policy() if self.accept_unknown_host else paramiko.RejectPolicy()
+        ssh.set_missing_host_key_policy(policy)
         try:
             ssh.connect(
                 self.host,
@@ -321,6 +337,25 @@ def _channel_factory(client: Any) -> ClientFactory:
         return paramiko.SFTPClient.from_transport(transport)
 
     return factory
+
+
+def _tofu_policy() -> Any:
+    """A paramiko policy (paramiko imported lazily, as everywhere in this module)."""
+    import paramiko
+
+    class RecordFirstKey(paramiko.MissingHostKeyPolicy):
+        """Trust on first use: accept an unknown host's key and save it to known_hosts."""
+
+        def missing_host_key(self, client, hostname, key) -> None:
+            client.get_host_keys().add(hostname, key.get_name(), key)
+            filename = getattr(client, "_host_keys_filename", None)
+            if not filename:
+                raise PublishError("no known_hosts file to record the host key in")
+            client.save_host_keys(filename)
+            log.warning("accepted and recorded new host key of %s (%s %s) in %s", hostname,
+                        key.get_name(), key.fingerprint, filename)
+
+    return RecordFirstKey()
 
 
 def _security_error(description: str, user: str | None, exc: Exception) -> Exception | None:

@@ -23,7 +23,13 @@ SCHEMES = ("file", "ftp", "ftps", "sftp")
 
 
 def tls_context(ca_file: str | Path | None = None, *, verify: bool = True) -> ssl.SSLContext:
-    """Client TLS context: system CAs, or ``ca_file`` (e.g. a self-signed server cert)."""
+    """Client TLS context: system CAs, or ``ca_file`` (e.g. a self-signed server cert).
+
+    Only the boolean ``False`` turns verification off; any other non-boolean value (a string
+    from a config file) is refused, so a typo fails closed instead of open.
+    """
+    if verify is not False and verify is not True:
+        raise PublishError(f"TLS verify must be true or false, got {verify!r}")
     if not verify:
         ctx = ssl.create_default_context()
         ctx.check_hostname = False

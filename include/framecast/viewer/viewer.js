@@ -6,6 +6,11 @@
  * with cache: "no-store" because they change every cycle while frames never change under a
  * given name. Neighbouring frames are preloaded so stepping and playing do not flicker, and
  * playback waits for the next frame to be decoded instead of skipping it.
+ *
+ * Manifests come from the publish target, which may be shared or tampered with: every path
+ * taken from them must be a plain relative path below this page (no scheme, no "//", no "..",
+ * no leading "/") and run ids must be YYYYMMDDHH, otherwise the entry is refused. index.html
+ * also sets a Content-Security-Policy that allows only this site's own files.
  */
 (function () {
   "use strict";
@@ -25,6 +30,27 @@
     runs: [], manifest: null, runId: null, product: null, region: null,
     frames: [], index: 0, timer: null, playing: false,
   };
+
+  const SAFE_PATH = /^[A-Za-z0-9_][A-Za-z0-9._\-]*(\/[A-Za-z0-9_][A-Za-z0-9._\-]*)*$/;
+  const RUN_ID = /^[0-9]{10}$/;
+
+  function safePath(p, what) {
+    if (typeof p !== "string" || !SAFE_PATH.test(p) || p.split("/").includes("..")) {
+      throw new Error("refusing unsafe " + what + " in the published data: " + JSON.stringify(p));
+    }
+    return p;
+  }
+
+  function safeRunId(id) {
+    if (typeof id !== "string" || !RUN_ID.test(id)) {
+      throw new Error("refusing unsafe run id in the published data: " + JSON.stringify(id));
+    }
+    return id;
+  }
+
+  function safeSha(sha) {
+    return typeof sha === "string" && /^[0-9a-f]{12,64}$/.test(sha) ? sha : "";
+  }
 
   async function getJSON(url) {
     const resp = await fetch(url, { cache: "no-store" });
@@ -84,8 +110,9 @@
   // The checksum in the query makes each URL immutable: a frame rendered again under the
   // same name gets a new URL, so browser and proxy caches can never show a stale chart.
   function frameUrl(frame) {
-    const v = frame.sha256 ? "?v=" + frame.sha256.slice(0, 12) : "";
-    return state.runId + "/" + frame.file + v;
+    const sha = safeSha(frame.sha256);
+    const v = sha ? "?v=" + sha.slice(0, 12) : "";
+    return safeRunId(state.runId) + "/" + safePath(frame.file, "file name") + v;
   }
 
   function preload(url) {
@@ -103,7 +130,11 @@
   function preloadAround(i) {
     const n = state.frames.length;
     for (let d = -PRELOAD_BEHIND; d <= PRELOAD_AHEAD; d++) {
-      if (d !== 0 && n > 0) preload(frameUrl(state.frames[(i + d + n) % n]));
+      if (d !== 0 && n > 0) {
+        try {
+          preload(frameUrl(state.frames[(i + d + n) % n]));
+        } catch (err) { /* refused when shown */ }
+      }
     }
   }
 
@@ -112,7 +143,15 @@
     if (!n) return;
     state.index = ((i % n) + n) % n;
     const frame = state.frames[state.index];
-    const url = frameUrl(frame);
+    let url;
+    try {
+      url = frameUrl(frame);
+    } catch (err) {
+      el.img.dataset.loaded = "refused";
+      el.img.removeAttribute("src");
+      setStatus(err.message, "error");
+      return;
+    }
     preload(url);
     el.img.dataset.loaded = "0";
     el.img.dataset.step = String(frame.step);
@@ -164,8 +203,15 @@
   function showDownloads(videos) {
     el.downloads.innerHTML = "";
     for (const [kind, entry] of Object.entries(videos || {})) {
+      let href;
+      try {
+        href = frameUrl(entry);
+      } catch (err) {
+        setStatus(err.message, "error");
+        continue;
+      }
       const a = document.createElement("a");
-      a.href = frameUrl(entry);
+      a.href = href;
       a.textContent = kind.toUpperCase() + " (" + Math.round(entry.size / 1024) + " kB)";
       a.download = "";
       el.downloads.appendChild(a);
@@ -192,10 +238,11 @@
   async function loadRun(runId, wanted) {
     stop();
     const entry = state.runs.find((r) => r.run_id === runId);
-    const url = entry && entry.manifest ? entry.manifest : runId + "/manifest.json";
+    const url = entry && entry.manifest ? safePath(entry.manifest, "manifest path")
+      : safeRunId(runId) + "/manifest.json";
     setStatus("Loading run " + runId + "…");
     state.manifest = await getJSON(url);
-    state.runId = state.manifest.run_id;
+    state.runId = safeRunId(state.manifest.run_id);
     const names = Object.keys(state.manifest.products).sort();
     if (!names.length) throw new Error("run " + runId + " has no products yet");
     state.product = fillSelect(el.product, names, null, wanted.product || state.product);
@@ -213,7 +260,7 @@
     let latest = null;
     try {
       const runs = await getJSON("runs.json");
-      state.runs = runs.runs || [];
+      state.runs = (runs.runs || []).filter((r) => r && typeof r.run_id === "string" && RUN_ID.test(r.run_id));
       latest = runs.latest;
     } catch (err) {
       state.runs = [];
