@@ -50,7 +50,7 @@ celery-local: setup
 compose-check: setup
 	docker-compose --env-file deploy/framecast.env.example config -q
 
-## Build the image and run the compose stack for real (Docker engine started if needed; ~N min)
+## Build the image and run the compose stack for real (Docker engine started if needed)
 compose-test: setup
 	$(PY) -m pytest -q -p no:cacheprovider -s tests/deploy/test_compose_stack.py
 

@@ -12,9 +12,11 @@ on the host serves generated ICON-EU runs in DWD's layout. Then:
    one metrics row per frame;
 2. ``docker-compose kill worker-render`` while it renders: the run still completes, the killed
    container's task finished on ``worker``, every frame exactly once;
-3. bad configuration is caught before start: a missing secret (compose refuses), a wrong
-   database password (airflow-init stops at once naming it), an unreachable upstream
-   (airflow-init names the model, connection and URL);
+3. bad configuration is caught before start: a missing secret (compose refuses), a
+   placeholder secret (airflow-init refuses, naming the variable), a wrong superuser password
+   (airflow-init stops at once), a wrong role password (a component's entrypoint stops at
+   once instead of retrying), an unreachable upstream (airflow-init names model, connection
+   and URL);
 4. ``docker-compose down -v`` leaves no container and no volume of the project.
 
 Build time, image size and the duration of each phase are printed and written to
