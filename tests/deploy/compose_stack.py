@@ -301,6 +301,7 @@ class ComposeStack:
 
     def save_logs(self, dest: Path) -> None:
         """Keep the task logs (volume) and container logs before ``down -v`` removes them."""
+        dest.mkdir(parents=True, exist_ok=True)
         with suppress(Exception):
             shutil.copytree(self.volume_path("airflow-logs"), dest / "airflow-logs",
                             dirs_exist_ok=True)
@@ -333,7 +334,7 @@ class AirflowApi:
         if auth and self.token:
             req.add_header("Authorization", f"Bearer {self.token}")
         try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
+            with urllib.request.urlopen(req, timeout=90) as resp:
                 raw = resp.read()
                 return resp.status, json.loads(raw) if raw else None
         except urllib.error.HTTPError as exc:
@@ -384,7 +385,11 @@ class AirflowApi:
         end = time.monotonic() + timeout
         state = None
         while time.monotonic() < end:
-            state = self.run(dag_id, run_id)["state"]
+            try:
+                state = self.run(dag_id, run_id)["state"]
+            except (TimeoutError, urllib.error.URLError):  # a busy api-server: ask again
+                time.sleep(2)
+                continue
             if state in ("success", "failed"):
                 return state
             if on_poll is not None:

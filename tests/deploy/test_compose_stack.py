@@ -143,8 +143,9 @@ def stack(tmp_path_factory, celery_local, timings):
         finally:
             gen.join()
             if stack is not None:
-                stack.save_logs(work)  # task and container logs outlive the volumes
-                print(f"compose test: logs kept in {work}", flush=True)
+                kept = ROOT / "var" / "compose-test-logs" / stack.project
+                stack.save_logs(kept)  # task and container logs outlive the volumes
+                print(f"compose test: logs kept in {kept}", flush=True)
                 t_down = time.monotonic()
                 stack.down()
                 _note(timings, "compose_down_s", round(time.monotonic() - t_down, 1))
