@@ -336,10 +336,14 @@ def test_wrong_superuser_password_stops_init_at_once(stack):
 
 
 def test_wrong_role_password_stops_a_component_at_once(stack):
-    """The scheduler's entrypoint: a refused login is reported at once, not retried 60 times."""
+    """The entrypoint of every metadata-database component (api-server, scheduler, ...): a
+    refused login is reported at once, not retried 60 times. Run in the airflow-init service's
+    container (``docker-compose run`` of a service depending on the api-server would ask for
+    links, which host networking refuses) with the entrypoint's wait switched on, as the
+    components have it."""
     started = time.monotonic()
-    proc = stack.compose("run", "--rm", "--no-deps", "scheduler", "airflow", "version",
-                         check=False, timeout=300,
+    proc = stack.compose("run", "--rm", "--no-deps", "-e", "FRAMECAST_WAIT_FOR_DB=true",
+                         "airflow-init", "airflow", "version", check=False, timeout=300,
                          FRAMECAST_AIRFLOW_DB_PASSWORD="not-the-role-password")
     took = time.monotonic() - started
     out = proc.stdout + proc.stderr
