@@ -7,7 +7,7 @@ PIP := .venv/bin/pip
 SHARED_NE := $(abspath ../shared/cartopy-data)
 export CARTOPY_DATA_DIR ?= $(if $(wildcard $(SHARED_NE)),$(SHARED_NE),$(abspath var/cartopy-data))
 
-.PHONY: setup geodata demo test update-reference mutation lint bench bench-choropleth bench-icon bench-products bench-points ui sample-data celery-local compose-check clean
+.PHONY: setup geodata demo test update-reference mutation lint bench bench-choropleth bench-icon bench-products bench-points ui sample-data celery-local compose-check compose-test clean
 
 .venv/.installed: requirements.txt pyproject.toml scripts/install-system-deps.sh
 	bash scripts/install-system-deps.sh
@@ -58,6 +58,10 @@ celery-local: setup
 ## Validate the docker-compose deployment (no Docker engine needed)
 compose-check: setup
 	docker-compose --env-file deploy/framecast.env.example config -q
+
+## Build the image and run the compose stack for real (Docker engine started if needed)
+compose-test: setup
+	$(PY) -m pytest -q -p no:cacheprovider -s tests/deploy/test_compose_stack.py
 
 bench: setup
 	$(PY) bench/bench_render.py

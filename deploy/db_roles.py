@@ -95,6 +95,11 @@ def main() -> int:
         print(f"db_roles: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:  # noqa: BLE001 - the message must not carry a password
+        if "password authentication failed" in str(exc):
+            print("db_roles: PostgreSQL refused the superuser login (password authentication "
+                  "failed): check POSTGRES_PASSWORD in .env; the postgres-data volume keeps "
+                  "the password it was created with", file=sys.stderr)
+            return 1
         print(f"db_roles: {type(exc).__name__} while creating roles "
               f"(check FRAMECAST_DB_ADMIN_URL and PostgreSQL)", file=sys.stderr)
         return 1

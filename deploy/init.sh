@@ -34,4 +34,6 @@ PY
   mv "$tmp" "$passwords"
   echo "init: login written for ${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS:-admin:admin}"
 fi
+# Every model's upstream server: a warning now rather than a sensor waiting until its deadline.
+python "$here/check_upstreams.py" --timeout "${FRAMECAST_UPSTREAM_CHECK_TIMEOUT:-10}"
 echo "init: database migrated, pools imported"

@@ -8,11 +8,13 @@ lakes at 50m when a region asks for 10m coastlines), the land mask the sample-da
 uses, and the admin-0 countries the choropleth maps join on.
 
     python deploy/preseed_natural_earth.py [--regions regions.yaml] [--check] [--list]
-        [--add category/name/scale ...]
+        [--add category/name/scale ...] [--from DIR]
 
 ``--check`` downloads nothing and exits 1 when a file is missing; ``--list`` prints the set.
 ``--add`` preseeds more layers, e.g. ``cultural/admin_1_states_provinces_lakes/10m`` for
 choropleth maps of every country's subdivisions (``geography: {level: admin1, scale: 10m}``).
+``--from DIR`` copies the files from a folder in the same layout instead of downloading (to
+stage them for an image build on a machine that cannot reach naturalearthdata.com).
 """
 
 from __future__ import annotations
@@ -78,6 +80,20 @@ def download(data_dir: Path, features: Iterable[Feature]) -> None:
         shapereader.natural_earth(resolution=scale, category=category, name=name)
 
 
+def copy_from(source: Path, data_dir: Path, features: Iterable[Feature]) -> None:
+    """Copy each feature's shapefile with its sidecar files (.shx, .dbf, .prj, ...)."""
+    import shutil
+
+    for f in features:
+        src = shapefile(source, f)
+        if not src.is_file():
+            raise FileNotFoundError(f"Natural Earth file {src} is missing in --from {source}")
+        dest = shapefile(data_dir, f).parent
+        dest.mkdir(parents=True, exist_ok=True)
+        for part in src.parent.glob(src.stem + ".*"):
+            shutil.copy2(part, dest / part.name)
+
+
 def main(argv: list[str] | None = None) -> int:
     from framecast.geo import data_dir as configured_dir
     from framecast.products import load_catalog
@@ -91,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--add", action="append", default=[], metavar="CATEGORY/NAME/SCALE",
                    help="another layer to preseed, e.g. "
                         "cultural/admin_1_states_provinces_lakes/10m (repeatable)")
+    p.add_argument("--from", dest="source", type=Path, default=None,
+                   help="copy from this folder (cartopy's layout) instead of downloading")
     args = p.parse_args(argv)
 
     catalog = load_catalog(regions=args.regions) if args.regions else load_catalog()
@@ -118,7 +136,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(features) - len(todo)} of {len(features)} Natural Earth files present "
               f"in {target}")
         return 1 if todo else 0
-    download(target, todo)
+    if args.source is not None:
+        try:
+            copy_from(args.source, target, todo)
+        except FileNotFoundError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    else:
+        download(target, todo)
     still = missing(target, features)
     if still:
         print(f"error: still missing after download: {still}", file=sys.stderr)
