@@ -65,12 +65,48 @@ def _map_axes(region, width: int, height: int) -> _Axes:
     return _AXES[key]
 
 
-def fill_rgb(layer, value: float) -> np.ndarray:
-    """RGB (0..255) matplotlib's contourf would fill ``value`` with for ``layer``."""
+def fill_rgba(layer, value: float) -> np.ndarray:
+    """RGBA (0..1) matplotlib's contourf would fill ``value`` with, the layer's alpha applied."""
     from matplotlib.colors import BoundaryNorm
 
     norm = BoundaryNorm(np.asarray(layer.levels, float), layer.cmap.N, extend=layer.extend)
-    return np.round(np.asarray(layer.cmap(norm(value)))[:3] * 255)
+    rgba = np.asarray(layer.cmap(norm(value)), dtype=float)
+    rgba[3] *= getattr(layer, "alpha", 1.0)
+    return rgba
+
+
+def fill_rgb(layer, value: float, background: np.ndarray | None = None) -> np.ndarray:
+    """RGB (0..255) of ``value``'s fill; a translucent colour (clouds as sky) is composited
+    over ``background`` (RGB 0..255, what the map shows there)."""
+    rgba = fill_rgba(layer, value)
+    rgb = rgba[:3] * 255
+    if rgba[3] < 1.0:
+        if background is None:
+            raise ValueError("a translucent fill needs the background it is drawn over")
+        rgb = rgba[3] * rgb + (1 - rgba[3]) * np.asarray(background, dtype=float)
+    return np.round(rgb)
+
+
+@lru_cache(maxsize=1)
+def _land_geometry():
+    """Natural Earth 50m land (cartopy's reader, shapely geometry, prepared)."""
+    import cartopy.io.shapereader as shpreader
+    from shapely.ops import unary_union
+    from shapely.prepared import prep
+
+    path = shpreader.natural_earth(resolution="50m", category="physical", name="land")
+    return prep(unary_union(list(shpreader.Reader(path).geometries())))
+
+
+def base_rgb(lon: float, lat: float) -> np.ndarray:
+    """The base map's colour at a place: land or ocean as Natural Earth says (no lakes)."""
+    from matplotlib.colors import to_rgb
+    from shapely.geometry import Point
+
+    from framecast.render.frame import LAND, OCEAN
+
+    colour = LAND if _land_geometry().contains(Point(lon, lat)) else OCEAN
+    return np.round(np.asarray(to_rgb(colour)) * 255)
 
 
 def patch_rgb(img: np.ndarray, rc: tuple[int, int], radius: int = 1) -> np.ndarray:

@@ -163,7 +163,7 @@ def test_fill_colours_at_known_points(product):
     + colormap, not from the renderer's sampler, ``pixel_of`` or colour table. Checked by hand:
     flipping the grid's rows or columns, or swapping lon/lat in the sampler, fails this test.
     """
-    from oracles import fill_rgb, map_pixel, patch_rgb
+    from oracles import base_rgb, fill_rgb, map_pixel, patch_rgb
 
     prod = CATALOG.product(product)
     layer = next(x for x in prod.layers if isinstance(x, FilledLayer))
@@ -179,7 +179,7 @@ def test_fill_colours_at_known_points(product):
     assert len(points) >= 6, points
     for lon, lat in points:
         t = run.band(lon, lat)
-        want = fill_rgb(layer, run.value(lon, lat))
+        want = fill_rgb(layer, run.value(lon, lat), background=base_rgb(lon, lat))
         got = patch_rgb(img, map_pixel(region, frame.map_px, img.shape[0], lon, lat))
         assert np.abs(got - want).max() <= 3, (product, lon, lat, got, want)
         mirrored = (run.band(w + e - lon, lat), run.band(lon, s + n - lat))

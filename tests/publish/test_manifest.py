@@ -174,6 +174,7 @@ def test_build_manifest_exact_document_and_product_merge():
                   "t2m/eu/3.png": {"size": 30, "sha256": "h3"},
                   "t2m/eu/t.mp4": {"size": 5, "sha256": "hm"}},
         "report": {"_report/r.html": {"size": 7, "sha256": "hr"}},
+        "places": {}, "places_index": "",  # a run without point forecasts
     }
     assert list(doc["files"]) == sorted(doc["files"])
     # a second product is added; t2m (not republished) is kept with its files

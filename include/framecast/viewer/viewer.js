@@ -33,7 +33,7 @@
     frames: [], index: 0, timer: null, playing: false,
   };
 
-  const SAFE_PATH = /^[A-Za-z0-9_][A-Za-z0-9._\-]*(\/[A-Za-z0-9_][A-Za-z0-9._\-]*)*$/;
+  const SAFE_PATH = /^[A-Za-z0-9_][A-Za-z0-9._+\-]*(\/[A-Za-z0-9_][A-Za-z0-9._+\-]*)*$/;
   const RUN_ID = /^[0-9]{10}$/;
 
   function safePath(p, what) {
