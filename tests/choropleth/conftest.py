@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from siblings import load_sibling
 
 from framecast.video import ffmpeg_exe
 
@@ -42,17 +43,8 @@ def nframes():
 
 
 def _load_helper(name: str):
-    """Load a helper module of this folder under a unique name (--import-mode=importlib)."""
-    import importlib.util
-    import sys
-
-    full = f"framecast_tests_choropleth_{name}"
-    if full not in sys.modules:
-        spec = importlib.util.spec_from_file_location(full, Path(__file__).with_name(f"{name}.py"))
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[full] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[full]
+    """A helper module beside this file (see tests/siblings.py)."""
+    return load_sibling(__file__, name)
 
 
 @pytest.fixture(scope="session")

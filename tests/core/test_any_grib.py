@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import xarray as xr
 from PIL import Image
+from siblings import load_sibling
 
 from framecast.cli import main
 from framecast.dataset import RunDataset
@@ -21,17 +22,8 @@ from framecast.errors import DataError, GribError
 
 
 def _sibling(name: str):
-    """A helper module beside this file (test modules cannot import siblings directly)."""
-    import importlib.util
-    import sys
-
-    key = f"framecast_tests_core_{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, Path(__file__).with_name(f"{name}.py"))
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[key] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[key]
+    """A helper module beside this file (see tests/siblings.py)."""
+    return load_sibling(__file__, name)
 
 
 gc = _sibling("gribcases")

@@ -13,10 +13,10 @@ fails by a wide margin (so the test can tell the two apart).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 import pytest
+from siblings import load_sibling
 
 from framecast.field import Field, Grid
 from framecast.icongrid import icosahedral_grid
@@ -26,16 +26,8 @@ RUN = datetime(2026, 11, 23, 0, tzinfo=UTC)
 
 
 def _sibling(name: str):
-    import importlib.util
-    import sys
-
-    key = f"framecast_tests_core_{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, Path(__file__).with_name(f"{name}.py"))
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[key] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[key]
+    """A helper module beside this file (see tests/siblings.py)."""
+    return load_sibling(__file__, name)
 
 
 gc = _sibling("gribcases")
