@@ -340,3 +340,18 @@ def sftp_server(tmp_path: Path, ssh_keys):
     yield start
     for srv in servers:
         srv.stop()
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def airflow_env(tmp_path, monkeypatch):
+    """A throw-away AIRFLOW_HOME and the plugins folder importable, as in a deployment."""
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "airflow"))
+    monkeypatch.syspath_prepend(str(ROOT / "plugins"))
+
+    def set_conn(conn_id: str, **fields) -> None:
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(fields))
+
+    return set_conn

@@ -5,7 +5,6 @@ Real servers: pyftpdlib FTPS with a self-signed certificate, the asyncssh SFTP s
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,17 +15,6 @@ from framecast.publish import publish_run, target_from_url, tls_context
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN = datetime(2026, 11, 23, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def airflow_env(tmp_path, monkeypatch):
-    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "airflow"))
-    monkeypatch.syspath_prepend(str(ROOT / "plugins"))
-
-    def set_conn(conn_id: str, **fields) -> None:
-        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(fields))
-
-    return set_conn
 
 
 @pytest.mark.parametrize("odd", ["flase", "nope", "2", "", "verify"])
