@@ -23,6 +23,7 @@ from datetime import datetime
 
 import numpy as np
 from matplotlib.artist import Artist
+from matplotlib.font_manager import FontProperties
 from shapely import Polygon, contains_xy
 
 from framecast.errors import RenderError
@@ -30,8 +31,10 @@ from framecast.field import Field
 from framecast.geo import ensure_cartopy
 from framecast.products import BarbsLayer, ContourLayer, FilledLayer, Product, Region
 from framecast.render.colors import ColorTable, norm_for
+from framecast.render.isolines import isolines
 from framecast.render.labels import CachedLabels, place_labels
 from framecast.render.sampling import Sampler, build_sampler
+from framecast.render.textcache import CachedTitle
 
 TITLE_PX = 46  # height of the title band
 COLORBAR_PX = 58  # height of the colorbar band
@@ -170,10 +173,10 @@ class MapFrame:
         # Vector fills go between the fill image and the coastline overlay.
         self.fill_ax = self._plain_axes(fig, rect, zorder=-1.5)
         site = self.product.site
-        self._title = fig.text(0.5, 1 - 4 / h, "", ha="center", va="top",
-                               fontsize=site.title_size if site and site.title_size
-                               else min(10.0, self.width / 62), linespacing=1.35,
-                               fontfamily=self._font_family())
+        self._title = fig.add_artist(CachedTitle(
+            fig, self.width / 2, h - 4, linespacing=1.35, prop=FontProperties(
+                family=self._font_family(),
+                size=site.title_size if site and site.title_size else min(10.0, self.width / 62))))
         self.fig = fig
         self._pixel_lonlat()
 
@@ -309,9 +312,9 @@ class MapFrame:
         lv = layer.levels[(layer.levels >= finite.min()) & (layer.levels <= finite.max())]
         if lv.size == 0:
             return
-        cs = self.ax.contour(xs, ys, np.ma.masked_invalid(vals), levels=lv, colors=layer.color,
-                             linewidths=layer.linewidth, linestyles=layer.linestyle, zorder=2,
-                             algorithm="serial")
+        cs = isolines(xs, ys, vals, lv, color=layer.color, linewidth=layer.linewidth,
+                      linestyle=layer.linestyle, transform=self.ax.transData, zorder=2)
+        self.ax.add_collection(cs, autolim=False)
         self._dynamic.append(cs)
         if layer.labels:
             # Placed along the lines, which are cut under them; drawn from cached bitmaps.

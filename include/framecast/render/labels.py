@@ -19,7 +19,6 @@ memory stays flat however many frames a worker draws.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,10 +26,9 @@ import numpy as np
 from matplotlib.artist import Artist
 from matplotlib.font_manager import FontProperties
 from matplotlib.path import Path
-from matplotlib.text import Text
-from matplotlib.transforms import IdentityTransform
 
-MAX_ENTRIES = 4096
+from framecast.render.textcache import Bitmap, BitmapCache, render_text
+
 ANGLE_STEP = 3  # degrees: label angles are drawn to the nearest multiple
 
 
@@ -48,6 +46,20 @@ class Label:
 
 def _interp(s: np.ndarray, pts: np.ndarray, at: float) -> np.ndarray:
     return np.array([np.interp(at, s, pts[:, 0]), np.interp(at, s, pts[:, 1])])
+
+
+_WIDTHS: dict[tuple, float] = {}
+
+
+def _text_width(renderer, text: str, prop: FontProperties) -> float:
+    """Width of ``text`` on screen; a chart repeats the same few label values every frame."""
+    key = (text, prop.get_size_in_points(), prop.get_family()[0], renderer.dpi)
+    w = _WIDTHS.get(key)
+    if w is None:
+        if len(_WIDTHS) > 4096:
+            _WIDTHS.clear()
+        w = _WIDTHS[key] = renderer.get_text_width_height_descent(text, prop, ismath=False)[0]
+    return w
 
 
 def place_labels(ax, cs, fmt, fontsize: float, color: str, spacing: float = 2.0) -> list[Label]:
@@ -68,7 +80,7 @@ def place_labels(ax, cs, fmt, fontsize: float, color: str, spacing: float = 2.0)
         if len(path.vertices) < 2:
             continue
         text = fmt(level)
-        width = renderer.get_text_width_height_descent(text, prop, ismath=False)[0]
+        width = _text_width(renderer, text, prop)
         gap = width / 2 + spacing
         verts = path.vertices
         codes = path.codes
@@ -125,13 +137,6 @@ def _angle(rotation: float) -> int:
     return int(round(rotation / ANGLE_STEP) * ANGLE_STEP) % 360
 
 
-@dataclass(frozen=True)
-class _Bitmap:
-    rgba: np.ndarray  # bottom row first (Agg's order)
-    dx: int  # offset of the bitmap's bottom-left corner from the anchor, display pixels
-    dy: int
-
-
 class CachedLabels(Artist):
     """Draws :class:`Label` records on an axes as cached bitmaps."""
 
@@ -139,7 +144,7 @@ class CachedLabels(Artist):
         super().__init__()
         self.set_zorder(zorder)
         self.labels: list[Label] = []
-        self._cache: OrderedDict[tuple, _Bitmap] = OrderedDict()
+        self._cache = BitmapCache()
 
     def add(self, labels: Sequence[Label]) -> None:
         self.labels.extend(labels)
@@ -147,38 +152,14 @@ class CachedLabels(Artist):
     def clear(self) -> None:
         self.labels = []
 
-    def _render(self, lab: Label, renderer) -> _Bitmap:
-        from matplotlib.backends.backend_agg import RendererAgg
-
-        size_px = lab.fontsize * renderer.dpi / 72
-        side = int(size_px * (len(lab.text) + 4)) * 2 + 8
-        c = side // 2
-        scratch = RendererAgg(side, side, renderer.dpi)
-        t = Text(c, c, lab.text, rotation=_angle(lab.rotation), color=lab.color,
-                 fontproperties=FontProperties(size=lab.fontsize), ha="center", va="center",
-                 transform=IdentityTransform())
-        t.set_figure(self.get_figure(root=True))
-        t.draw(scratch)
-        img = np.asarray(scratch.buffer_rgba())
-        alpha = img[..., 3] > 0
-        rows, cols = np.flatnonzero(alpha.any(axis=1)), np.flatnonzero(alpha.any(axis=0))
-        if rows.size == 0:
-            return _Bitmap(np.zeros((1, 1, 4), np.uint8), 0, 0)
-        r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-        crop = np.ascontiguousarray(img[r0:r1, c0:c1][::-1])
-        return _Bitmap(crop, int(c0) - c, (side - int(r1)) - c)
-
-    def bitmap(self, lab: Label, renderer) -> _Bitmap:
+    def bitmap(self, lab: Label, renderer) -> Bitmap:
         """The cached bitmap of ``lab`` (rendered on first use)."""
-        key = (lab.text, _angle(lab.rotation), lab.color, lab.fontsize)
-        bmp = self._cache.get(key)
-        if bmp is None:
-            bmp = self._cache[key] = self._render(lab, renderer)
-            if len(self._cache) > MAX_ENTRIES:
-                self._cache.popitem(last=False)
-        else:
-            self._cache.move_to_end(key)
-        return bmp
+        angle = _angle(lab.rotation)
+        return self._cache.get(
+            (lab.text, angle, lab.color, lab.fontsize),
+            lambda: render_text(self.get_figure(root=True), lab.text, rotation=angle,
+                                color=lab.color, prop=FontProperties(size=lab.fontsize),
+                                dpi=renderer.dpi, ha="center", va="center"))
 
     def extent(self, lab: Label, renderer) -> tuple[int, int, int, int]:
         """(x0, y0, x1, y1) display pixels the label's bitmap covers (y up)."""

@@ -43,15 +43,31 @@ class Sampler:
     grid_key: str
     n_targets: int
     valid: np.ndarray  # (n_targets,) bool
-    index: np.ndarray  # (k, n_valid) int64 flat indices into the source values
+    index: np.ndarray  # (k, n_valid) flat indices into the source values (int32)
     weights: np.ndarray  # (k, n_valid) float32
+
+    def __post_init__(self) -> None:
+        # Each frame gathers k values per target: 32-bit indices and single-precision values
+        # halve the memory traffic of those gathers, which dominate a frame's sampling time.
+        # float32 keeps 7 significant digits, far below a chart's contour or colour steps.
+        if self.index.size and int(self.index.max()) >= 2**31:
+            raise RenderError(f"grid {self.grid_key}: more than 2**31 points")
+        self.index = np.ascontiguousarray(self.index, dtype=np.int32)
+        self.weights = np.ascontiguousarray(self.weights, dtype=np.float32)
 
     def sample(self, values: np.ndarray) -> np.ndarray:
         """Values at all targets as float32 (NaN outside the domain or where the source is NaN)."""
-        flat = np.ravel(values)
-        acc = flat.take(self.index[0]) * self.weights[0]
-        for k in range(1, self.index.shape[0]):
-            acc += flat.take(self.index[k]) * self.weights[k]
+        flat = np.ravel(values).astype(np.float32, copy=False)
+        acc = flat.take(self.index[0])
+        acc *= self.weights[0]
+        if self.index.shape[0] > 1:
+            tmp = np.empty_like(acc)
+            for k in range(1, self.index.shape[0]):
+                flat.take(self.index[k], out=tmp)
+                tmp *= self.weights[k]
+                acc += tmp
+        if acc.size == self.n_targets:
+            return acc
         out = np.full(self.n_targets, np.nan, dtype=np.float32)
         out[self.valid] = acc
         return out
