@@ -233,6 +233,9 @@ class Catalogue:
                                                                      for i in inputs):
                 raise _where_error(f"{where}.inputs", "expected a non-empty list of names")
             _str(d, "units", where)
+            if fn == "anomaly" and len(inputs) != 1:
+                raise _where_error(f"{where}.inputs", "an anomaly has exactly one input, the "
+                                                      "field whose climatology is subtracted")
             kind = d.get("kind", "other")
             if kind not in KINDS:
                 raise _where_error(f"{where}.kind", f"unknown kind {kind!r}")
@@ -359,6 +362,22 @@ class Catalogue:
                 out |= self.base_inputs(i)
             return out
         return {name}
+
+    def climatology_inputs(self, name: str) -> set[str]:
+        """The names whose long-term mean ``name`` needs (the inputs of its anomalies).
+
+        Empty for anything that is not (computed from) an anomaly; a model must have a
+        climatology holding these to provide ``name``.
+        """
+        from framecast.variables.derived import CLIMATOLOGY_FUNCTIONS
+
+        found = self.resolve(name)
+        if not isinstance(found, Derived):
+            return set()
+        out: set[str] = set(found.inputs) if found.function in CLIMATOLOGY_FUNCTIONS else set()
+        for i in found.inputs:
+            out |= self.climatology_inputs(i)
+        return out
 
     def units_of(self, name: str) -> str | None:
         found = self.base(name) or self.derived(name)
