@@ -38,7 +38,8 @@ from framecast.field import Grid
 MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August",
                "September", "October", "November", "December")
 
-#: Interpolated fields kept (ICON-EU: 3.6 MB each): a few variables of one month.
+#: Decoded and interpolated fields kept (ICON-EU: 3.6 MB each; an ERA5 0.25 degree month
+#: 8 MB): a few variables of a month or two, bounded in a long-lived worker.
 CACHE_SIZE = 8
 
 
@@ -55,7 +56,8 @@ class Climatology:
     def __init__(self, path: Path, entries: dict[tuple[str, int], _Entry]) -> None:
         self.path = path
         self._entries = entries
-        self._axes: dict[tuple[str, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._axes: OrderedDict[tuple[str, int], tuple[np.ndarray, np.ndarray, np.ndarray]] \
+            = OrderedDict()
         self._cache: OrderedDict[tuple[str, int, str], np.ndarray] = OrderedDict()
 
     @classmethod
@@ -95,7 +97,9 @@ class Climatology:
     def monthly(self, name: str, month: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(lats ascending, lons ascending, values [lat, lon]) of one month, catalogue units."""
         key = (name, month)
-        if key not in self._axes:
+        if key in self._axes:
+            self._axes.move_to_end(key)
+        else:
             entry = self._entry(name, month)
             msg = message_from_bytes(read_bytes(self.path, entry.offset, entry.length),
                                      self.path)
@@ -106,6 +110,8 @@ class Climatology:
             if entry.scale != 1.0:
                 values = values * entry.scale
             self._axes[key] = (lats, lons, values)
+            while len(self._axes) > CACHE_SIZE:
+                self._axes.popitem(last=False)
         return self._axes[key]
 
     def on_grid(self, name: str, valid_time: datetime, grid: Grid) -> np.ndarray:

@@ -36,9 +36,9 @@ def monthly_means(name: str, month: int, lat: np.ndarray, lon: np.ndarray) -> np
     alat = np.abs(lat)
     hemisphere = np.where(lat >= 0.0, 1.0, -1.0)
     # Coldest in January in the north, July in the south; more seasonal away from the tropics.
-    season = -6.0 * hemisphere * np.cos(2.0 * np.pi * (month - 1) / 12.0) \
+    season = -2.5 * hemisphere * np.cos(2.0 * np.pi * (month - 1) / 12.0) \
         * np.clip(alat / 60.0, 0.0, 1.0)
-    wave = 1.5 * np.cos(np.radians(lon - 30.0 * month)) * np.cos(np.radians(lat))
+    wave = 2.5 * np.cos(np.radians(2.0 * lon - 60.0 * month)) * np.cos(np.radians(lat))
     t850 = 291.0 - 30.0 * np.clip((alat - 22.0) / 45.0, 0.0, 1.3) + season + wave
     belts = 900.0 * np.exp(-(((alat - 33.0) / 12.0) ** 2)) \
         - 800.0 * np.exp(-(((alat - 62.0) / 10.0) ** 2))
@@ -50,7 +50,8 @@ def monthly_means(name: str, month: int, lat: np.ndarray, lon: np.ndarray) -> np
         return 101325.0 + belts
     if name == "gh500":
         gh1000 = belts / (RHO * G)
-        return gh1000 + RD_G * (t850 - 4.5) * np.log(2.0)
+        # + 90 m: the sample weather's mean 500 hPa height over many runs
+        return gh1000 + RD_G * (t850 - 4.5) * np.log(2.0) + 90.0
     raise SpecError(f"sample climatology: no variable {name!r} (choose from "
                     f"{', '.join(CLIMATOLOGY_VARIABLES)})")
 

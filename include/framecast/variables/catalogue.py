@@ -35,7 +35,7 @@ from framecast.variables.gribname import GribName, parse_grib_name
 DEFAULT_VARIABLES_FILE = Path(__file__).resolve().parents[1] / "config" / "variables.yaml"
 VARIABLES_FILE_ENV = "FRAMECAST_VARIABLES_FILE"
 KINDS = ("temperature", "pressure", "precipitation", "snow", "wind", "cloud", "humidity",
-         "height", "energy", "moisture", "radiance", "category", "other")
+         "height", "energy", "moisture", "radiance", "category", "anomaly", "other")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _TEMPLATE_NAME = re.compile(r"^[a-z][a-z0-9_]*(\{level\}|\{hours\})?[a-z0-9_]*$")
 _PLACEHOLDERS = {"level": r"(?P<level>[1-9][0-9]*)", "hours": r"(?P<hours>[1-9][0-9]*)"}
