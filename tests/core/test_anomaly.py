@@ -324,3 +324,22 @@ def test_climatology_config_is_validated(tmp_path):
     spec = MODELS["gfs"].climatology
     assert spec.resolve(Path("/srv/data")) == Path("/srv/data/climatology/monthly_means.grib2")
     assert replace(spec, path="/abs/c.grib2").resolve(Path("/srv")) == Path("/abs/c.grib2")
+
+
+def test_cli_writes_a_climatology_cfgrib_reads(tmp_path, capsys):
+    import xarray as xr
+
+    from framecast.cli import main
+
+    out = tmp_path / "clim" / "monthly_means.grib2"
+    assert main(["sample-data", "--climatology", str(out)]) == 0
+    assert "12 monthly means" in capsys.readouterr().out
+    for short, units in (("2t", "K"), ("gh", "gpm"), ("t", "K"), ("prmsl", "Pa")):
+        ds = xr.open_dataset(out, engine="cfgrib", backend_kwargs={
+            "filter_by_keys": {"shortName": short}, "indexpath": ""})
+        da = ds[next(iter(ds.data_vars))]
+        assert da.attrs["units"] == units
+        assert sorted(da["time"].dt.month.values.tolist()) == list(range(1, 13))
+        assert da.shape == (12, 181, 360)
+    assert main(["sample-data", "--model", "icon"]) == 2  # a run needs --run and --out
+    assert "--model, --run and --out are needed" in capsys.readouterr().err
