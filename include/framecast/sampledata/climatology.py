@@ -31,21 +31,44 @@ CLIMATOLOGY_VARIABLES = ("t2m", "gh500", "t850", "msl")
 REFERENCE_YEAR = 2005
 
 
-def monthly_means(name: str, month: int, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
-    """The sample long-term mean of ``name`` in ``month`` (1-12) at the points, GRIB units."""
+def monthly_means(name: str, month: int, lat: np.ndarray, lon: np.ndarray, seed: int = 0
+                  ) -> np.ndarray:
+    """The sample long-term mean of ``name`` in ``month`` (1-12) at the points, GRIB units.
+
+    The sample weather's land, sea and terrain (``seed``) shape the 2 m and 850 hPa means the
+    way they shape the forecasts, so anomalies are departures of the weather systems, not
+    land-sea contrasts.
+    """
+    shape = np.shape(lat)
+    lat, lon = np.atleast_1d(lat).ravel(), np.atleast_1d(lon).ravel()
+    return _means(name, month, lat, lon, *_surface(lat, lon, seed)).reshape(shape)
+
+
+def _surface(lat: np.ndarray, lon: np.ndarray, seed: int
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Land (0/1), the static texture and the orography of the sample weather at the points."""
+    from framecast.sampledata.weather import Weather
+
+    weather = Weather(seed)
+    land, static = weather.land(lat, lon), weather.static_texture(lat, lon)
+    return land, static, land * np.clip(700.0 * (static + 0.3), 0.0, None)
+
+
+def _means(name: str, month: int, lat: np.ndarray, lon: np.ndarray, land: np.ndarray,
+           static: np.ndarray, orog: np.ndarray) -> np.ndarray:
     alat = np.abs(lat)
     hemisphere = np.where(lat >= 0.0, 1.0, -1.0)
     # Coldest in January in the north, July in the south; more seasonal away from the tropics.
     season = -2.5 * hemisphere * np.cos(2.0 * np.pi * (month - 1) / 12.0) \
         * np.clip(alat / 60.0, 0.0, 1.0)
     wave = 2.5 * np.cos(np.radians(2.0 * lon - 60.0 * month)) * np.cos(np.radians(lat))
-    t850 = 291.0 - 30.0 * np.clip((alat - 22.0) / 45.0, 0.0, 1.3) + season + wave
+    t850 = 291.0 - 30.0 * np.clip((alat - 22.0) / 45.0, 0.0, 1.3) + 1.2 * static + season + wave
     belts = 900.0 * np.exp(-(((alat - 33.0) / 12.0) ** 2)) \
         - 800.0 * np.exp(-(((alat - 62.0) / 10.0) ** 2))
     if name == "t850":
         return t850
-    if name == "t2m":
-        return t850 + 10.0
+    if name == "t2m":  # seas milder, terrain colder by the standard lapse rate
+        return t850 + 9.0 + 2.5 * (1.0 - land) + 1.0 * static - 0.0065 * orog
     if name == "msl":
         return 101325.0 + belts
     if name == "gh500":
@@ -62,6 +85,8 @@ def _messages(variables: Sequence[str], months: Iterable[int], resolution: float
     lat = np.linspace(90.0, -90.0, nlat)
     lon = np.arange(nlon) * resolution
     glon, glat = np.meshgrid(lon, lat)
+    glat, glon = glat.ravel(), glon.ravel()
+    surface = _surface(glat, glon, 0)
     base = eccodes.codes_grib_new_from_samples("regular_ll_sfc_grib2")
     try:
         for key, value in {"Ni": nlon, "Nj": nlat, "latitudeOfFirstGridPointInDegrees": 90.0,
@@ -93,7 +118,7 @@ def _messages(variables: Sequence[str], months: Iterable[int], resolution: float
                     eccodes.codes_set(h, "dataTime", 0)
                     eccodes.codes_set(h, "bitsPerValue", 16)
                     eccodes.codes_set_values(
-                        h, monthly_means(name, month, glat, glon).astype(np.float64).ravel())
+                        h, _means(name, month, glat, glon, *surface).astype(np.float64))
                     yield eccodes.codes_get_message(h)
                 finally:
                     eccodes.codes_release(h)
@@ -108,7 +133,7 @@ def generate_climatology(out: Path, *, variables: Sequence[str] = CLIMATOLOGY_VA
     from framecast.sampledata import _atomic_write
 
     for name in variables:
-        monthly_means(name, 1, np.zeros(1), np.zeros(1))  # unknown names fail before writing
+        _means(name, 1, *(np.zeros(1),) * 5)  # unknown names fail before writing
     months = list(months)
     if not months or any(not 1 <= m <= 12 for m in months):
         raise SpecError(f"sample climatology: months must be 1..12, got {months}")
