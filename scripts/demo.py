@@ -40,7 +40,7 @@ VAR = ROOT / "var"
 #: A representative set of the chart library (every product renders in the test suite).
 DEMO_PRODUCTS = ["t2m_mslp", "t2m_wind10", "precip_mslp", "precip_type", "gusts", "clouds",
                  "low_clouds", "cape_cin", "z500_t500", "theta_e850", "jet300", "snow_depth",
-                 "ir_satellite"]
+                 "ir_satellite", "t2m_anomaly"]
 DEMO_REGIONS = ["europe", "germany"]
 
 
@@ -93,6 +93,19 @@ def sample_data(run_time: datetime, steps: list[int]) -> Path:
     return root
 
 
+def sample_climatology() -> Path:
+    """The monthly means anomaly charts subtract, where models.yaml says (under the data
+    root); written once (a second)."""
+    from framecast.catalog import get_model
+    from framecast.sampledata.climatology import generate_climatology
+
+    spec = get_model("icon-eu", VAR / "demo" / "models.yaml")
+    path = spec.climatology.resolve(VAR / "data")
+    if not path.exists():
+        generate_climatology(path)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", help="model run time YYYYMMDDHH (default: today 00 UTC)")
@@ -106,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     write_demo_catalog(VAR / "demo" / "models.yaml", steps)
     os.environ.update(demo_env())
     upstream_root = sample_data(run_time, steps)
+    sample_climatology()
 
     airflow = LocalAirflow(VAR / "airflow", extra_env=demo_env())
     print(f"preparing Airflow home {airflow.home} (SQLite) ...", flush=True)

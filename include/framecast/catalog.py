@@ -71,6 +71,24 @@ class VariableSpec:
 
 
 @dataclass(frozen=True)
+class ClimatologySpec:
+    """The long-term monthly means anomaly products subtract (``models.<m>.climatology``).
+
+    ``path`` is a GRIB file (see :mod:`framecast.dataset.climatology`); a relative path is
+    under the data root (Airflow Variable ``framecast_data_root``), ``~`` and ``$VARS`` are
+    expanded. ``fields`` lists the canonical names the file holds: the DAG build checks
+    anomaly products against it without opening the file.
+    """
+
+    path: str
+    fields: tuple[str, ...]
+
+    def resolve(self, data_root: Path) -> Path:
+        p = Path(os.path.expandvars(os.path.expanduser(self.path)))
+        return p if p.is_absolute() else Path(data_root) / p
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """One upstream model as configured in ``models.yaml``."""
 
@@ -103,6 +121,8 @@ class ModelSpec:
     #: Names the model cannot provide although its layout's catalogue mapping exists (ICON
     #: global has no simulated satellite image; horizontal derivatives need a regular grid).
     lacks: tuple[str, ...] = ()
+    #: Monthly means for anomaly products; None: the model has no anomaly products.
+    climatology: ClimatologySpec | None = None
 
     def variable(self, name: str) -> VariableSpec | None:
         """Where ``name`` lives upstream: this model's own mapping, else the catalogue's.
@@ -288,7 +308,7 @@ _MODEL_KEYS = {
     "paths", "variables", "products", "regions", "time_invariant", "chunk_size",
     "download_batch_size", "download_pool", "download_pool_slots", "retention_runs",
     "max_active_runs", "retries", "retry_delay_seconds", "owner", "sensor", "http",
-    "publish_within", "lacks",
+    "publish_within", "lacks", "climatology",
 }
 _REQUIRED_PATHS = {"dwd": ("single_level",), "gfs": ("step_file",)}
 
@@ -388,7 +408,31 @@ def parse_model(name: str, d: Mapping[str, Any], source: str) -> ModelSpec:
         http=http,
         publish_within=(parse_duration(d["publish_within"], f"{where}.publish_within")
                         if d.get("publish_within") is not None else None),
+        climatology=_climatology(d.get("climatology"), f"{where}.climatology"),
     )
+
+
+def _climatology(d: Any, where: str) -> ClimatologySpec | None:
+    """``{path, fields}``; every field must be a base variable of the catalogue."""
+    if d is None:
+        return None
+    if not isinstance(d, Mapping):
+        raise SpecError(f"{where}: expected a mapping with 'path' and 'fields'")
+    unknown = set(d) - {"path", "fields"}
+    if unknown:
+        raise SpecError(f"{where}: unknown field(s) {sorted(unknown)}; allowed: fields, path")
+    path = _require(d, "path", where)
+    if not isinstance(path, str) or not path.strip():
+        raise SpecError(f"{where}.path: expected a file path, got {path!r}")
+    fields = _names(_require(d, "fields", where), f"{where}.fields")
+    from framecast.variables import load_catalogue
+
+    cat = load_catalogue()
+    bad = [f for f in fields if cat.base(f) is None]
+    if bad:
+        raise SpecError(f"{where}.fields: {bad} are not base variables of the catalogue "
+                        f"(climatologies hold fields as read from GRIB: t2m, gh500, t850, msl)")
+    return ClimatologySpec(path.strip(), fields)
 
 
 def models_file(path: str | Path | None = None) -> Path:
@@ -488,7 +532,10 @@ def missing_inputs(spec: ModelSpec, product: Any) -> list[str]:
     """The inputs of ``product`` (layer fields and the names they derive from) that ``spec``
     cannot provide: not published in its layout, not mapped, or listed in its ``lacks``."""
     from framecast.products import BarbsLayer, base_variables
+    from framecast.variables import load_catalogue
 
+    cat = load_catalogue()
+    have_clim = set(spec.climatology.fields) if spec.climatology is not None else set()
     missing: list[str] = []
     for layer in product.layers:
         names = (layer.u, layer.v) if isinstance(layer, BarbsLayer) else (layer.field,)
@@ -496,6 +543,9 @@ def missing_inputs(spec: ModelSpec, product: Any) -> list[str]:
             if name in spec.lacks:
                 missing.append(name)
                 continue
+            if cat.is_known(name):
+                missing += [f"climatology of {c}"
+                            for c in sorted(cat.climatology_inputs(name) - have_clim)]
             try:
                 bases = sorted(base_variables(name))
             except KeyError:
@@ -522,10 +572,16 @@ def check_products(spec: ModelSpec, catalog: Any = None) -> None:
         if missing:
             problems.append(f"{pname!r} needs {', '.join(missing)}")
     if problems:
+        hint = ""
+        if any("climatology of " in p for p in problems):
+            hint = (f" (anomalies: models.{spec.name}.climatology "
+                    + ("is not configured)" if spec.climatology is None else
+                       f"lists only {', '.join(spec.climatology.fields)})"))
         raise SpecError(
             f"model {spec.name!r} ({spec.title}) cannot provide the inputs of "
             f"{len(problems)} listed product(s): {'; '.join(problems)}. Remove them from "
-            f"models.{spec.name}.products, or map the inputs in models.{spec.name}.variables")
+            f"models.{spec.name}.products, or map the inputs in models.{spec.name}.variables"
+            f"{hint}")
 
 
 def needed_variables(spec: ModelSpec, catalog: Any = None) -> tuple[str, ...]:

@@ -60,3 +60,8 @@ class SourceError(FramecastError):
     """A tabular source (SQL database) is unreachable or a query failed."""
 
     exit_code = 7
+
+
+class ClimatologyError(DataError):
+    """The climatology file an anomaly needs is missing, unreadable, lacks the variable or the
+    calendar month, or is on a grid that cannot be interpolated."""

@@ -66,6 +66,8 @@ def render(model: str, chunk: dict[str, Any], context: Any) -> dict[str, Any]:
         rc.raw_dir, rc.frames_root, model=model, run_time=rc.run_time,
         product=chunk["product"], region=chunk["region"], steps=list(chunk["steps"]),
         try_number=int(getattr(ti, "try_number", 0) or 0),
+        climatology=(rc.spec.climatology.resolve(rc.data_root)
+                     if rc.spec.climatology is not None else None),
     )
     return {"frames": len(records), "bytes": sum(r.bytes for r in records)}
 

@@ -6,6 +6,8 @@ run in the publisher's layout (``variables="all"``), a feature of known value is
 the filled field around a known latitude/longitude, and the rendered pixel there (found with
 cartopy's projection of that point, not with the renderer's sampling tables) must have the
 colour matplotlib's ``BoundaryNorm`` gives that value with the product's palette.
+Anomaly products read the sample climatology (``framecast sample-data --climatology``) the
+models name in ``climatology:``; their values are checked in ``test_anomaly.py``.
 """
 
 from __future__ import annotations
@@ -51,10 +53,17 @@ def runs(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def datasets(runs):
+def climatology(tmp_path_factory) -> Path:
+    from framecast.sampledata.climatology import generate_climatology
+
+    return generate_climatology(tmp_path_factory.mktemp("clim") / "monthly_means.grib2")
+
+
+@pytest.fixture(scope="module")
+def datasets(runs, climatology):
     from framecast.dataset import RunDataset
 
-    opened = {m: RunDataset.open(d, model=m) for m, d in runs.items()}
+    opened = {m: RunDataset.open(d, model=m, climatology=climatology) for m, d in runs.items()}
     yield opened
     for ds in opened.values():
         ds.close()
@@ -215,6 +224,20 @@ def test_a_model_lacking_inputs_is_refused_naming_them():
     icon = replace(MODELS["icon"], products=("vort500",))
     with pytest.raises(SpecError, match="'vort500' needs vort500"):
         needed_variables(icon, CATALOG)
+    # Anomalies need the climatology of their field: none configured, or not that field.
+    no_clim = replace(MODELS["icon-eu"], products=("t2m_mslp", "t2m_anomaly", "z500_anomaly"),
+                      climatology=None)
+    with pytest.raises(SpecError) as err:
+        check_products(no_clim, CATALOG)
+    msg = str(err.value)
+    assert "'t2m_anomaly' needs climatology of t2m" in msg
+    assert "'z500_anomaly' needs climatology of gh500" in msg
+    assert "models.icon-eu.climatology is not configured" in msg and "t2m_mslp" not in msg
+    partial = replace(no_clim, climatology=replace(MODELS["icon-eu"].climatology,
+                                                   fields=("t2m",)))
+    with pytest.raises(SpecError, match="'z500_anomaly' needs climatology of gh500") as err:
+        check_products(partial, CATALOG)
+    assert "t2m_anomaly" not in str(err.value)
 
 
 def test_models_download_only_what_their_products_need():

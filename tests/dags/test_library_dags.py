@@ -52,3 +52,20 @@ def test_shipped_library_builds_for_every_model(tmp_path):
     result = _dagbag(tmp_path, MODELS)
     assert result["errors"] == {}
     assert result["dags"] == ["framecast_gfs", "framecast_icon", "framecast_icon_eu"]
+
+
+def test_anomaly_products_without_climatology_are_refused_at_dag_build(tmp_path):
+    """Without `climatology:` a model's anomaly products are an import error naming the
+    climatology inputs (never a failure in the middle of a run)."""
+    doc = yaml.safe_load(MODELS.read_text())
+    assert "t2m_anomaly" in doc["models"]["icon"]["products"]
+    del doc["models"]["icon"]["climatology"]
+    bad = tmp_path / "models.yaml"
+    bad.write_text(yaml.safe_dump(doc))
+    result = _dagbag(tmp_path, bad)
+    (error,) = result["errors"].values()
+    assert "model 'icon'" in error
+    assert "'t2m_anomaly' needs climatology of t2m" in error
+    assert "'z500_anomaly' needs climatology of gh500" in error
+    assert "models.icon.climatology is not configured" in error
+    assert result["dags"] == []

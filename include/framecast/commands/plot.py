@@ -25,7 +25,8 @@ def _size(text: str) -> tuple[int, int]:
 
 def plot(files: list[Path], field: str, out: Path, *, region: str | None = None,
          units: str | None = None, model: str | None = None, steps: list[int] | None = None,
-         size: tuple[int, int] = (1000, 800), regions_file: Path | None = None) -> list[Path]:
+         size: tuple[int, int] = (1000, 800), regions_file: Path | None = None,
+         climatology: Path | None = None) -> list[Path]:
     """Render ``field`` from ``files`` to PNGs under ``out``; returns the written paths."""
     from framecast.dataset import RunDataset
     from framecast.errors import DataError
@@ -36,7 +37,7 @@ def plot(files: list[Path], field: str, out: Path, *, region: str | None = None,
     from framecast.variables import load_catalogue
 
     source = files[0] if len(files) == 1 else files  # one file or one directory
-    with RunDataset.open(source, model=model) as ds:
+    with RunDataset.open(source, model=model, climatology=climatology) as ds:
         wanted = steps if steps is not None else ds.steps
         present = [s for s in wanted if ds.has(field, s)]
         if not present:
@@ -71,7 +72,7 @@ def plot(files: list[Path], field: str, out: Path, *, region: str | None = None,
 def _run(args: argparse.Namespace) -> int:
     written = plot(args.files, args.field, args.out, region=args.region, units=args.units,
                    model=args.model, steps=args.steps, size=args.size,
-                   regions_file=args.regions_file)
+                   regions_file=args.regions_file, climatology=args.climatology)
     print(f"plot: {len(written)} frame(s) of {args.field} -> {args.out}")
     return 0
 
@@ -95,5 +96,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="source label for titles (default: from file names or GRIB centre)")
     p.add_argument("--steps", type=parse_steps, default=None,
                    help="steps (hours after the first analysis) to plot, e.g. 0-12/3")
+    p.add_argument("--climatology", type=Path, default=None,
+                   help="GRIB file of monthly means, for anomalies (--field t2m_anomaly)")
     p.add_argument("--size", type=_size, default=(1000, 800), help="WIDTHxHEIGHT in pixels")
     p.set_defaults(func=_run)

@@ -30,6 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=None, help="processes (default: CPU count)")
     p.add_argument("--products-file", type=Path, help="product specs YAML (default: shipped)")
     p.add_argument("--regions-file", type=Path, help="region table YAML (default: shipped)")
+    p.add_argument("--climatology", type=Path, default=None,
+                   help="GRIB file of monthly means for anomaly products (t2m_anomaly, "
+                        "z500_anomaly); without it they fail naming the missing climatology")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--decoder", choices=("eccodes", "cfgrib"), default="eccodes",
                    help="GRIB decoding: ecCodes on indexed bytes (default, fastest) or "
@@ -62,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     records = render_run(args.data, args.out, model=model, run_time=run_time,
                          chunks=chunks, workers=args.workers, products_file=args.products_file,
                          regions_file=args.regions_file, progress=bar.update,
-                         decoder=args.decoder)
+                         decoder=args.decoder, climatology=args.climatology)
     bar.close()
     render_ms = sum(r.render_ms + r.encode_ms + r.load_ms for r in records)
     print(f"rendered {len(records)} frames to {run_dir(args.out, model, run_time)} "

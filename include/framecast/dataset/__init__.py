@@ -45,13 +45,15 @@ from framecast.dataset.index import (
     find_files,
 )
 from framecast.dataset.names import LISTED_TP_PERIODS, grib_name
-from framecast.errors import DataError, GribError, SpecError
+from framecast.errors import ClimatologyError, DataError, GribError, SpecError
 from framecast.field import Field, Grid
 from framecast.variables import Catalogue, Derived, GribName, load_catalogue, qualified
-from framecast.variables.derived import compute
+from framecast.variables.derived import CLIMATOLOGY_FUNCTIONS, compute
 
 if TYPE_CHECKING:
     import xarray
+
+    from framecast.dataset.climatology import Climatology
 
 __all__ = ["DECODERS", "RunDataset", "ReadStats", "validate_grib"]
 
@@ -85,7 +87,8 @@ class RunDataset:
     """One model run, opened lazily. Use :meth:`open`; close (or ``with``) when done."""
 
     def __init__(self, index: RunIndex, source: str, model: str,
-                 decoder: str = "eccodes", catalogue: Catalogue | None = None) -> None:
+                 decoder: str = "eccodes", catalogue: Catalogue | None = None,
+                 climatology: Climatology | None = None) -> None:
         if decoder not in DECODERS:
             raise DataError(f"{source}: unknown decoder {decoder!r} (choose from "
                             f"{', '.join(DECODERS)})")
@@ -105,12 +108,15 @@ class RunDataset:
         self._grids: dict[tuple, Grid] = {}
         self.stats = ReadStats()
         self._closed = False
+        #: Monthly means anomalies subtract (None: anomalies are not available).
+        self.climatology = climatology
 
     # -- opening --------------------------------------------------------------------------
 
     @classmethod
     def open(cls, source: Path | Sequence[Path], *, model: str | None = None,
-             decoder: str = "eccodes", catalogue: Catalogue | None = None) -> RunDataset:
+             decoder: str = "eccodes", catalogue: Catalogue | None = None,
+             climatology: str | Path | Climatology | None = None) -> RunDataset:
         """Index a run directory (searched recursively) or an explicit list of files.
 
         Reads no values: only file names, ``.idx`` inventories and GRIB headers. Raises
@@ -123,6 +129,9 @@ class RunDataset:
         ``NCEP``, ``DWD``). ``decoder="cfgrib"`` decodes fields with
         ``xarray.open_dataset(engine="cfgrib")`` instead of ecCodes on the indexed bytes:
         the same fields, several times slower (see :mod:`framecast.dataset.cfgrib_decode`).
+        ``climatology``: the monthly-means file (or an opened
+        :class:`~framecast.dataset.climatology.Climatology`) anomalies subtract; it is
+        indexed now, so a missing or unreadable file fails here (ClimatologyError).
         """
         if decoder not in DECODERS:
             raise DataError(f"{source}: unknown decoder {decoder!r} (choose from "
@@ -141,8 +150,14 @@ class RunDataset:
         found = next(iter(index.models), None)
         if model is not None and found is not None and model != found:
             raise DataError(f"{where}: holds {found} files, not {model}")
+        clim = None
+        if climatology is not None:
+            from framecast.dataset.climatology import Climatology
+
+            clim = climatology if isinstance(climatology, Climatology) \
+                else Climatology.open(climatology)
         return cls(index, where, model or found or centre_label(index.centres), decoder,
-                   catalogue)
+                   catalogue, clim)
 
     def __enter__(self) -> RunDataset:
         return self
@@ -182,6 +197,8 @@ class RunDataset:
     def _derivable(self, spec: Derived) -> bool:
         if spec.function in REGULAR_GRID_ONLY and self._index.invariants:
             return False  # horizontal derivatives on ICON's cells are not implemented
+        if not self._has_climatology(spec):
+            return False
         for i in spec.inputs:
             sub = self.catalogue.derived(i)
             if sub is not None:
@@ -190,6 +207,30 @@ class RunDataset:
             elif i not in self._names:
                 return False
         return True
+
+    def _has_climatology(self, spec: Derived) -> bool:
+        """Whether the climatology an anomaly needs is there (true for everything else)."""
+        if spec.function not in CLIMATOLOGY_FUNCTIONS:
+            return True
+        return self.climatology is not None and all(self.climatology.has(i)
+                                                    for i in spec.inputs)
+
+    def climate(self, name: str, like: Field) -> Field:
+        """The long-term mean of ``name`` for ``like``'s valid month, on ``like``'s grid.
+
+        The month is the VALID time's (run + step): a 31 January run at +24 h is a February
+        frame. ClimatologyError when no climatology was given or it lacks the field or month.
+        """
+        if self.climatology is None:
+            raise ClimatologyError(
+                f"the climatology of {name!r} is needed (an anomaly), but no climatology file "
+                f"was given for {self.model} (models.{self.model}.climatology in models.yaml, "
+                f"or --climatology)")
+        values = self.climatology.on_grid(name, like.valid_time, like.grid)
+        units = self.catalogue.units_of(name) or like.units
+        return Field(name, units, values, like.grid, like.run_time, like.step, like.valid_time,
+                     {"source": str(self.climatology.path),
+                      "month": str(like.valid_time.month)})
 
     def files(self) -> list[Path]:
         """Every data file indexed (e.g. for a manifest or clean-up)."""
@@ -200,6 +241,8 @@ class RunDataset:
         step = int(step)
         spec = self.catalogue.derived(name)
         if spec is not None:
+            if not self._has_climatology(spec):
+                return False
             if not all(self.has(i, step) for i in spec.inputs):
                 return False
             before = step - int(spec.params.get("hours", 0))

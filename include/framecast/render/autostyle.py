@@ -31,6 +31,8 @@ KIND_STYLE: dict[str, tuple[str, dict[str, str], bool]] = {
     "moisture": ("YlGnBu", {}, False),
     "radiance": ("Greys", {}, False),
     "category": ("tab10", {}, False),
+    # departures from normal: never shifted by an offset (K stays K), levels centred on 0
+    "anomaly": ("RdBu_r", {"gpm": "dam", "Pa": "hPa"}, False),
     "other": ("viridis", {}, False),
 }
 #: Kind guessed from the units of a GRIB field outside the catalogue.
@@ -87,6 +89,8 @@ def auto_style(name: str, fields: Iterable[Field], units: str | None = None) -> 
             lo, hi = min(lo, float(a)), max(hi, float(b))
     if transparent_low and np.isfinite(hi) and hi > 0:
         lo = 0.0
+    if kind == "anomaly" and np.isfinite(hi):
+        lo, hi = -max(abs(lo), abs(hi)), max(abs(lo), abs(hi))
     levels = nice_levels(lo, hi)
     min_value = None
     if transparent_low:

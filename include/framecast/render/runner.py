@@ -89,16 +89,20 @@ def render_chunk(data_dir: Path, out_root: Path, *, model: str, run_time: dateti
                  product: str, region: str, steps: Iterable[int],
                  catalog: Catalog | None = None, try_number: int = 0,
                  on_frame: Callable[[FrameRecord], None] | None = None,
-                 decoder: str = "eccodes") -> list[FrameRecord]:
+                 decoder: str = "eccodes",
+                 climatology: Path | None = None) -> list[FrameRecord]:
     """Render ``steps`` of ``product`` on ``region`` from the GRIB files in ``data_dir``.
 
     Frames go to ``run_dir(out_root, model, run_time)/<product>/<region>/``; the chunk's
     records to ``_records/``. All steps are checked before anything is drawn, so a missing step
     or variable fails the chunk with a clear error instead of leaving half of it rendered.
+    ``climatology`` is the monthly-means file anomaly products subtract (opened only when
+    the product needs it, so other products never depend on it).
     """
     from framecast.dataset import RunDataset
     from framecast.render.encode import encode_png, write_atomic
     from framecast.render.memory import collect_frame
+    from framecast.variables import load_catalogue
 
     catalog = catalog or load_catalog()
     prod = catalog.product(product)
@@ -108,7 +112,9 @@ def render_chunk(data_dir: Path, out_root: Path, *, model: str, run_time: dateti
     frame_dir = base / product / region
     host = os.environ.get("FRAMECAST_HOSTNAME") or socket.gethostname()
     records: list[FrameRecord] = []
-    with RunDataset.open(Path(data_dir), model=model, decoder=decoder) as ds:
+    needs_clim = any(load_catalogue().climatology_inputs(n) for n, _ in _needed(prod))
+    with RunDataset.open(Path(data_dir), model=model, decoder=decoder,
+                         climatology=climatology if needs_clim else None) as ds:
         if ds.run_time != run_time:
             raise DataError(f"{data_dir}: holds run {ds.run_time:%Y-%m-%d %H} UTC, "
                             f"expected {run_time:%Y-%m-%d %H} UTC")
@@ -151,25 +157,27 @@ def _worker_init() -> None:
 
 
 def _run_chunk(args: tuple) -> list[FrameRecord]:
-    data_dir, out_root, model, run_time, chunk, products_file, regions_file, decoder = args
+    (data_dir, out_root, model, run_time, chunk, products_file, regions_file, decoder,
+     climatology) = args
     catalog = load_catalog(products_file, regions_file)
     return render_chunk(data_dir, out_root, model=model, run_time=run_time,
                         product=chunk.product, region=chunk.region, steps=chunk.steps,
-                        catalog=catalog, decoder=decoder)
+                        catalog=catalog, decoder=decoder, climatology=climatology)
 
 
 def render_run(data_dir: Path, out_root: Path, *, model: str, run_time: datetime,
                chunks: Sequence[Chunk], workers: int | None = None,
                products_file: Path | None = None, regions_file: Path | None = None,
                progress: Callable[[int], None] | None = None,
-               decoder: str = "eccodes") -> list[FrameRecord]:
+               decoder: str = "eccodes",
+               climatology: Path | None = None) -> list[FrameRecord]:
     """Render all ``chunks`` with a process pool (``workers=1`` renders in this process).
 
     The first error stops the run: pending chunks are cancelled and the error re-raised.
     """
     workers = workers or max(1, min(len(chunks), os.cpu_count() or 1))
     jobs = [(Path(data_dir), Path(out_root), model, run_time, c, products_file, regions_file,
-             decoder) for c in chunks]
+             decoder, climatology) for c in chunks]
     out: list[FrameRecord] = []
     if workers == 1:
         _worker_init()

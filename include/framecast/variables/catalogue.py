@@ -35,7 +35,7 @@ from framecast.variables.gribname import GribName, parse_grib_name
 DEFAULT_VARIABLES_FILE = Path(__file__).resolve().parents[1] / "config" / "variables.yaml"
 VARIABLES_FILE_ENV = "FRAMECAST_VARIABLES_FILE"
 KINDS = ("temperature", "pressure", "precipitation", "snow", "wind", "cloud", "humidity",
-         "height", "energy", "moisture", "radiance", "category", "other")
+         "height", "energy", "moisture", "radiance", "category", "anomaly", "other")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _TEMPLATE_NAME = re.compile(r"^[a-z][a-z0-9_]*(\{level\}|\{hours\})?[a-z0-9_]*$")
 _PLACEHOLDERS = {"level": r"(?P<level>[1-9][0-9]*)", "hours": r"(?P<hours>[1-9][0-9]*)"}
@@ -233,6 +233,9 @@ class Catalogue:
                                                                      for i in inputs):
                 raise _where_error(f"{where}.inputs", "expected a non-empty list of names")
             _str(d, "units", where)
+            if fn == "anomaly" and len(inputs) != 1:
+                raise _where_error(f"{where}.inputs", "an anomaly has exactly one input, the "
+                                                      "field whose climatology is subtracted")
             kind = d.get("kind", "other")
             if kind not in KINDS:
                 raise _where_error(f"{where}.kind", f"unknown kind {kind!r}")
@@ -359,6 +362,22 @@ class Catalogue:
                 out |= self.base_inputs(i)
             return out
         return {name}
+
+    def climatology_inputs(self, name: str) -> set[str]:
+        """The names whose long-term mean ``name`` needs (the inputs of its anomalies).
+
+        Empty for anything that is not (computed from) an anomaly; a model must have a
+        climatology holding these to provide ``name``.
+        """
+        from framecast.variables.derived import CLIMATOLOGY_FUNCTIONS
+
+        found = self.resolve(name)
+        if not isinstance(found, Derived):
+            return set()
+        out: set[str] = set(found.inputs) if found.function in CLIMATOLOGY_FUNCTIONS else set()
+        for i in found.inputs:
+            out |= self.climatology_inputs(i)
+        return out
 
     def units_of(self, name: str) -> str | None:
         found = self.base(name) or self.derived(name)

@@ -35,6 +35,8 @@ class FieldSource(Protocol):
 
     def has(self, name: str, step: int) -> bool: ...
 
+    def climate(self, name: str, like: Field) -> Field: ...
+
 
 #: cfgrib/ecCodes unit spellings pint does not parse as such.
 _PINT_SPELLING = {"gpm": "m", "(0 - 1)": "dimensionless", "1": "dimensionless",
@@ -229,6 +231,28 @@ def precipitation_type(spec: Derived, step: int, src: FieldSource) -> Field:
     return _out(spec, kind, rain)
 
 
+# --- departures from the climatology --------------------------------------------------------
+
+def anomaly(spec: Derived, step: int, src: FieldSource) -> Field:
+    """The field minus its long-term mean for the frame's VALID month (run + step).
+
+    Both terms go through pint into the spec's units before subtracting, so a climatology
+    in degC against a forecast in K, or gpm against m, is converted, not misread. The spec's
+    units must be absolute (K, not degC: a difference of 2 K converted as a temperature would
+    read -271 degC); products show the anomaly in K, which equals degrees Celsius.
+    """
+    (name,) = spec.inputs
+    f = src.field(name, step)
+    clim = src.climate(name, f)
+    u = pint_unit(spec.units)
+    if not _units().Quantity(1.0, u)._is_multiplicative:
+        raise DataError(f"{spec.name}: anomaly units {spec.units!r} have an offset (a "
+                        f"difference in them is ambiguous); use K")
+    q = quantity(f).to(u) - quantity(clim).to(u)
+    return _out(spec, q, f, climatology=clim.attrs.get("source", ""),
+                climatology_month=str(f.valid_time.month))
+
+
 # --- windows over forecast steps --------------------------------------------------------------
 
 def _hours(spec: Derived) -> int:
@@ -317,8 +341,11 @@ FUNCTIONS: dict[str, Callable[[Any, int, FieldSource], Field]] = {
     "vorticity": vorticity, "divergence": divergence, "convergence": convergence,
     "fraction": fraction, "precipitation_type": precipitation_type,
     "since_start": since_start, "window_sum": window_sum, "window_increase": window_increase,
-    "window_max": window_max, "window_min": window_min,
+    "window_max": window_max, "window_min": window_min, "anomaly": anomaly,
 }
+
+#: Functions that read a climatology besides the model run (their inputs' long-term means).
+CLIMATOLOGY_FUNCTIONS = frozenset({"anomaly"})
 
 #: Functions whose result at a step depends on other steps (used to list what exists).
 WINDOW_FUNCTIONS = frozenset({"window_sum", "window_increase", "window_max", "window_min"})
