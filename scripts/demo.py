@@ -66,7 +66,10 @@ def write_demo_catalog(path: Path, steps: list[int]) -> None:
     doc = yaml.safe_load(DEFAULT_MODELS_FILE.read_text())
     icon_eu = doc["models"]["icon-eu"]
     icon_eu.update({"steps": steps, "products": DEMO_PRODUCTS, "regions": DEMO_REGIONS,
-                    "chunk_size": 4})
+                    "chunk_size": 4,
+                    # the sample climatology (sample_climatology) for the anomaly chart
+                    "climatology": {"path": "climatology/monthly_means.grib2",
+                                    "fields": ["t2m", "gh500", "t850", "msl"]}})
     doc["models"] = {"icon-eu": icon_eu}
     doc["defaults"]["sensor"] = {"mode": "last_step", "poke_interval": 5, "timeout": 600}
     path.parent.mkdir(parents=True, exist_ok=True)

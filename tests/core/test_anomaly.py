@@ -321,7 +321,11 @@ def test_climatology_config_is_validated(tmp_path):
     with pytest.raises(SpecError, match=r"models\.gfs\.climatology\.fields: \['t2m_anomaly'\] "
                                         "are not base variables"):
         load_models(bad)
-    spec = MODELS["gfs"].climatology
+    doc["models"]["gfs"]["climatology"] = {"path": "climatology/monthly_means.grib2",
+                                           "fields": ["t2m", "gh500"]}
+    bad.write_text(yaml.safe_dump(doc))
+    spec = load_models(bad)["gfs"].climatology
+    assert spec.fields == ("t2m", "gh500")
     assert spec.resolve(Path("/srv/data")) == Path("/srv/data/climatology/monthly_means.grib2")
     assert replace(spec, path="/abs/c.grib2").resolve(Path("/srv")) == Path("/abs/c.grib2")
 

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from matplotlib.colors import BoundaryNorm, to_rgba
 
-from framecast.catalog import load_models
+from framecast.catalog import ClimatologySpec, load_models
 from framecast.field import Field
 from framecast.products import BarbsLayer, ContourLayer, FilledLayer, load_catalog
 from framecast.render.frame import LAND, OCEAN, MapFrame
@@ -30,7 +30,13 @@ RUN = datetime(2026, 1, 14, 0, tzinfo=UTC)
 STEP = 6
 STEPS = list(range(STEP + 1))
 CATALOG = load_catalog()
-MODELS = load_models()
+#: The shipped models with the optional climatology switched on (as docs/variables.md says),
+#: so the anomaly products are part of every model's library here.
+ANOMALY_PRODUCTS = ("t2m_anomaly", "z500_anomaly")
+MODELS = {m: replace(spec, products=(*spec.products, *ANOMALY_PRODUCTS),
+                     climatology=ClimatologySpec("climatology/monthly_means.grib2",
+                                                 ("t2m", "gh500", "t850", "msl")))
+          for m, spec in load_models().items()}
 PAIRS = [(m, p) for m, spec in MODELS.items() for p in spec.products]
 #: The feature: a disc of constant value on land in southern Germany (no lakes, no borders)
 #: on regional maps; on world maps, where every border is a few pixels apart, mid-Atlantic.
