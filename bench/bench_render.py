@@ -174,7 +174,7 @@ def main() -> int:
             data = tmp / "data"
             t0 = time.perf_counter()
             every = range(max(lib_steps) + 1)
-            generate_run("icon-eu", RUN, every, data)
+            generate_run("icon-eu", RUN, every, data, variables="all")
             rest = [s for s in range(args.long) if s not in every]
             if rest:
                 generate_run("icon-eu", RUN, rest, data, variables=["t2m", "msl"])

@@ -162,6 +162,11 @@ def equivalent_potential_temperature(spec: Derived, step: int, src: FieldSource)
     return _out(spec, mpcalc.equivalent_potential_temperature(p, quantity(t), td), t)
 
 
+#: Grid spacings per grid (``Grid.key``): geodesic distances between neighbouring points
+#: depend only on the grid, and computing them costs more than the derivative itself.
+_DELTAS: dict[str, tuple] = {}
+
+
 def _grid_deltas(f: Field, spec: Derived):
     import metpy.calc as mpcalc
 
@@ -169,8 +174,13 @@ def _grid_deltas(f: Field, spec: Derived):
         raise DataError(f"{spec.name}: needs a regular lat-lon grid for horizontal "
                         f"derivatives; {f.attrs.get('source', 'the data')} is on an "
                         f"{f.grid.kind} grid")
-    return mpcalc.lat_lon_grid_deltas(np.asarray(f.grid.lons, dtype=np.float64),
-                                      np.asarray(f.grid.lats, dtype=np.float64))
+    deltas = _DELTAS.get(f.grid.key)
+    if deltas is None:
+        deltas = mpcalc.lat_lon_grid_deltas(np.asarray(f.grid.lons, dtype=np.float64),
+                                            np.asarray(f.grid.lats, dtype=np.float64))
+        _DELTAS.clear()  # one model grid per worker at a time: memory stays bounded
+        _DELTAS[f.grid.key] = deltas
+    return deltas
 
 
 def vorticity(spec: Derived, step: int, src: FieldSource) -> Field:
