@@ -22,6 +22,7 @@ from framecast.geo import ensure_cartopy
 ensure_cartopy()  # pyproj/cartopy before eccodes in one process (see framecast.geo)
 import eccodes  # noqa: E402
 
+from framecast.sampledata.encode import set_parameter  # noqa: E402
 from framecast.sampledata.variables import VARIABLES  # noqa: E402
 from framecast.sampledata.weather import RD_G, RHO, G  # noqa: E402
 
@@ -103,17 +104,7 @@ def _messages(variables: Sequence[str], months: Iterable[int], resolution: float
                 ident = VARIABLES[name].gfs
                 h = eccodes.codes_clone(base)
                 try:
-                    eccodes.codes_set(h, "discipline", ident.discipline)
-                    eccodes.codes_set(h, "parameterCategory", ident.category)
-                    eccodes.codes_set(h, "parameterNumber", ident.number)
-                    eccodes.codes_set(h, "typeOfFirstFixedSurface", ident.level_type)
-                    if ident.level is None:
-                        eccodes.codes_set_missing(h, "scaleFactorOfFirstFixedSurface")
-                        eccodes.codes_set_missing(h, "scaledValueOfFirstFixedSurface")
-                    else:
-                        scaled = ident.level * 100 if ident.level_type == 100 else ident.level
-                        eccodes.codes_set(h, "scaleFactorOfFirstFixedSurface", 0)
-                        eccodes.codes_set(h, "scaledValueOfFirstFixedSurface", scaled)
+                    set_parameter(h, ident)
                     eccodes.codes_set(h, "dataDate", REFERENCE_YEAR * 10000 + month * 100 + 1)
                     eccodes.codes_set(h, "dataTime", 0)
                     eccodes.codes_set(h, "bitsPerValue", 16)

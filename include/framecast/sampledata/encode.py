@@ -74,6 +74,22 @@ def _base_handle(model: str, division: int):
     return h
 
 
+def set_parameter(h, ident) -> None:
+    """Set the parameter (discipline, category, number) and the level of ``ident`` on
+    GRIB2 handle ``h``: a pressure level in Pa, a height in m, or no level at all."""
+    eccodes.codes_set(h, "discipline", ident.discipline)
+    eccodes.codes_set(h, "parameterCategory", ident.category)
+    eccodes.codes_set(h, "parameterNumber", ident.number)
+    eccodes.codes_set(h, "typeOfFirstFixedSurface", ident.level_type)
+    if ident.level is None:
+        eccodes.codes_set_missing(h, "scaleFactorOfFirstFixedSurface")
+        eccodes.codes_set_missing(h, "scaledValueOfFirstFixedSurface")
+    else:
+        scaled = ident.level * 100 if ident.level_type == 100 else ident.level
+        eccodes.codes_set(h, "scaleFactorOfFirstFixedSurface", 0)
+        eccodes.codes_set(h, "scaledValueOfFirstFixedSurface", scaled)
+
+
 def encode(model: str, ident: GribIdentity, values: np.ndarray, run_time: datetime,
            step: int, *, start_step: int = 0, division: int = 0,
            decimal_scale: int | None = None, bits: int = 16) -> bytes:
@@ -89,17 +105,7 @@ def encode(model: str, ident: GribIdentity, values: np.ndarray, run_time: dateti
         if ident.stat is not None:
             eccodes.codes_set(h, "productDefinitionTemplateNumber", 8)
             eccodes.codes_set(h, "typeOfStatisticalProcessing", _STAT_CODE[ident.stat])
-        eccodes.codes_set(h, "discipline", ident.discipline)
-        eccodes.codes_set(h, "parameterCategory", ident.category)
-        eccodes.codes_set(h, "parameterNumber", ident.number)
-        eccodes.codes_set(h, "typeOfFirstFixedSurface", ident.level_type)
-        if ident.level is None:
-            eccodes.codes_set_missing(h, "scaleFactorOfFirstFixedSurface")
-            eccodes.codes_set_missing(h, "scaledValueOfFirstFixedSurface")
-        else:
-            scaled = ident.level * 100 if ident.level_type == 100 else ident.level
-            eccodes.codes_set(h, "scaleFactorOfFirstFixedSurface", 0)
-            eccodes.codes_set(h, "scaledValueOfFirstFixedSurface", scaled)
+        set_parameter(h, ident)
         eccodes.codes_set(h, "dataDate", int(run_time.strftime("%Y%m%d")))
         eccodes.codes_set(h, "dataTime", run_time.hour * 100 + run_time.minute)
         if ident.stat is not None:
