@@ -39,3 +39,33 @@ def task_policy(task: Any) -> None:
         task.queue = queue
     if pool:
         task.pool = pool
+
+
+#: Components whose children run tasks: the scheduler (the LocalExecutor forks its workers from
+#: it, and each task process is forked from a worker) and Celery workers (prefork pool).
+_TASK_PARENTS = (("scheduler",), ("celery", "worker"))
+
+
+def _prewarm() -> None:
+    """Import the render stack once in the process that forks task processes.
+
+    Every render task otherwise pays these imports again (framecast's renderer, cartopy,
+    matplotlib, pyproj and Airflow's task runner: about 2 s per task on the machines measured
+    in docs/airflow.md); forked children inherit them already imported. Skipped in the
+    api-server, dag-processor and triggerer, which run no tasks, and with
+    ``FRAMECAST_PREWARM=0``.
+    """
+    import sys
+
+    args = tuple(a for a in sys.argv[1:] if not a.startswith("-"))
+    if os.environ.get("FRAMECAST_PREWARM", "1") == "0":
+        return
+    if not any(args[:len(p)] == p for p in _TASK_PARENTS):
+        return
+    from framecast.render.warm import prewarm
+
+    prewarm()
+    import airflow.sdk.execution_time.task_runner  # noqa: F401 - imported for forked children
+
+
+_prewarm()

@@ -32,6 +32,7 @@ from framecast.products import BarbsLayer, ContourLayer, FilledLayer, Product, R
 from framecast.render.colors import ColorTable, norm_for
 from framecast.render.labels import CachedLabels, place_labels
 from framecast.render.sampling import Sampler, build_sampler
+from framecast.render.static_cache import StaticLayers
 
 TITLE_PX = 46  # height of the title band
 COLORBAR_PX = 58  # height of the colorbar band
@@ -76,16 +77,36 @@ class MapFrame:
         self._palette = None
 
     # ---- static part, once per worker ---------------------------------------------------
-    def _build_static(self) -> None:
-        import cartopy.crs as ccrs
+    def _new_figure(self):
         from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.cm import ScalarMappable
         from matplotlib.figure import Figure
 
-        p, r = self.product, self.region
-        dpi = p.dpi
+        dpi = self.product.dpi
         fig = Figure(figsize=(self.width / dpi, self.height / dpi), dpi=dpi, facecolor="white")
         FigureCanvasAgg(fig)
+        return fig
+
+    def _build_static(self) -> None:
+        """The static layers from the disk cache when present, else drawn (and stored)."""
+        from pathlib import Path
+
+        from framecast.render import static_cache
+
+        self.crs = self.region.crs()
+        key = static_cache.cache_key(self.product, self.region, Path(__file__))
+        layers = static_cache.load(key)
+        if layers is None:
+            layers = self._draw_static()
+            static_cache.store(key, layers)
+        self._assemble(layers)
+
+    def _draw_static(self) -> StaticLayers:
+        """Lay the map out with cartopy once and freeze it into pixels (the slow part)."""
+        import cartopy.crs as ccrs
+        from matplotlib.cm import ScalarMappable
+
+        r = self.region
+        fig = self._new_figure()
         h = self.height
         has_cb = self._fill_layer is not None and self._fill_layer.colorbar
         bottom = (COLORBAR_PX if has_cb else 8) / h
@@ -129,16 +150,14 @@ class MapFrame:
         bbox = geo.get_window_extent()
         x0, y0 = int(round(bbox.x0)), int(round(bbox.y0))
         x1, y1 = int(round(bbox.x1)), int(round(bbox.y1))
-        self.map_px = (x0, y0, x1 - x0, y1 - y0)  # left, bottom, width, height (display px)
-        self.xlim, self.ylim = geo.get_xlim(), geo.get_ylim()
-        self.crs = crs
+        map_px = (x0, y0, x1 - x0, y1 - y0)  # left, bottom, width, height (display px)
+        xlim, ylim = geo.get_xlim(), geo.get_ylim()
 
         # Underlay: everything except the line features.
         for a in lines:
             a.set_visible(False)
         fig.canvas.draw()
         under = np.asarray(fig.canvas.buffer_rgba()).copy()
-        self._static_rgb = _frequent_colors(under, 48)
         # Overlay: the line features and the map outline, on a transparent figure.
         for a in lines:
             a.set_visible(True)
@@ -151,10 +170,17 @@ class MapFrame:
             a.set_visible(False)
         fig.canvas.draw()
         over = np.asarray(fig.canvas.buffer_rgba()).copy()
+        return StaticLayers(under=under, over=over, map_px=map_px, xlim=tuple(xlim),
+                            ylim=tuple(ylim))
 
-        # The dynamic figure: static images + a plain axes with the map's projected limits.
-        fig.clear()
-        fig.patch.set_alpha(1.0)
+    def _assemble(self, layers: StaticLayers) -> None:
+        """The dynamic figure: static images + a plain axes with the map's projected limits."""
+        under, over, h = layers.under, layers.over, self.height
+        self.map_px, self.xlim, self.ylim = layers.map_px, layers.xlim, layers.ylim
+        x0, y0, mw, mh = self.map_px
+        x1, y1 = x0 + mw, y0 + mh
+        self._static_rgb = _frequent_colors(under, 48)
+        fig = self._new_figure()
         fig.add_artist(PixelImage(under, 0, 0, zorder=-3))
         self._fill_img = None
         if self._fill_layer is not None:
