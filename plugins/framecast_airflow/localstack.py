@@ -109,6 +109,9 @@ def stack_env(home: LocalAirflow, port: int, cpus: int | None = None) -> dict[st
                                                   os.environ.get("PYTHONPATH", "")) if p),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     })
+    # Static map layers shared by all task processes (framecast.render.static_cache).
+    data_root = env.get("FRAMECAST_DATA_ROOT") or str(home.home.resolve() / "framecast")
+    env.setdefault("FRAMECAST_STATIC_CACHE", str(Path(data_root) / "cache" / "static-maps"))
     # One secret per home, so a restarted api-server accepts the scheduler's task tokens.
     secret = home.home / "jwt_secret"
     if not secret.exists():

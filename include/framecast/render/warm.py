@@ -3,8 +3,9 @@
 A process that forks task processes (Airflow's scheduler with the LocalExecutor, a Celery
 worker) calls :func:`prewarm`; each forked child then starts with framecast's renderer,
 dataset layer, cartopy, pyproj, matplotlib and ecCodes already imported, instead of paying
-about 0.6 s of imports per task (measured in docs/airflow.md). Nothing here draws or opens
-data: the parent stays small and fork-safe (no threads are started).
+about 0.6 s of imports per task (measured in docs/airflow.md). The shipped product,
+region, style and variable specs are parsed here too (cached per process). Nothing here
+draws or opens data: the parent stays small and fork-safe (no threads are started).
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ def prewarm() -> None:
     import framecast.render.encode  # noqa: F401
     import framecast.render.frame  # noqa: F401
     import framecast.render.runner  # noqa: F401
+    from framecast.products import load_catalog
+    from framecast.variables import load_catalogue
+
+    load_catalog()  # the shipped specs, parsed once (cached by path and mtime)
+    load_catalogue()
     from framecast.dataset.grib import eccodes
 
     # ecCodes reads its definition files on first use (about 0.5 s); one lookup loads them.
