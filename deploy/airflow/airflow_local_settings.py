@@ -67,5 +67,10 @@ def _prewarm() -> None:
     prewarm()
     import airflow.sdk.execution_time.task_runner  # noqa: F401 - imported for forked children
 
+    try:  # what the model DAG file imports (each task process parses it again)
+        import framecast_airflow.factory  # noqa: F401
+    except ImportError:
+        pass  # plugins folder not importable yet in this component: tasks import it themselves
+
 
 _prewarm()
