@@ -63,7 +63,8 @@ def test_demo_run_on_the_real_scheduler_uses_both_slots_without_db_errors(tmp_pa
     assert state == "success", stack.logs_tail()
     assert any(c.startswith(("1 ", "2 ")) for c in calls), calls  # calls made while rendering
 
-    frames = sorted((tmp_path / "data" / "frames" / "icon-eu" / format_run(RUN)).rglob("*.png"))
+    base = tmp_path / "data" / "frames" / "icon-eu" / format_run(RUN)
+    frames = sorted(f for p in PRODUCTS for f in (base / p).rglob("*.png"))
     assert len(frames) == len(PRODUCTS) * len(REGIONS) * len(STEPS)
     for f in frames:
         with Image.open(f) as im:
