@@ -45,12 +45,14 @@ def test_cached_map_renders_the_pixels_cartopy_draws(tmp_path, monkeypatch):
     monkeypatch.setenv(static_cache.ENV, str(tmp_path))
     first = _render(prod, region)  # miss: drawn, then stored
     entries = list(tmp_path.glob("*.npz"))
-    assert len(entries) == 1 and not list(tmp_path.glob(".*.tmp"))
+    # the layers, and the pixel positions at full and contour resolution; no temporary left
+    assert len(entries) == 3 and not list(tmp_path.glob(".*.tmp"))
 
     def no_drawing(self):
         raise AssertionError("static layers drawn although the cache holds them")
 
     monkeypatch.setattr(MapFrame, "_draw_static", no_drawing)
+    monkeypatch.setattr(frame_mod, "contains_xy", lambda *a: no_drawing(None))  # nor projecting
     cached = _render(prod, region)  # hit: no cartopy drawing at all
     np.testing.assert_array_equal(first, drawn)
     np.testing.assert_array_equal(cached, drawn)
@@ -64,10 +66,11 @@ def test_damaged_entry_is_redrawn_and_replaced(tmp_path, monkeypatch):
     prod, region = CATALOG.product("t2m_mslp"), CATALOG.region("europe")
     monkeypatch.setenv(static_cache.ENV, str(tmp_path))
     good = _render(prod, region)
-    (entry,) = tmp_path.glob("*.npz")
-    entry.write_bytes(entry.read_bytes()[:1000])  # truncated, as by a full disk
+    entries = sorted(tmp_path.glob("*.npz"))
+    for entry in entries:
+        entry.write_bytes(entry.read_bytes()[:1000])  # truncated, as by a full disk
     np.testing.assert_array_equal(_render(prod, region), good)
-    assert entry.stat().st_size > 1000  # rewritten whole
+    assert all(e.stat().st_size > 1000 for e in entries)  # rewritten whole
 
 
 def test_key_is_stable_across_processes():

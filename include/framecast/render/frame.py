@@ -29,6 +29,7 @@ from framecast.errors import RenderError
 from framecast.field import Field
 from framecast.geo import ensure_cartopy
 from framecast.products import BarbsLayer, ContourLayer, FilledLayer, Product, Region
+from framecast.render import static_cache
 from framecast.render.colors import ColorTable, norm_for
 from framecast.render.labels import CachedLabels, place_labels
 from framecast.render.sampling import Sampler, build_sampler
@@ -89,8 +90,6 @@ class MapFrame:
     def _build_static(self) -> None:
         """The static layers from the disk cache when present, else drawn (and stored)."""
         from pathlib import Path
-
-        from framecast.render import static_cache
 
         self.crs = self.region.crs()
         key = static_cache.cache_key(self.product, self.region, Path(__file__))
@@ -266,6 +265,12 @@ class MapFrame:
         if factor not in self._lonlat:
             xs = self.px_x[factor // 2::factor]
             ys = self.px_y[factor // 2::factor]
+            key = static_cache.points_key(self.crs.to_wkt(), self.map_px, self.xlim, self.ylim,
+                                          factor)
+            cached = static_cache.load_arrays(key, ("lon", "lat"))
+            if cached is not None and cached["lon"].size == xs.size * ys.size:
+                self._lonlat[factor] = (xs, ys, cached["lon"], cached["lat"])
+                return self._lonlat[factor]
             gx, gy = np.meshgrid(xs, ys)
             pts = self._geodetic.transform_points(self.crs, gx.ravel(), gy.ravel())
             lon, lat = pts[:, 0], pts[:, 1]
@@ -275,6 +280,7 @@ class MapFrame:
             bad |= ~contains_xy(Polygon(self.crs.boundary.coords), gx.ravel(), gy.ravel())
             lon = np.where(bad, np.nan, lon)
             lat = np.where(bad, np.nan, lat)
+            static_cache.store_arrays(key, lon=lon, lat=lat)
             self._lonlat[factor] = (xs, ys, lon, lat)
         return self._lonlat[factor]
 
