@@ -60,23 +60,13 @@ def dag_run(ws: Path, steps: list[int], *, warm: bool) -> dict:
     airflow = LocalAirflow(ws / "airflow", extra_env=demo.demo_env(var=ws))
     airflow.migrate({"framecast_download": 4})
     extra = {} if warm else {"FRAMECAST_PREWARM": "0", "FRAMECAST_STATIC_CACHE": ""}
-    saved = {k: os.environ.get(k) for k in extra}
-    os.environ.update(extra)  # demo.run_demo starts the components with this environment
-    try:
-        with UpstreamServer(ws / "upstream" / "icon-eu") as upstream:
-            state, took = demo.run_demo(airflow, upstream.url, RUN, var=ws)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with UpstreamServer(ws / "upstream" / "icon-eu") as upstream:
+        state, took = demo.run_demo(airflow, upstream.url, RUN, var=ws, env=extra)
     renders = [t for t in airflow.task_states(demo.DAG_ID) if t["task_id"] == "render"]
     start = min(datetime.fromisoformat(t["start_date"]) for t in renders)
     end = max(datetime.fromisoformat(t["end_date"]) for t in renders)
     frames = count_frames(ws / "data" / "frames")
-    errors = localstack.RunningStack(airflow, {}, "", {n: None for n in
-                                                        localstack.COMPONENTS}).db_errors()
+    errors = localstack.db_errors(airflow.home)
     return {"state": state, "run_s": took, "render_s": (end - start).total_seconds(),
             "tasks": len(renders), "frames": frames, "db_errors": len(errors)}
 

@@ -102,12 +102,14 @@ def sample_data(run_time: datetime, steps: list[int], var: Path = VAR) -> Path:
 
 
 def run_demo(airflow: LocalAirflow, upstream_url: str, run_time: datetime, var: Path = VAR,
-             on_poll=None) -> tuple[str, float]:
+             on_poll=None, env: dict[str, str] | None = None) -> tuple[str, float]:
     """Start the embedded default, trigger the run, wait; (final state, seconds from the
-    trigger). ``on_poll(stack)`` runs while the run is going (the tests call the API there)."""
+    trigger). ``on_poll(stack)`` runs while the run is going (the tests call the API there);
+    ``env`` overrides the components' settings (the benchmark's baseline)."""
     airflow.extra_env = demo_env(upstream_url, var)
     # The demo starts its run itself: no scheduled runs of other cycles meanwhile.
-    with localstack.start(airflow, env={"AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False"}) as af:
+    own = {"AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False", **(env or {})}
+    with localstack.start(airflow, env=own) as af:
         print(f"Airflow on {af.api_url}: LocalExecutor, {localstack.slots()} task slots, "
               f"logs in {af.home}/*.log", flush=True)
         af.wait_dag(DAG_ID)

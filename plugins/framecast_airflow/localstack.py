@@ -129,6 +129,20 @@ def enable_wal(db_path: Path) -> None:
         raise StackError(f"{db_path}: SQLite refused WAL journal mode (got {mode!r})")
 
 
+def db_errors(home: Path) -> list[str]:
+    """Lines of the component logs (``<home>/<component>.log``) and task logs reporting a
+    metadata-DB failure."""
+    home = Path(home).resolve()
+    logs = [home / f"{n}.log" for n in COMPONENTS] + sorted((home / "logs").rglob("*.log"))
+    out = []
+    for log in logs:
+        if log.is_file():
+            out += [f"{log.name}: {line.strip()[:300]}"
+                    for line in log.read_text(errors="replace").splitlines()
+                    if DB_ERROR.search(line)]
+    return out
+
+
 @dataclass
 class RunningStack:
     """The four components of one home, their logs, and REST API helpers."""
@@ -156,16 +170,7 @@ class RunningStack:
                          for name in self.procs if self.log_path(name).exists())
 
     def db_errors(self) -> list[str]:
-        """Lines of component and task logs reporting a metadata-DB failure."""
-        logs = [self.log_path(n) for n in self.procs]
-        logs += sorted((self.home / "logs").rglob("*.log"))
-        out = []
-        for log in logs:
-            if log.is_file():
-                out += [f"{log.name}: {line.strip()[:300]}"
-                        for line in log.read_text(errors="replace").splitlines()
-                        if DB_ERROR.search(line)]
-        return out
+        return db_errors(self.home)
 
     # ---- REST API ------------------------------------------------------------------------
     def token(self) -> str:
