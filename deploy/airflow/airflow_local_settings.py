@@ -1,4 +1,5 @@
-"""Deployment policy for framecast's model DAGs: where render tasks run.
+"""Deployment policy for framecast's model DAGs: where render tasks run, and the render stack
+imported once in the processes that fork task processes (:func:`_prewarm`).
 
 Airflow imports ``airflow_local_settings`` from ``$AIRFLOW_HOME/config`` (or ``PYTHONPATH``) in
 every component, and the DAG processor applies :func:`task_policy` to each task while parsing,
@@ -16,6 +17,7 @@ pool sized to the render workers' CPUs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
@@ -50,8 +52,9 @@ def _prewarm() -> None:
     """Import the render stack once in the process that forks task processes.
 
     Every render task otherwise pays these imports again (framecast's renderer, cartopy,
-    matplotlib, pyproj and Airflow's task runner: about 2 s per task on the machines measured
-    in docs/airflow.md); forked children inherit them already imported. Skipped in the
+    matplotlib, pyproj, scipy, ecCodes, the parsed specs, Airflow's task runner and the model
+    DAG's modules; docs/airflow.md has the measurements); forked children inherit them already
+    imported. Skipped in the
     api-server, dag-processor and triggerer, which run no tasks, and with
     ``FRAMECAST_PREWARM=0``.
     """
@@ -67,10 +70,10 @@ def _prewarm() -> None:
     prewarm()
     import airflow.sdk.execution_time.task_runner  # noqa: F401 - imported for forked children
 
-    try:  # what the model DAG file imports (each task process parses it again)
+    # What the model DAG file imports (each task process parses it again); where the plugins
+    # folder is not importable yet, the tasks import it themselves.
+    with contextlib.suppress(ImportError):
         import framecast_airflow.factory  # noqa: F401
-    except ImportError:
-        pass  # plugins folder not importable yet in this component: tasks import it themselves
 
 
 _prewarm()
