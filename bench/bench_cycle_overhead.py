@@ -61,14 +61,15 @@ def dag_run(ws: Path, steps: list[int], *, warm: bool) -> dict:
     airflow.migrate({"framecast_download": 4})
     extra = {} if warm else {"FRAMECAST_PREWARM": "0", "FRAMECAST_STATIC_CACHE": ""}
     with UpstreamServer(ws / "upstream" / "icon-eu") as upstream:
-        state, took = demo.run_demo(airflow, upstream.url, RUN, var=ws, env=extra)
+        run = demo.run_demo(airflow, upstream.url, RUN, var=ws, env=extra)
     renders = [t for t in airflow.task_states(demo.DAG_ID) if t["task_id"] == "render"]
     start = min(datetime.fromisoformat(t["start_date"]) for t in renders)
     end = max(datetime.fromisoformat(t["end_date"]) for t in renders)
     frames = count_frames(ws / "data" / "frames")
     errors = localstack.db_errors(airflow.home)
-    return {"state": state, "run_s": took, "render_s": (end - start).total_seconds(),
-            "tasks": len(renders), "frames": frames, "db_errors": len(errors)}
+    return {"state": run.state, "run_s": run.seconds, "render_s": (end - start).total_seconds(),
+            "tasks": len(renders), "frames": frames, "db_errors": len(errors),
+            "cpu": run.component_cpu}
 
 
 def cli_run(ws: Path, steps: list[int], products: list[str], regions: list[str],
@@ -93,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=11, help="last forecast hour (default 11)")
     ap.add_argument("--products", default=",".join(PRODUCTS))
     ap.add_argument("--regions", default=",".join(demo.DEMO_REGIONS))
-    ap.add_argument("--chunk-size", type=int, default=4)
+    ap.add_argument("--chunk-size", type=int, default=6, help="steps per chunk (default 6, as framecast render)")
     ap.add_argument("--baseline", action="store_true",
                     help="also run the DAG without preloading and without the static-map cache")
     ap.add_argument("--workspace", type=Path, default=ROOT / "var" / "bench-cycle")
@@ -119,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{label}: run {r['state']} in {r['run_s']:.1f} s; render phase {r['render_s']:.1f} s "
               f"({r['tasks']} tasks, {r['frames']} frames); DB errors in logs: {r['db_errors']}; "
               f"load {_load()}", flush=True)
+        print("  Airflow components' own CPU during the run: " + ", ".join(
+            f"{k} {v:.0f} s" for k, v in r["cpu"].items()), flush=True)
         rows.append((label, r))
     cli = cli_run(ws, steps, products, regions, args.chunk_size)
     print(f"framecast render: {cli['render_s']:.1f} s ({cli['frames']} frames); load {_load()}",

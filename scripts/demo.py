@@ -22,6 +22,7 @@ import argparse
 import os
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -101,11 +102,20 @@ def sample_data(run_time: datetime, steps: list[int], var: Path = VAR) -> Path:
     return root
 
 
+@dataclass
+class DemoRun:
+    """How a demo run went: final state, seconds from the trigger, components' own CPU s."""
+
+    state: str
+    seconds: float
+    component_cpu: dict[str, float]
+
+
 def run_demo(airflow: LocalAirflow, upstream_url: str, run_time: datetime, var: Path = VAR,
-             on_poll=None, env: dict[str, str] | None = None) -> tuple[str, float]:
-    """Start the embedded default, trigger the run, wait; (final state, seconds from the
-    trigger). ``on_poll(stack)`` runs while the run is going (the tests call the API there);
-    ``env`` overrides the components' settings (the benchmark's baseline)."""
+             on_poll=None, env: dict[str, str] | None = None) -> DemoRun:
+    """Start the embedded default, trigger the run and wait for it. ``on_poll(stack)`` runs
+    while the run is going (the tests call the API there); ``env`` overrides the components'
+    settings (the benchmark's baseline)."""
     airflow.extra_env = demo_env(upstream_url, var)
     # The demo starts its run itself: no scheduled runs of other cycles meanwhile.
     own = {"AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False", **(env or {})}
@@ -120,13 +130,14 @@ def run_demo(airflow: LocalAirflow, upstream_url: str, run_time: datetime, var: 
               f"upstream {upstream_url} ...", flush=True)
         state = af.wait_run(DAG_ID, run_id, on_poll=on_poll)
         took = time.perf_counter() - t0
+        cpu = af.cpu_seconds()
         af.api("PATCH", f"/dags/{DAG_ID}", {"is_paused": True})  # the UI starts it by choice
         errors = af.db_errors()
     if errors:
         print("demo: metadata DB errors during the run:\n  " + "\n  ".join(errors[:20]),
               file=sys.stderr)
         state = "failed"
-    return state, took
+    return DemoRun(state, took, cpu)
 
 
 def serve_ui(airflow: LocalAirflow, upstream_url: str) -> int:
@@ -175,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     airflow.migrate({"framecast_download": 4})
 
     with UpstreamServer(upstream_root) as upstream:
-        state, took = run_demo(airflow, upstream.url, run_time)
+        run = run_demo(airflow, upstream.url, run_time)
+    state, took = run.state, run.seconds
     publish = VAR / "publish" / "icon-eu"
     run_dir = publish / format_run(run_time)
     pngs = sorted(run_dir.rglob("*.png")) if run_dir.is_dir() else []

@@ -160,6 +160,19 @@ class RunningStack:
     def log_path(self, name: str) -> Path:
         return self.home / f"{name}.log"
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time each component process used itself so far (not its task children): what
+        Airflow's own machinery takes from the cores the tasks render on."""
+        tick = os.sysconf("SC_CLK_TCK")
+        out = {}
+        for name, p in self.procs.items():
+            try:
+                fields = Path(f"/proc/{p.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # exited
+            out[name] = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+        return out
+
     def check_alive(self) -> None:
         dead = {n: p.returncode for n, p in self.procs.items() if p.poll() is not None}
         if dead:

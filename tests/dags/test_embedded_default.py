@@ -56,7 +56,7 @@ def test_demo_run_on_the_real_scheduler_uses_both_slots_without_db_errors(tmp_pa
         calls.append(f"{running} render tasks running")
 
     with UpstreamServer(upstream_root) as upstream:
-        state, _ = demo.run_demo(airflow, upstream.url, RUN, var=tmp_path, on_poll=during_run)
+        state = demo.run_demo(airflow, upstream.url, RUN, var=tmp_path, on_poll=during_run).state
 
     assert localstack.db_errors(airflow.home) == []
     assert state == "success", (airflow.home / "scheduler.log").read_text()[-3000:]
