@@ -102,8 +102,6 @@ def stack_env(home: LocalAirflow, port: int, cpus: int | None = None) -> dict[st
         "AIRFLOW__API__WORKERS": "1",
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
-        "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
         "PYTHONPATH": os.pathsep.join(p for p in (str(DEPLOY_AIRFLOW_DIR),
                                                   str(REPO / "plugins"),
                                                   os.environ.get("PYTHONPATH", "")) if p),
