@@ -7,7 +7,7 @@ it for every chunk. So the finished pixels (underlay and overlay RGBA, the map's
 projected limits) are stored once in ``$FRAMECAST_STATIC_CACHE/<key>.npz`` and later processes
 load them in milliseconds.
 
-The map's pixel-centre longitudes/latitudes (a projection of every pixel, 0.3-0.6 s per map)
+The map's pixel-centre longitudes/latitudes (a projection of every pixel, 0.4-0.7 s per map)
 are cached the same way under a key of the projection and the map box.
 
 The layers' key hashes everything the pixels depend on: the product and region specs (pickled frozen
