@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -157,7 +158,19 @@ def serve_ui(airflow: LocalAirflow, upstream_url: str) -> int:
     return 0
 
 
+def _stop_on_signals() -> None:
+    """SIGTERM/SIGHUP (a closed terminal, ``kill``) end the demo or UI like Ctrl-C does, so the
+    Airflow components (each in a process group of its own) are stopped, not orphaned."""
+    def stop(signum, _frame):
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, stop)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started in background
+
+
 def main(argv: list[str] | None = None) -> int:
+    _stop_on_signals()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", help="model run time YYYYMMDDHH (default: today 00 UTC)")
     parser.add_argument("--steps", type=int, default=6, help="last forecast hour (default 6)")
