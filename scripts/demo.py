@@ -126,7 +126,8 @@ def run_demo(airflow: LocalAirflow, upstream_url: str, run_time: datetime, var: 
         af.wait_dag(DAG_ID)
         t0 = time.perf_counter()
         run_id = af.trigger(DAG_ID, run_time.isoformat(),
-                            run_id=f"demo__{format_run(run_time)}__{int(time.time())}")
+                            run_id=f"demo__{format_run(run_time)}__{int(time.time())}",
+                            replace=True)
         print(f"triggered {DAG_ID} run {run_id} (logical date {run_time.isoformat()}), "
               f"upstream {upstream_url} ...", flush=True)
         state = af.wait_run(DAG_ID, run_id, on_poll=on_poll)
