@@ -7,7 +7,7 @@ PIP := .venv/bin/pip
 SHARED_NE := $(abspath ../shared/cartopy-data)
 export CARTOPY_DATA_DIR ?= $(if $(wildcard $(SHARED_NE)),$(SHARED_NE),$(abspath var/cartopy-data))
 
-.PHONY: setup geodata demo test update-reference mutation lint bench bench-choropleth bench-icon bench-products bench-points ui sample-data celery-local compose-check compose-test clean
+.PHONY: setup geodata demo test update-reference mutation lint bench bench-choropleth bench-icon bench-products bench-points bench-cycle-overhead ui sample-data celery-local compose-check compose-test clean
 
 .venv/.installed: requirements.txt pyproject.toml scripts/install-system-deps.sh
 	bash scripts/install-system-deps.sh
@@ -79,6 +79,10 @@ bench-products: setup
 ## Meteograms + time-height sections, 100 places x full ICON-EU run (data generated once)
 bench-points: setup
 	$(PY) bench/bench_points.py
+
+## Render throughput through the real scheduler + LocalExecutor vs `framecast render`, same frames
+bench-cycle-overhead: setup
+	$(PY) bench/bench_cycle_overhead.py
 
 clean:
 	rm -rf var out

@@ -1,4 +1,5 @@
-"""Deployment policy for framecast's model DAGs: where render tasks run.
+"""Deployment policy for framecast's model DAGs: where render tasks run, and the render stack
+imported once in the processes that fork task processes (:func:`_prewarm`).
 
 Airflow imports ``airflow_local_settings`` from ``$AIRFLOW_HOME/config`` (or ``PYTHONPATH``) in
 every component, and the DAG processor applies :func:`task_policy` to each task while parsing,
@@ -16,6 +17,7 @@ pool sized to the render workers' CPUs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
@@ -39,3 +41,39 @@ def task_policy(task: Any) -> None:
         task.queue = queue
     if pool:
         task.pool = pool
+
+
+#: Components whose children run tasks: the scheduler (the LocalExecutor forks its workers from
+#: it, and each task process is forked from a worker) and Celery workers (prefork pool).
+_TASK_PARENTS = (("scheduler",), ("celery", "worker"))
+
+
+def _prewarm() -> None:
+    """Import the render stack once in the process that forks task processes.
+
+    Every render task otherwise pays these imports again (framecast's renderer, cartopy,
+    matplotlib, pyproj, scipy, ecCodes, the parsed specs, Airflow's task runner and the model
+    DAG's modules; docs/airflow.md has the measurements); forked children inherit them already
+    imported. Skipped in the
+    api-server, dag-processor and triggerer, which run no tasks, and with
+    ``FRAMECAST_PREWARM=0``.
+    """
+    import sys
+
+    args = tuple(a for a in sys.argv[1:] if not a.startswith("-"))
+    if os.environ.get("FRAMECAST_PREWARM", "1") == "0":
+        return
+    if not any(args[:len(p)] == p for p in _TASK_PARENTS):
+        return
+    from framecast.render.warm import prewarm
+
+    prewarm()
+    import airflow.sdk.execution_time.task_runner  # noqa: F401 - imported for forked children
+
+    # What the model DAG file imports (each task process parses it again); where the plugins
+    # folder is not importable yet, the tasks import it themselves.
+    with contextlib.suppress(ImportError):
+        import framecast_airflow.factory  # noqa: F401
+
+
+_prewarm()

@@ -16,6 +16,7 @@ import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -521,16 +522,35 @@ def _load_yaml(path: Path, key: str) -> Mapping[str, Any]:
     return doc[key]
 
 
+def _stamp(path: Path) -> tuple[int, int]:
+    try:
+        st = path.stat()
+    except OSError:
+        return (0, -1)  # missing: the loader raises its SpecError
+    return (st.st_mtime_ns, st.st_size)
+
+
 def load_catalog(products: Path | None = None, regions: Path | None = None,
                  style: Path | None = None) -> Catalog:
     """Load and validate product, region and style specs (the shipped defaults when not given).
 
     The style file (palettes, sites) is read first: products refer to its palettes by name.
+    Cached per process by path, modification time and size of the three files: parsing them
+    takes about a second, and a render worker (or a task process forked from a prewarmed
+    parent, see :mod:`framecast.render.warm`) would otherwise pay it for every chunk.
     """
-    from framecast.style import load_style
-
     ppath = Path(products) if products else CONFIG_DIR / "products.yaml"
     rpath = Path(regions) if regions else CONFIG_DIR / "regions.yaml"
+    spath = Path(style) if style else CONFIG_DIR / "style.yaml"
+    return _load_catalog(str(ppath), str(rpath), str(spath),
+                         (_stamp(ppath), _stamp(rpath), _stamp(spath)))
+
+
+@lru_cache(maxsize=8)
+def _load_catalog(products: str, regions: str, style: str, _stamps: tuple) -> Catalog:
+    from framecast.style import load_style
+
+    ppath, rpath = Path(products), Path(regions)
     house = load_style(style)
     rdoc = _load_yaml(rpath, "regions")
     regs = {n: Region.parse(n, d, _Where(str(rpath), f"regions.{n}")) for n, d in rdoc.items()}

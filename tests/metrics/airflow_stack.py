@@ -17,7 +17,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from email import message_from_bytes
@@ -28,6 +27,9 @@ import services
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
+if str(ROOT / "plugins") not in sys.path:
+    sys.path.insert(0, str(ROOT / "plugins"))
+from framecast_airflow.localstack import StackError, free_port, wait_http  # noqa: E402
 
 
 class Inbox:
@@ -123,12 +125,6 @@ class Stack:
         return "\n".join(out)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def postgres_available() -> str | None:
     """None when the test PostgreSQL (FRAMECAST_TEST_PG_URL) answers, else the reason."""
     return services.pg_reason()
@@ -144,7 +140,7 @@ def start_stack(tmp: Path, dags: list[Path], before_start=None,
     airflow_db, metrics_db = services.new_database("fc_af"), services.new_database("fc_mx")
 
     inbox = Inbox()
-    smtp = Controller(inbox, hostname="127.0.0.1", port=_free_port())
+    smtp = Controller(inbox, hostname="127.0.0.1", port=free_port())
     smtp.start()
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     udp.bind(("127.0.0.1", 0))
@@ -154,7 +150,7 @@ def start_stack(tmp: Path, dags: list[Path], before_start=None,
     dags_dir.mkdir(parents=True)
     for d in dags:
         shutil.copy(d, dags_dir / d.name)
-    port = _free_port()
+    port = free_port()
     api_url = f"http://127.0.0.1:{port}"
     env = dict(os.environ)
     env.update({
@@ -204,16 +200,10 @@ def start_stack(tmp: Path, dags: list[Path], before_start=None,
             before_start(stack)
         _spawn(stack, "api-server", ["api-server", "--port", str(port), "--host", "127.0.0.1"])
         # tasks call the api-server's Execution API: it must answer before anything is scheduled
-        end = time.monotonic() + 180
-        while True:
-            stack.check_alive()
-            try:
-                with urllib.request.urlopen(f"{api_url}/api/v2/monitor/health", timeout=5):
-                    break
-            except OSError:
-                if time.monotonic() > end:
-                    raise AssertionError("api-server did not come up\n" + stack.logs_tail()) from None
-                time.sleep(1)
+        try:
+            wait_http(f"{api_url}/api/v2/monitor/health", 180, stack.check_alive)
+        except StackError:
+            raise AssertionError("api-server did not come up\n" + stack.logs_tail()) from None
         for name in ("dag-processor", "scheduler", "triggerer"):
             _spawn(stack, name, [name])
     except BaseException:

@@ -30,10 +30,12 @@ from framecast.errors import RenderError
 from framecast.field import Field
 from framecast.geo import ensure_cartopy
 from framecast.products import BarbsLayer, ContourLayer, FilledLayer, Product, Region
+from framecast.render import static_cache
 from framecast.render.colors import ColorTable, norm_for
 from framecast.render.isolines import isolines
 from framecast.render.labels import CachedLabels, place_labels
 from framecast.render.sampling import Sampler, build_sampler
+from framecast.render.static_cache import StaticLayers
 from framecast.render.textcache import CachedTitle
 
 TITLE_PX = 46  # height of the title band
@@ -79,16 +81,34 @@ class MapFrame:
         self._palette = None
 
     # ---- static part, once per worker ---------------------------------------------------
-    def _build_static(self) -> None:
-        import cartopy.crs as ccrs
+    def _new_figure(self):
         from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.cm import ScalarMappable
         from matplotlib.figure import Figure
 
-        p, r = self.product, self.region
-        dpi = p.dpi
+        dpi = self.product.dpi
         fig = Figure(figsize=(self.width / dpi, self.height / dpi), dpi=dpi, facecolor="white")
         FigureCanvasAgg(fig)
+        return fig
+
+    def _build_static(self) -> None:
+        """The static layers from the disk cache when present, else drawn (and stored)."""
+        from pathlib import Path
+
+        self.crs = self.region.crs()
+        key = static_cache.cache_key(self.product, self.region, Path(__file__))
+        layers = static_cache.load(key)
+        if layers is None:
+            layers = self._draw_static()
+            static_cache.store(key, layers)
+        self._assemble(layers)
+
+    def _draw_static(self) -> StaticLayers:
+        """Lay the map out with cartopy once and freeze it into pixels (the slow part)."""
+        import cartopy.crs as ccrs
+        from matplotlib.cm import ScalarMappable
+
+        r = self.region
+        fig = self._new_figure()
         h = self.height
         has_cb = self._fill_layer is not None and self._fill_layer.colorbar
         bottom = (COLORBAR_PX if has_cb else 8) / h
@@ -132,16 +152,14 @@ class MapFrame:
         bbox = geo.get_window_extent()
         x0, y0 = int(round(bbox.x0)), int(round(bbox.y0))
         x1, y1 = int(round(bbox.x1)), int(round(bbox.y1))
-        self.map_px = (x0, y0, x1 - x0, y1 - y0)  # left, bottom, width, height (display px)
-        self.xlim, self.ylim = geo.get_xlim(), geo.get_ylim()
-        self.crs = crs
+        map_px = (x0, y0, x1 - x0, y1 - y0)  # left, bottom, width, height (display px)
+        xlim, ylim = geo.get_xlim(), geo.get_ylim()
 
         # Underlay: everything except the line features.
         for a in lines:
             a.set_visible(False)
         fig.canvas.draw()
         under = np.asarray(fig.canvas.buffer_rgba()).copy()
-        self._static_rgb = _frequent_colors(under, 48)
         # Overlay: the line features and the map outline, on a transparent figure.
         for a in lines:
             a.set_visible(True)
@@ -154,10 +172,17 @@ class MapFrame:
             a.set_visible(False)
         fig.canvas.draw()
         over = np.asarray(fig.canvas.buffer_rgba()).copy()
+        return StaticLayers(under=under, over=over, map_px=map_px, xlim=tuple(xlim),
+                            ylim=tuple(ylim))
 
-        # The dynamic figure: static images + a plain axes with the map's projected limits.
-        fig.clear()
-        fig.patch.set_alpha(1.0)
+    def _assemble(self, layers: StaticLayers) -> None:
+        """The dynamic figure: static images + a plain axes with the map's projected limits."""
+        under, over, h = layers.under, layers.over, self.height
+        self.map_px, self.xlim, self.ylim = layers.map_px, layers.xlim, layers.ylim
+        x0, y0, mw, mh = self.map_px
+        x1, y1 = x0 + mw, y0 + mh
+        self._static_rgb = _frequent_colors(under, 48)
+        fig = self._new_figure()
         fig.add_artist(PixelImage(under, 0, 0, zorder=-3))
         self._fill_img = None
         if self._fill_layer is not None:
@@ -243,6 +268,12 @@ class MapFrame:
         if factor not in self._lonlat:
             xs = self.px_x[factor // 2::factor]
             ys = self.px_y[factor // 2::factor]
+            key = static_cache.points_key(self.crs.to_wkt(), self.map_px, self.xlim, self.ylim,
+                                          factor)
+            cached = static_cache.load_arrays(key, ("lon", "lat"))
+            if cached is not None and cached["lon"].size == xs.size * ys.size:
+                self._lonlat[factor] = (xs, ys, cached["lon"], cached["lat"])
+                return self._lonlat[factor]
             gx, gy = np.meshgrid(xs, ys)
             pts = self._geodetic.transform_points(self.crs, gx.ravel(), gy.ravel())
             lon, lat = pts[:, 0], pts[:, 1]
@@ -252,6 +283,7 @@ class MapFrame:
             bad |= ~contains_xy(Polygon(self.crs.boundary.coords), gx.ravel(), gy.ravel())
             lon = np.where(bad, np.nan, lon)
             lat = np.where(bad, np.nan, lat)
+            static_cache.store_arrays(key, lon=lon, lat=lat)
             self._lonlat[factor] = (xs, ys, lon, lat)
         return self._lonlat[factor]
 

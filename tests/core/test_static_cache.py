@@ -1,0 +1,90 @@
+"""The disk cache of static map layers: a map built from the cache renders the same pixels as
+one cartopy draws afresh, later processes find the entry, and a damaged entry is redrawn."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from framecast.field import Field, Grid
+from framecast.products import load_catalog
+from framecast.render import frame as frame_mod
+from framecast.render import static_cache
+from framecast.render.frame import MapFrame
+
+RUN = datetime(2026, 11, 23, 0, tzinfo=UTC)
+CATALOG = load_catalog()
+GRID = Grid("regular", 29.5 + np.arange(165) * 0.25, -23.5 + np.arange(345) * 0.25)
+
+
+def _fields() -> dict[str, Field]:
+    lon, lat = np.meshgrid(GRID.lons, GRID.lats)
+    wave = np.sin(np.radians(2 * lon)) * np.cos(np.radians(3 * lat))
+    return {"t2m": Field("t2m", "K", (300 - 0.7 * np.abs(lat)).astype(np.float32), GRID, RUN,
+                         0, RUN),
+            "msl": Field("msl", "Pa", (101300 + 2500 * wave).astype(np.float32), GRID, RUN, 0,
+                         RUN)}
+
+
+def _render(prod, region) -> np.ndarray:
+    return MapFrame(prod, region).render(_fields(), model="icon-eu", run_time=RUN, step=0)
+
+
+def test_cached_map_renders_the_pixels_cartopy_draws(tmp_path, monkeypatch):
+    prod, region = CATALOG.product("t2m_mslp"), CATALOG.region("germany")
+    monkeypatch.delenv(static_cache.ENV, raising=False)
+    drawn = _render(prod, region)  # no cache: cartopy lays the map out
+
+    monkeypatch.setenv(static_cache.ENV, str(tmp_path))
+    first = _render(prod, region)  # miss: drawn, then stored
+    entries = list(tmp_path.glob("*.npz"))
+    # the layers, and the pixel positions at full and contour resolution; no temporary left
+    assert len(entries) == 3 and not list(tmp_path.glob(".*.tmp"))
+
+    def no_drawing(self):
+        raise AssertionError("static layers drawn although the cache holds them")
+
+    monkeypatch.setattr(MapFrame, "_draw_static", no_drawing)
+    monkeypatch.setattr(frame_mod, "contains_xy", lambda *a: no_drawing(None))  # nor projecting
+    cached = _render(prod, region)  # hit: no cartopy drawing at all
+    np.testing.assert_array_equal(first, drawn)
+    np.testing.assert_array_equal(cached, drawn)
+
+    # another product size is another map: never served the cached one
+    with pytest.raises(AssertionError, match="drawn although"):
+        _render(replace(prod, size=(640, 480)), region)
+
+
+def test_damaged_entry_is_redrawn_and_replaced(tmp_path, monkeypatch):
+    prod, region = CATALOG.product("t2m_mslp"), CATALOG.region("europe")
+    monkeypatch.setenv(static_cache.ENV, str(tmp_path))
+    good = _render(prod, region)
+    entries = sorted(tmp_path.glob("*.npz"))
+    for entry in entries:
+        entry.write_bytes(entry.read_bytes()[:1000])  # truncated, as by a full disk
+    np.testing.assert_array_equal(_render(prod, region), good)
+    assert all(e.stat().st_size > 1000 for e in entries)  # rewritten whole
+
+
+def test_key_is_stable_across_processes():
+    """Task processes must find what an earlier process stored (no per-process hash salt)."""
+    code = ("from pathlib import Path; from framecast.products import load_catalog; "
+            "from framecast.render import static_cache, frame; c = load_catalog(); "
+            "print(static_cache.cache_key(c.product('clouds'), c.region('europe'), "
+            "Path(frame.__file__)))")
+    keys = set()
+    for seed in ("1", "2"):
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, check=True)
+        keys.add(out.stdout.strip())
+    here = static_cache.cache_key(CATALOG.product("clouds"), CATALOG.region("europe"),
+                                  Path(frame_mod.__file__))
+    assert keys == {here}
