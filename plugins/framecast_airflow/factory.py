@@ -23,10 +23,18 @@ Shape of every model DAG (one DAG run = one model run)::
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
-from airflow.sdk import DAG, CronTriggerTimetable, Param, get_current_context, task
+from airflow.sdk import (
+    DAG,
+    CronTriggerTimetable,
+    Param,
+    get_current_context,
+    task,
+    task_group,
+)
 
-from framecast.catalog import ModelSpec, check_products
+from framecast.catalog import ModelSpec, check_products, pipeline_chunks
 from framecast_airflow import points as points_tasks
 from framecast_airflow import tasks
 from framecast_airflow.alerts import RecordTaskTry, alert_recipients, publish_deadline
@@ -35,6 +43,15 @@ from framecast_airflow.sensors import UpstreamRunSensor
 START_DATE = datetime(2026, 1, 1)
 RENDER_PRIORITY = 10
 DOWNLOAD_PRIORITY = 5
+#: publishing a rendered chunk outranks everything: its charts are what users wait for
+PUBLISH_PRIORITY = 20
+
+
+def _labelled(chunk: dict) -> Any:
+    """The task context with the chunk's name for ``map_index_template`` (``+024..+035``)."""
+    context = get_current_context()
+    context["chunk_label"] = chunk["label"]
+    return context
 
 
 def _doc(spec: ModelSpec) -> str:
@@ -97,55 +114,71 @@ def build_dag(spec: ModelSpec) -> DAG:
         },
     ) as dag:
 
-        @task
-        def plan_downloads() -> list[list[dict]]:
-            """The run's files in download batches, early steps first."""
-            return tasks.plan_downloads(model, get_current_context())
+        wait_timeout = timedelta(seconds=spec.sensor.timeout)
+        chunk_tasks: dict[str, Any] = {}
 
-        @task
-        def plan_renders() -> list[dict]:
-            """The run's (product, region, steps) render chunks, early steps first."""
-            return tasks.plan_renders(model, get_current_context())
+        @task_group(group_id="chunk")
+        def chunk_pipeline(chunk: dict) -> None:
+            """One chunk of steps: wait upstream, download, render every chart, publish."""
+            seen = UpstreamRunSensor(
+                task_id="wait",
+                model=model,
+                chunk=chunk,
+                deferrable=True,
+                poke_interval=spec.sensor.poke_interval,
+                timeout=spec.sensor.timeout,
+                retries=0,
+                execution_timeout=wait_timeout + TASK_TIMEOUT,
+                map_index_template="{{ chunk_label }}",
+            )
 
-        wait_upstream = UpstreamRunSensor(
-            task_id="wait_upstream",
-            model=model,
-            deferrable=True,
-            poke_interval=spec.sensor.poke_interval,
-            timeout=spec.sensor.timeout,
-            retries=0,
-            execution_timeout=timedelta(seconds=spec.sensor.timeout) + TASK_TIMEOUT,
-        )
+            @task(
+                pool=spec.download_pool,
+                priority_weight=DOWNLOAD_PRIORITY,
+                weight_rule="absolute",
+                map_index_template="{{ chunk_label }}",
+                # every file of the chunk may use its whole per-file deadline
+                execution_timeout=timedelta(seconds=spec.http.deadline
+                                            * spec.download_batch_size) + TASK_TIMEOUT,
+            )
+            def download(chunk: dict) -> dict:
+                """Fetch the chunk's files (streamed, retried, verified, atomic)."""
+                context = _labelled(chunk)
+                return tasks.download_chunk(model, chunk, context)
 
-        @task(
-            pool=spec.download_pool,
-            priority_weight=DOWNLOAD_PRIORITY,
-            weight_rule="absolute",
-            map_index_template="{{ batch_label }}",
-            # every file of the batch may use its whole per-file deadline
-            execution_timeout=timedelta(seconds=spec.http.deadline * spec.download_batch_size)
-            + TASK_TIMEOUT,
-        )
-        def download(batch: list[dict]) -> dict:
-            """Fetch one batch of files (streamed, retried, verified, atomic)."""
-            context = get_current_context()
-            context["batch_label"] = tasks.batch_label(batch)
-            return tasks.download(model, batch, context)
+            @task(
+                priority_weight=RENDER_PRIORITY,
+                weight_rule="absolute",
+                map_index_template="{{ chunk_label }}",
+            )
+            def render(chunk: dict) -> dict:
+                """Render every product on every region for the chunk's steps."""
+                context = _labelled(chunk)
+                return tasks.render_steps(model, chunk, context)
 
-        @task(
-            priority_weight=RENDER_PRIORITY,
-            weight_rule="absolute",
-            map_index_template="{{ chunk_label }}",
-        )
-        def render(chunk: dict) -> dict:
-            """Render one product/region chunk of steps; writes frames and timing records."""
-            context = get_current_context()
-            context["chunk_label"] = chunk["label"]
-            return tasks.render(model, chunk, context)
+            @task(
+                priority_weight=PUBLISH_PRIORITY,
+                weight_rule="absolute",
+                map_index_template="{{ chunk_label }}",
+                # increments of one run one at a time: none drops another's manifest entries
+                max_active_tis_per_dagrun=1,
+            )
+            def publish(chunk: dict, seen: dict | None) -> str:
+                """Publish the chunk's charts; the run stays in progress until all are there."""
+                context = _labelled(chunk)
+                return tasks.publish_chunk(model, chunk, context,
+                                           available_at=(seen or {}).get("available_at"))
 
-        @task
+            downloaded = download(chunk)
+            seen >> downloaded
+            rendered = render(chunk)
+            downloaded >> rendered
+            rendered >> publish(chunk, seen.output)
+            chunk_tasks["download"] = downloaded
+
+        @task(trigger_rule="all_done", priority_weight=PUBLISH_PRIORITY, weight_rule="absolute")
         def publish() -> str:
-            """Put the run's charts where viewers read them."""
+            """Publish the whole run, complete or flagged incomplete with its missing steps."""
             return tasks.publish(model, get_current_context())
 
         @task(trigger_rule="all_done")
@@ -158,12 +191,9 @@ def build_dag(spec: ModelSpec) -> DAG:
             """Delete raw data of old runs."""
             return tasks.retention(model, get_current_context())
 
-        downloaded = download.expand(batch=plan_downloads())
-        wait_upstream >> downloaded
-        rendered = render.expand(chunk=plan_renders())
-        downloaded >> rendered
+        chunks = chunk_pipeline.expand(chunk=pipeline_chunks(spec))
         published = publish()
-        rendered >> published
+        chunks >> published
         published >> [metrics(), retention()]
 
         if points_tasks.config_of(model) is not None:
@@ -185,6 +215,6 @@ def build_dag(spec: ModelSpec) -> DAG:
                 return points_tasks.render_points(model, batch, context)
 
             point_batches = extract_points()
-            downloaded >> point_batches
+            chunk_tasks["download"] >> point_batches
             meteograms.expand(batch=point_batches) >> published
     return dag

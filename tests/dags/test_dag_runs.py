@@ -7,6 +7,7 @@ its own upstream server serving generated files in the model's real layout.
 from __future__ import annotations
 
 import bz2
+import json
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -91,8 +92,11 @@ def test_icon_eu_end_to_end_with_faults_then_rerun_downloads_nothing(sample_runs
         for p in frames.values():
             assert_real_chart(p)
         assert case.published(RUN_ID) == sorted(want)
-        labels = sorted(r["rendered_map_index"] for r in case.states("render"))
-        assert labels == ["t2m_mslp/europe/+000..+001", "t2m_mslp/europe/+002..+003"]
+        for task in ("chunk.wait", "chunk.download", "chunk.render", "chunk.publish"):
+            labels = sorted(r["rendered_map_index"] for r in case.states(task))
+            assert labels == ["+000..+001", "+002..+003"], task
+        manifest = json.loads((case.publish / "icon-eu" / RUN_ID / "manifest.json").read_text())
+        assert manifest["status"] == "complete" and manifest["missing_steps"] == []
         records = read_records(case.data / "frames" / "icon-eu" / RUN_ID)
         assert [r.step for r in records] == STEPS
         assert all(r.render_ms > 0 and r.encode_ms > 0 and r.bytes > 0 for r in records)
