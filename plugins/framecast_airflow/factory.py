@@ -194,7 +194,11 @@ def build_dag(spec: ModelSpec) -> DAG:
         chunks = chunk_pipeline.expand(chunk=pipeline_chunks(spec))
         published = publish()
         chunks >> published
-        published >> [metrics(), retention()]
+        pruned = retention()
+        published >> [metrics(), pruned]
+        # raw data of older runs goes only after a complete run; a missing chunk leaves the
+        # retention task upstream_failed, which also marks the DAG run failed for operators
+        chunks >> pruned
 
         if points_tasks.config_of(model) is not None:
 
