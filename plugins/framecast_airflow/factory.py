@@ -37,7 +37,12 @@ from airflow.sdk import (
 from framecast.catalog import ModelSpec, check_products, pipeline_chunks
 from framecast_airflow import points as points_tasks
 from framecast_airflow import tasks
-from framecast_airflow.alerts import RecordTaskTry, alert_recipients, publish_deadline
+from framecast_airflow.alerts import (
+    RecordTaskTry,
+    alert_recipients,
+    publish_deadline,
+    window_deadlines,
+)
 from framecast_airflow.sensors import UpstreamRunSensor
 
 START_DATE = datetime(2026, 1, 1)
@@ -90,10 +95,12 @@ def build_dag(spec: ModelSpec) -> DAG:
         "on_retry_callback": RecordTaskTry(tasks.metrics_db_of(model), "up_for_retry", model),
     }
     recipients = alert_recipients()
-    deadline = None
+    deadline = []
     if spec.publish_within is not None and recipients:
-        deadline = publish_deadline(spec.publish_within, to=recipients,
-                                    what=f"{spec.title} charts published")
+        deadline.append(publish_deadline(spec.publish_within, to=recipients,
+                                         what=f"{spec.title} charts published"))
+    if recipients:
+        deadline += window_deadlines(spec, to=recipients)
     with DAG(
         dag_id=spec.dag_id,
         description=f"{spec.title}: wait for the run upstream, download, render, publish",
@@ -105,7 +112,7 @@ def build_dag(spec: ModelSpec) -> DAG:
         default_args=default_args,
         tags=["framecast", "nwp", model, spec.layout],
         doc_md=_doc(spec),
-        deadline=deadline,
+        deadline=deadline or None,
         params={
             "force_latest": Param(
                 False, type="boolean",

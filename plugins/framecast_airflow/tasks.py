@@ -165,7 +165,8 @@ def publish(model: str, context: Any) -> str:
     incomplete (naming the missing steps) and switch ``latest`` by the ``latest_when`` rule.
 
     Runs after every chunk, whether it succeeded or not, so a run with a chunk that never
-    arrived upstream is still published as far as it goes, flagged incomplete. A backfill or
+    arrived upstream is still published as far as it goes, flagged incomplete, and operators
+    (``$FRAMECAST_ALERT_EMAILS``) get an e-mail naming the missing steps. A backfill or
     re-run of an older cycle is published beside the newer run; the DAG param ``force_latest``
     (trigger form / ``--conf '{"force_latest": true}'``) moves ``latest`` back.
     """
@@ -180,6 +181,15 @@ def publish(model: str, context: Any) -> str:
     report = publish_run(rc.frames_dir, publish_target(rc), model=model, run_time=rc.run_time,
                          force_latest=_force_latest(context), expected_steps=rc.spec.steps,
                          latest_after_step=rc.spec.latest_after_step())
+    if report.status == "incomplete":
+        from framecast_airflow.alerts import alert_incomplete_run, alert_recipients
+
+        to = alert_recipients()
+        if to:
+            alert_incomplete_run(
+                to=to, model=model, run_id=report.run_id,
+                manifest_status={"missing_steps": report.missing_steps, "steps": report.steps},
+                dag_id=context["dag"].dag_id, dag_run_id=context["run_id"])
     return report.summary()
 
 

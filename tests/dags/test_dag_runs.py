@@ -151,12 +151,15 @@ def _manifest(case, run_id: str = RUN_ID) -> dict:
     return json.loads((case.publish / "icon-eu" / run_id / "manifest.json").read_text())
 
 
-def test_a_step_that_never_arrives_fails_its_chunk_and_the_rest_is_published(sample_runs,
-                                                                              airflow_case):
+def test_a_step_that_never_arrives_fails_its_chunk_and_the_rest_is_published(
+        sample_runs, airflow_case, smtp_inbox):
     """The last chunk's wait times out naming the missing file; the first chunk's charts are
-    published anyway and the run is flagged incomplete with its missing steps."""
+    published anyway, the run is flagged incomplete with its missing steps, and operators get
+    an e-mail through the real SMTP server."""
     with UpstreamServer(sample_runs.get("icon-eu")) as up:
         case = airflow_case(up.url, "icon-eu", sensor_timeout=4)
+        case.airflow.extra_env.update({"FRAMECAST_ALERT_EMAILS": "ops@example.com",
+                                       "AIRFLOW_CONN_SMTP_DEFAULT": smtp_inbox.connection_json()})
         files = run_files(case.spec, RUN, ["msl", "t2m"], STEPS)
         missing = next(f for f in files if f.step == STEPS[-1])
         up.hide(missing.url_path)
@@ -184,6 +187,13 @@ def test_a_step_that_never_arrives_fails_its_chunk_and_the_rest_is_published(sam
         assert manifest["steps"] == [0, 1]
         runs = json.loads((case.publish / "icon-eu" / "runs.json").read_text())
         assert runs["runs"][0]["status"] == "incomplete"
+        mails = [m for m in smtp_inbox.messages if "INCOMPLETE" in str(m["Subject"])]
+        assert len(mails) == 1, [m["Subject"] for m in smtp_inbox.messages]
+        assert mails[0]["Subject"] == ("[framecast] INCOMPLETE: icon-eu 2026112300: "
+                                       "2 step(s) missing (+2..+3 h)")
+        assert mails[0]["To"] == "ops@example.com"
+        body = mails[0].get_payload(0).get_payload(decode=True).decode()
+        assert "+2, +3" in body and "framecast_icon_eu" in body
 
 
 def test_rerunning_a_failed_chunk_rerenders_only_its_frames(sample_runs, airflow_case):

@@ -62,6 +62,11 @@ class PublishReport:
     symlink: bool = False
     #: a complete run older than the one ``latest`` points to: published beside it, not switched
     kept_newer_latest: bool = False
+    #: the run's state after this publish (in_progress / complete / incomplete), its steps
+    #: published so far and the expected steps still missing
+    status: str = ""
+    steps: list[int] = field(default_factory=list)
+    missing_steps: list[int] = field(default_factory=list)
 
     def summary(self) -> str:
         rate = self.bytes_uploaded / self.seconds / 1e6 if self.seconds > 0 else 0.0
@@ -299,6 +304,9 @@ def _publish(
         new_manifest = _next_manifest(model, run_time, files, complete, prev, steps,
                                       expected_steps)
         report.complete = new_manifest["status"] == "complete"
+        report.status = new_manifest["status"]
+        report.steps = list(new_manifest["steps"])
+        report.missing_steps = list(new_manifest["missing_steps"])
         main("write manifest", lambda t: t.write_bytes(
             f"{run_dir}/{mf.MANIFEST_NAME}", mf.dumps(new_manifest)))
         switch = mf.ready_for_latest(new_manifest, latest_after_step)
