@@ -153,7 +153,7 @@ class ModelSpec:
         return "framecast_" + re.sub(r"[^A-Za-z0-9_]", "_", self.name)
 
     def cron(self) -> str:
-        """Cron expression firing ``delay`` after each cycle (e.g. ``0 4,10,16,22 * * *``)."""
+        """Cron expression firing ``delay`` after each cycle (e.g. ``0 2,8,14,20 * * *``)."""
         minutes = int(self.delay.total_seconds() // 60)
         hours = sorted({(c + minutes // 60) % 24 for c in self.cycles})
         return f"{minutes % 60} {','.join(str(h) for h in hours)} * * *"

@@ -102,12 +102,13 @@ def test_one_wellformed_dag_per_model(tmp_path):
         assert d["increments_at_once"] == 1  # increments of a run never race
         assert d["final_trigger_rule"] == "all_done"  # a missing chunk still publishes the rest
         assert d["sensor_deferrable"] is True
-        assert d["interval_h"] in (4.0, 5.0)
-    assert dags["framecast_icon_eu"]["cron"] == "0 4,10,16,22 * * *"
-    assert dags["framecast_gfs"]["cron"] == "0 5,11,17,23 * * *"
-    # what the scheduler and a backfill create: logical date = model run, started 4 h later
+        assert d["interval_h"] in (2.0, 3.5)
+    assert dags["framecast_icon_eu"]["cron"] == "0 2,8,14,20 * * *"
+    assert dags["framecast_gfs"]["cron"] == "30 3,9,15,21 * * *"
+    # what the scheduler and a backfill create: logical date = model run, started 2 h later (as
+    # the first steps arrive)
     assert result["icon_eu_schedule"] == [
-        ["2026-11-23T00:00:00+00:00", "2026-11-23T04:00:00+00:00"],
-        ["2026-11-23T06:00:00+00:00", "2026-11-23T10:00:00+00:00"],
-        ["2026-11-23T12:00:00+00:00", "2026-11-23T16:00:00+00:00"],
+        ["2026-11-23T00:00:00+00:00", "2026-11-23T02:00:00+00:00"],
+        ["2026-11-23T06:00:00+00:00", "2026-11-23T08:00:00+00:00"],
+        ["2026-11-23T12:00:00+00:00", "2026-11-23T14:00:00+00:00"],
     ]

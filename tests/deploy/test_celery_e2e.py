@@ -218,7 +218,7 @@ def test_killed_worker_mid_render_run_still_completes(cluster, celery_local):
 def test_backfill_over_two_logical_dates_gives_two_separate_runs(cluster, celery_local):
     dag_id = cluster.spec.dag_id
     first, second = BACKFILL_RUNS
-    # Backfill windows select runs by trigger time (run time + the model's 4 h delay).
+    # Backfill windows select runs by trigger time (run time + the model's 2 h delay).
     cluster.airflow("dags", "unpause", dag_id)
     cluster.airflow("backfill", "create", "--dag-id", dag_id,
                     "--from-date", first.isoformat(),
