@@ -1,23 +1,27 @@
 """The DAG factory: one DAG per model in ``models.yaml``.
 
-Shape of every model DAG (one DAG run = one model run)::
+Shape of every model DAG (one DAG run = one model run, streamed chunk by chunk)::
 
-    plan_downloads ─┐                   plan_renders ─┐
-    wait_upstream ──┴─> download[batch ...] ──────────┴─> render[t2m_mslp/europe/+000..+011 ...]
-        ─> publish ─> metrics, retention
-    download[...] ─> extract_points ─> meteograms[meteograms/Hamburg..Munich ...] ─> publish
+    chunk[+000..+011]: wait -> download -> render -> publish (increment) --+
+    chunk[+012..+023]: wait -> download -> render -> publish (increment) --+-> publish -> metrics
+    ...                                                                      +-> retention
+    chunk[*].download -> extract_points -> meteograms[meteograms/Hamburg..Munich ...] -> publish
 
-* Schedule: a cron trigger at each cycle + the model's availability ``delay``, with a data
-  interval of (run time, run time + delay]; Airflow's logical date is the interval start, so a
-  scheduled or backfilled DAG run's logical date *is* the model run time. Manual runs process
-  the newest cycle at or before their logical date (:func:`framecast.catalog.run_time_for`).
-* ``wait_upstream`` defers to the triggerer while the run is incomplete upstream.
-* Downloads are mapped over batches of files and run in an Airflow pool, so several model DAGs
-  never open more connections than the pool allows.
-* Renders are mapped over (product, region, chunk of steps); mapped instances start in map-index
-  order and the chunks are ordered step-major, so every chart's first hours come first. Render
-  tasks also outrank downloads of other runs (``priority_weight``, absolute), so an older run
-  finishes its charts before a newer run's downloads take the worker slots.
+* Schedule: a cron trigger at each cycle + the model's ``delay`` (when the first steps are
+  normally upstream), with a data interval of (run time, run time + delay]; Airflow's logical
+  date is the interval start, so a scheduled or backfilled DAG run's logical date *is* the
+  model run time. Manual runs process the newest cycle at or before their logical date
+  (:func:`framecast.catalog.run_time_for`).
+* ``chunk`` is a mapped task group over the run's chunks of ``chunk_size`` steps
+  (:func:`framecast.catalog.pipeline_chunks`), every instance named by its steps. Each chunk's
+  ``wait`` defers to the triggerer until that chunk's files are upstream, so chunk k is
+  downloaded, rendered and public while later steps are still being computed upstream, and
+  clearing one chunk re-does only that chunk.
+* Downloads run in an Airflow pool, so several model DAGs never open more connections than the
+  pool allows. Renders outrank downloads (``priority_weight``, absolute), increments outrank
+  both: an older run finishes its charts before a newer run's downloads take the worker slots.
+* Increments of one run are serialised (``max_active_tis_per_dagrun=1``); the final
+  ``publish`` runs whatever happened to the chunks and marks the run complete or incomplete.
 """
 
 from __future__ import annotations
@@ -65,10 +69,11 @@ def _doc(spec: ModelSpec) -> str:
         f"Follows {spec.name} runs at {', '.join(f'{c:02d}' for c in spec.cycles)} UTC, "
         f"starting {spec.delay} after each run time (`{spec.cron()}` UTC). "
         f"Steps +{spec.steps[0]}..+{spec.steps[-1]} h ({len(spec.steps)}), products "
-        f"{', '.join(spec.products)} on {', '.join(spec.regions)}, {spec.chunk_size} steps per "
-        f"render task. Upstream connection: `{spec.conn_id}` (default {spec.default_base_url}).\n\n"
-        "Re-run a single chart chunk by clearing its mapped `render` instance; downloads skip "
-        "files that are already present and valid."
+        f"{', '.join(spec.products)} on {', '.join(spec.regions)}, streamed in chunks of "
+        f"{spec.chunk_size} steps (`latest` moves at `{spec.latest_when}`). Upstream "
+        f"connection: `{spec.conn_id}` (default {spec.default_base_url}).\n\n"
+        "Re-run a single chunk by clearing its failed `chunk` tasks (with downstream); "
+        "downloads skip files that are already present and valid."
     )
 
 

@@ -10,13 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from framecast.catalog import (
-    RemoteFile,
-    batches,
-    needed_variables,
-    render_chunks,
-    run_files,
-)
+from framecast.catalog import needed_variables, run_files
 from framecast.publish import PublishTarget
 from framecast_airflow.hooks import FramecastUpstreamHook
 from framecast_airflow.runtime import metrics_db, run_context
@@ -29,14 +23,6 @@ def _wanted_variables(model: str, spec) -> list[str]:
     return sorted(set(needed_variables(spec)) | set(point_variables(model, spec)))
 
 
-def plan_downloads(model: str, context: Any) -> list[list[dict[str, Any]]]:
-    """The run's files (those its products need) in download batches, early steps first."""
-    rc = run_context(model, context)
-    spec = rc.spec
-    return batches(run_files(spec, rc.run_time, _wanted_variables(model, spec)),
-                   spec.download_batch_size)
-
-
 def download_chunk(model: str, chunk: dict[str, Any], context: Any) -> dict[str, int]:
     """Fetch a chunk's files and the earlier steps its windowed charts read.
 
@@ -45,7 +31,13 @@ def download_chunk(model: str, chunk: dict[str, Any], context: Any) -> dict[str,
     """
     rc = run_context(model, context)
     files = run_files(rc.spec, rc.run_time, _wanted_variables(model, rc.spec), chunk["inputs"])
-    return _download(rc, [f.to_dict() for f in files])
+    results = FramecastUpstreamHook(rc.spec).download(files, rc.raw_dir)
+    return {
+        "downloaded": sum(r.status == "downloaded" for r in results),
+        "skipped": sum(r.status == "skipped" for r in results),
+        "bytes": sum(r.bytes for r in results),
+        "retried": sum(max(0, r.attempts - 1) for r in results),
+    }
 
 
 def render_steps(model: str, chunk: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -66,48 +58,6 @@ def render_steps(model: str, chunk: dict[str, Any], context: Any) -> dict[str, A
             frames += len(records)
             nbytes += sum(r.bytes for r in records)
     return {"frames": frames, "bytes": nbytes}
-
-
-def plan_renders(model: str, context: Any) -> list[dict[str, Any]]:
-    """The run's (product, region, steps) render chunks, early steps first."""
-    spec = run_context(model, context).spec
-    return render_chunks(spec.products, spec.regions, spec.steps, spec.chunk_size)
-
-
-def batch_label(batch: list[dict[str, Any]]) -> str:
-    steps = [d["step"] for d in batch if d.get("step") is not None]
-    span = f"+{min(steps):03d}..+{max(steps):03d}" if steps else "invariant"
-    return f"{span} ({len(batch)} files)"
-
-
-def download(model: str, batch: list[dict[str, Any]], context: Any) -> dict[str, int]:
-    """Fetch one batch into the run's raw folder; valid files already there are skipped."""
-    return _download(run_context(model, context), batch)
-
-
-def _download(rc, batch: list[dict[str, Any]]) -> dict[str, int]:
-    results = FramecastUpstreamHook(rc.spec).download(
-        [RemoteFile.from_dict(d) for d in batch], rc.raw_dir)
-    return {
-        "downloaded": sum(r.status == "downloaded" for r in results),
-        "skipped": sum(r.status == "skipped" for r in results),
-        "bytes": sum(r.bytes for r in results),
-        "retried": sum(max(0, r.attempts - 1) for r in results),
-    }
-
-
-def render(model: str, chunk: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Render one (product, region, steps) chunk; writes its frames and timing records."""
-    from framecast.render.runner import render_chunk
-
-    rc = run_context(model, context)
-    ti = context.get("ti")
-    records = render_chunk(
-        rc.raw_dir, rc.frames_root, model=model, run_time=rc.run_time,
-        product=chunk["product"], region=chunk["region"], steps=list(chunk["steps"]),
-        try_number=int(getattr(ti, "try_number", 0) or 0),
-    )
-    return {"frames": len(records), "bytes": sum(r.bytes for r in records)}
 
 
 PUBLISH_CONN_ID = "framecast_publish_default"
