@@ -10,9 +10,12 @@ Order of operations, and why:
    complete, so a present file is a whole file).
 3. The rest goes up through ``workers`` connections, each reconnecting with exponential
    backoff when the connection drops and continuing with the file it was on.
-4. The run's ``manifest.json`` is written once every file of its products arrived, then
-   ``runs.json``; only for a complete run is ``latest.json`` switched, and only after that
-   are runs beyond the retention count removed (never the one ``latest`` points to).
+4. The run's ``manifest.json`` is written once every file it lists arrived (an increment of a
+   run still arriving merges its steps into the manifest as the target has it now, status
+   ``in_progress``), then ``runs.json``; ``latest.json`` is switched only for a complete run or
+   once the first steps the model's ``latest_when`` asks for are there, never to an older run,
+   and only after a final publish are runs beyond the retention count removed (never the one
+   ``latest`` points to).
 
 A failure at any point leaves the previous ``latest`` run untouched and the new run without a
 manifest (or with the previous products only), so viewers keep showing complete data.
@@ -299,8 +302,6 @@ def _publish(
             # another product or chunk of this run may have been published meanwhile: merge
             # with the manifest as it is now, not as it was when we started
             prev = _read_json(main, f"{run_dir}/{mf.MANIFEST_NAME}")
-            # republishing a product of a finished run leaves the run finished
-            report.complete = bool(prev and prev.get("complete"))
         new_manifest = _next_manifest(model, run_time, files, complete, prev, steps,
                                       expected_steps)
         report.complete = new_manifest["status"] == "complete"
