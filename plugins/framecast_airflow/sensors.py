@@ -50,10 +50,10 @@ class UpstreamRunSensor(BaseSensorOperator):
         self._label(context)
         run = format_run(rc.run_time)
         if self.chunk:
-            from framecast_airflow.points import point_variables
+            from framecast_airflow.tasks import wanted_variables
 
-            wanted = set(needed_variables(rc.spec)) | set(point_variables(self.model, rc.spec))
-            files = run_files(rc.spec, rc.run_time, sorted(wanted), self.chunk["steps"])
+            files = run_files(rc.spec, rc.run_time, wanted_variables(self.model, rc.spec),
+                              self.chunk["steps"])
             return FramecastUpstreamHook(rc.spec), files, f"{run} {self.chunk['label']}"
         files = run_files(rc.spec, rc.run_time, needed_variables(rc.spec))
         return FramecastUpstreamHook(rc.spec), completion_files(rc.spec, files), run

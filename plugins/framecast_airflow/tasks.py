@@ -16,8 +16,8 @@ from framecast_airflow.hooks import FramecastUpstreamHook
 from framecast_airflow.runtime import metrics_db, run_context
 
 
-def _wanted_variables(model: str, spec) -> list[str]:
-    """What the charts and the point forecasts read."""
+def wanted_variables(model: str, spec) -> list[str]:
+    """What the charts and the point forecasts read (what a chunk waits for and fetches)."""
     from framecast_airflow.points import point_variables
 
     return sorted(set(needed_variables(spec)) | set(point_variables(model, spec)))
@@ -30,7 +30,7 @@ def download_chunk(model: str, chunk: dict[str, Any], context: Any) -> dict[str,
     waits on another chunk's download and clearing one chunk re-downloads nothing it has.
     """
     rc = run_context(model, context)
-    files = run_files(rc.spec, rc.run_time, _wanted_variables(model, rc.spec), chunk["inputs"])
+    files = run_files(rc.spec, rc.run_time, wanted_variables(model, rc.spec), chunk["inputs"])
     results = FramecastUpstreamHook(rc.spec).download(files, rc.raw_dir)
     return {
         "downloaded": sum(r.status == "downloaded" for r in results),
