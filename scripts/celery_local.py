@@ -587,7 +587,7 @@ def format_report(state: str, tis: list[dict[str, Any]], frames: list[str],
         label = f" [{t['rendered_map_index']}]" if t["rendered_map_index"] else ""
         lines.append(f"  {t['task_id']}{label} {t['state']} try={t['try_number']} "
                      f"host={t['hostname']} queue={t['queue']}")
-    hosts = sorted({t["hostname"] for t in tis if t["task_id"] == "render" and t["hostname"]})
+    hosts = sorted({t["hostname"] for t in tis if t["task_id"] == "chunk.render" and t["hostname"]})
     lines.append(f"render tasks ran on: {', '.join(hosts) or '-'}")
     lines.append(f"frames: {len(frames)} in {frames_dir}")
     return "\n".join(lines)

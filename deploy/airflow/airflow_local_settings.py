@@ -8,7 +8,7 @@ so the queue and pool below end up in the serialized DAG the scheduler reads.
 Why here and not in the DAG files: queues and pools are facts of a deployment (which machines
 exist, how many CPUs they have), not of the DAG. A single-machine install leaves the variables
 unset and nothing changes; the docker-compose and local Celery deployments set them so that
-mapped ``render`` tasks go to the ``render`` queue (consumed by render workers) and share one
+mapped ``chunk.render`` tasks go to the ``render`` queue (consumed by render workers) and share one
 pool sized to the render workers' CPUs.
 
 - ``FRAMECAST_RENDER_QUEUE``: Celery queue for render tasks.
@@ -21,7 +21,8 @@ import contextlib
 import os
 from typing import Any
 
-RENDER_TASK_ID = "render"
+#: the render task of each chunk of steps (inside the model DAG's mapped ``chunk`` group)
+RENDER_TASK_ID = "chunk.render"
 FRAMECAST_TAG = "framecast"
 
 

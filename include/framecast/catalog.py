@@ -89,6 +89,21 @@ class ClimatologySpec:
 
 
 @dataclass(frozen=True)
+class PublishWindow:
+    """A deadline for the first steps of a run: e.g. +0..+24 h public within 2 h 30 min."""
+
+    upto_step: int
+    within: timedelta
+
+    @property
+    def label(self) -> str:
+        return f"+{self.upto_step:03d}"
+
+
+LATEST_WHEN_RE = re.compile(r"^(?:complete|first_chunk|first_(\d+)h)$")
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """One upstream model as configured in ``models.yaml``."""
 
@@ -123,6 +138,22 @@ class ModelSpec:
     lacks: tuple[str, ...] = ()
     #: Monthly means for anomaly products; None: the model has no anomaly products.
     climatology: ClimatologySpec | None = None
+    #: When ``latest`` moves to a run still arriving: ``complete``, ``first_chunk`` or
+    #: ``first_<N>h`` (every chart has every step up to +N h).
+    latest_when: str = "first_24h"
+    #: Hours of earlier steps a chunk's charts may read (24 h maxima, accumulations): a chunk
+    #: downloads them too, so it never depends on another chunk's downloads.
+    lookback_hours: int = 24
+    #: Per step window deadlines: charts up to ``upto_step`` published ``within`` of run time.
+    publish_windows: tuple[PublishWindow, ...] = ()
+
+    def latest_after_step(self) -> int | None:
+        """The step up to which a run must be published before ``latest`` moves to it."""
+        if self.latest_when == "complete":
+            return None
+        if self.latest_when == "first_chunk":
+            return step_chunks(self.steps, self.chunk_size)[0][-1]
+        return int(LATEST_WHEN_RE.match(self.latest_when).group(1))
 
     def variable(self, name: str) -> VariableSpec | None:
         """Where ``name`` lives upstream: this model's own mapping, else the catalogue's.
@@ -142,7 +173,7 @@ class ModelSpec:
         return "framecast_" + re.sub(r"[^A-Za-z0-9_]", "_", self.name)
 
     def cron(self) -> str:
-        """Cron expression firing ``delay`` after each cycle (e.g. ``0 4,10,16,22 * * *``)."""
+        """Cron expression firing ``delay`` after each cycle (e.g. ``0 2,8,14,20 * * *``)."""
         minutes = int(self.delay.total_seconds() // 60)
         hours = sorted({(c + minutes // 60) % 24 for c in self.cycles})
         return f"{minutes % 60} {','.join(str(h) for h in hours)} * * *"
@@ -308,7 +339,7 @@ _MODEL_KEYS = {
     "paths", "variables", "products", "regions", "time_invariant", "chunk_size",
     "download_batch_size", "download_pool", "download_pool_slots", "retention_runs",
     "max_active_runs", "retries", "retry_delay_seconds", "owner", "sensor", "http",
-    "publish_within", "lacks", "climatology",
+    "publish_within", "lacks", "climatology", "latest_when", "lookback_hours", "publish_windows",
 }
 _REQUIRED_PATHS = {"dwd": ("single_level",), "gfs": ("step_file",)}
 
@@ -409,6 +440,11 @@ def parse_model(name: str, d: Mapping[str, Any], source: str) -> ModelSpec:
         publish_within=(parse_duration(d["publish_within"], f"{where}.publish_within")
                         if d.get("publish_within") is not None else None),
         climatology=_climatology(d.get("climatology"), f"{where}.climatology"),
+        latest_when=_latest_when(d.get("latest_when", "first_24h"), f"{where}.latest_when"),
+        lookback_hours=_int({"lookback_hours": d.get("lookback_hours", 24)}, "lookback_hours",
+                            where, 0),
+        publish_windows=_publish_windows(d.get("publish_windows") or [],
+                                         f"{where}.publish_windows"),
     )
 
 
@@ -433,6 +469,26 @@ def _climatology(d: Any, where: str) -> ClimatologySpec | None:
         raise SpecError(f"{where}.fields: {bad} are not base variables of the catalogue "
                         f"(climatologies hold fields as read from GRIB: t2m, gh500, t850, msl)")
     return ClimatologySpec(path.strip(), fields)
+
+
+def _latest_when(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not LATEST_WHEN_RE.match(value):
+        raise SpecError(f"{where}: expected 'complete', 'first_chunk' or 'first_<N>h' "
+                        f"(e.g. first_24h), got {value!r}")
+    return value
+
+
+def _publish_windows(value: Any, where: str) -> tuple[PublishWindow, ...]:
+    """``[{steps: 24, within: 2h30m}, ...]``: each window a step bound and a deadline."""
+    if not isinstance(value, list):
+        raise SpecError(f"{where}: expected a list of {{steps: N, within: DURATION}}")
+    out = []
+    for i, item in enumerate(value):
+        if not isinstance(item, Mapping) or set(item) != {"steps", "within"}:
+            raise SpecError(f"{where}[{i}]: expected {{steps: N, within: DURATION}}, got {item!r}")
+        out.append(PublishWindow(_int(item, "steps", f"{where}[{i}]"),
+                                 parse_duration(item["within"], f"{where}[{i}].within")))
+    return tuple(sorted(out, key=lambda w: w.upto_step))
 
 
 def models_file(path: str | Path | None = None) -> Path:
@@ -709,6 +765,27 @@ def step_chunks(steps: Iterable[int], size: int) -> list[list[int]]:
     """Consecutive groups of ``size`` steps."""
     s = sorted(steps)
     return [s[i : i + size] for i in range(0, len(s), size)]
+
+
+def steps_label(steps: Iterable[int]) -> str:
+    """``+024..+035``: the name of a chunk of steps in the Airflow UI and in logs."""
+    s = sorted(steps)
+    return f"+{s[0]:03d}..+{s[-1]:03d}"
+
+
+def pipeline_chunks(spec: ModelSpec) -> list[dict[str, Any]]:
+    """The run's chunks of steps, each waited for, downloaded, rendered and published alone.
+
+    ``steps`` are the chunk's own steps (what it waits for upstream and renders); ``inputs``
+    adds the ``lookback_hours`` before them that windowed charts read (downloads skip files
+    another chunk already fetched).
+    """
+    out = []
+    for i, group in enumerate(step_chunks(spec.steps, spec.chunk_size)):
+        first = group[0]
+        inputs = [s for s in spec.steps if first - spec.lookback_hours <= s <= group[-1]]
+        out.append({"index": i, "steps": group, "inputs": inputs, "label": steps_label(group)})
+    return out
 
 
 def chunk_label(product: str, region: str, steps: list[int]) -> str:

@@ -131,6 +131,91 @@ async def notify_deadline_missed(
     return subject
 
 
+def window_deadlines(spec: Any, *, to: list[str], smtp_conn_id: str = DEFAULT_SMTP_CONN_ID,
+                     ui_url: str | None = None) -> list:
+    """One ``DeadlineAlert`` per ``publish_windows`` entry of the model ("first 24 h within
+    2 h 30 min of run time").
+
+    The scheduler fires each at run time + ``within`` while the DAG run is still going; the
+    callback then looks at the run's latency records and e-mails only if some step of the
+    window was not published by then, so a run whose first hours are online in time but whose
+    last steps are still arriving sends nothing.
+    """
+    from airflow.sdk import DeadlineAlert, DeadlineReference
+    from airflow.sdk.definitions.callback import AsyncCallback
+
+    out = []
+    for w in spec.publish_windows:
+        what = f"{spec.title} charts +0..{w.label} h published"
+        out.append(DeadlineAlert(
+            reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
+            interval=w.within,
+            callback=AsyncCallback(notify_window_missed, kwargs={
+                "to": to, "what": what, "model": spec.name, "upto_step": w.upto_step,
+                "within_s": w.within.total_seconds(), "smtp_conn_id": smtp_conn_id,
+                "ui_url": ui_url}),
+            name=f"framecast: {what}",
+        ))
+    return out
+
+
+def window_published_in_time(model: str, logical_date: str, upto_step: int,
+                             within_s: float, data_root: Path | None = None) -> bool:
+    """Whether every step up to ``upto_step`` of the run was published within ``within_s``
+    of its run time, by the run's latency records (false while any step is missing)."""
+    from datetime import datetime
+
+    from framecast.catalog import get_model, run_time_for
+    from framecast.metrics.latency import read_latency, window_published_s
+    from framecast.records import run_dir
+
+    spec = get_model(model)
+    if data_root is None:
+        data_root = Path(os.environ.get("FRAMECAST_DATA_ROOT")
+                         or Path(os.environ.get("AIRFLOW_HOME", Path.home() / "airflow"))
+                         / "framecast")
+    run_time = run_time_for(spec, datetime.fromisoformat(logical_date))
+    rows = read_latency(run_dir(data_root / "frames", model, run_time))
+    done = window_published_s(rows, upto_step, list(spec.steps))
+    return done is not None and done <= within_s
+
+
+async def notify_window_missed(
+    *,
+    to: list[str] | str,
+    what: str,
+    model: str,
+    upto_step: int,
+    within_s: float,
+    smtp_conn_id: str = DEFAULT_SMTP_CONN_ID,
+    ui_url: str | None = None,
+    context: Mapping[str, Any] | None = None,
+) -> str | None:
+    """Window deadline callback (triggerer): e-mail unless the window is already public."""
+    dag_run = dict((context or {}).get("dag_run") or {})
+    logical = str(dag_run.get("logical_date") or "")
+    if logical and window_published_in_time(model, logical, upto_step, within_s):
+        log.info("%s: %s in time, no e-mail", model, what)
+        return None
+    return await notify_deadline_missed(to=to, what=what, smtp_conn_id=smtp_conn_id,
+                                        ui_url=ui_url, context=context)
+
+
+def alert_incomplete_run(*, to: list[str], model: str, run_id: str, manifest_status: dict,
+                         dag_id: str, dag_run_id: str, smtp_conn_id: str = DEFAULT_SMTP_CONN_ID,
+                         ui_url: str | None = None) -> str:
+    """E-mail that a run was published without some steps; returns the subject."""
+    missing = list(manifest_status["missing_steps"])
+    subject = messages.incomplete_subject(model, run_id, missing)
+    html = messages.incomplete_html(
+        model=model, run_id=run_id, missing=missing, published=list(manifest_status["steps"]),
+        dag_id=dag_id, dag_run_id=dag_run_id,
+        link=messages.run_url(ui_base_url(ui_url), dag_id, dag_run_id))
+    send_email(to=to, subject=subject, html=html, smtp_conn_id=smtp_conn_id)
+    log.info("incomplete-run e-mail sent to %s: %s", to, subject)
+    return subject
+
+
 def send_email(*, to: str | Iterable[str], subject: str, html: str,
                smtp_conn_id: str = DEFAULT_SMTP_CONN_ID) -> None:
     """Send one HTML e-mail through an Airflow SMTP connection (synchronous, from a task)."""

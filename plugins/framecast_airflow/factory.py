@@ -1,40 +1,66 @@
 """The DAG factory: one DAG per model in ``models.yaml``.
 
-Shape of every model DAG (one DAG run = one model run)::
+Shape of every model DAG (one DAG run = one model run, streamed chunk by chunk)::
 
-    plan_downloads ─┐                   plan_renders ─┐
-    wait_upstream ──┴─> download[batch ...] ──────────┴─> render[t2m_mslp/europe/+000..+011 ...]
-        ─> publish ─> metrics, retention
-    download[...] ─> extract_points ─> meteograms[meteograms/Hamburg..Munich ...] ─> publish
+    chunk[+000..+011]: wait -> download -> render -> publish (increment) --+
+    chunk[+012..+023]: wait -> download -> render -> publish (increment) --+-> publish -> metrics
+    ...                                                                      +-> retention
+    chunk[*].download -> extract_points -> meteograms[meteograms/Hamburg..Munich ...] -> publish
 
-* Schedule: a cron trigger at each cycle + the model's availability ``delay``, with a data
-  interval of (run time, run time + delay]; Airflow's logical date is the interval start, so a
-  scheduled or backfilled DAG run's logical date *is* the model run time. Manual runs process
-  the newest cycle at or before their logical date (:func:`framecast.catalog.run_time_for`).
-* ``wait_upstream`` defers to the triggerer while the run is incomplete upstream.
-* Downloads are mapped over batches of files and run in an Airflow pool, so several model DAGs
-  never open more connections than the pool allows.
-* Renders are mapped over (product, region, chunk of steps); mapped instances start in map-index
-  order and the chunks are ordered step-major, so every chart's first hours come first. Render
-  tasks also outrank downloads of other runs (``priority_weight``, absolute), so an older run
-  finishes its charts before a newer run's downloads take the worker slots.
+* Schedule: a cron trigger at each cycle + the model's ``delay`` (when the first steps are
+  normally upstream), with a data interval of (run time, run time + delay]; Airflow's logical
+  date is the interval start, so a scheduled or backfilled DAG run's logical date *is* the
+  model run time. Manual runs process the newest cycle at or before their logical date
+  (:func:`framecast.catalog.run_time_for`).
+* ``chunk`` is a mapped task group over the run's chunks of ``chunk_size`` steps
+  (:func:`framecast.catalog.pipeline_chunks`), every instance named by its steps. Each chunk's
+  ``wait`` defers to the triggerer until that chunk's files are upstream, so chunk k is
+  downloaded, rendered and public while later steps are still being computed upstream, and
+  clearing one chunk re-does only that chunk.
+* Downloads run in an Airflow pool, so several model DAGs never open more connections than the
+  pool allows. Renders outrank downloads (``priority_weight``, absolute), increments outrank
+  both: an older run finishes its charts before a newer run's downloads take the worker slots.
+* Increments of one run are serialised (``max_active_tis_per_dagrun=1``); the final
+  ``publish`` runs whatever happened to the chunks and marks the run complete or incomplete.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
-from airflow.sdk import DAG, CronTriggerTimetable, Param, get_current_context, task
+from airflow.sdk import (
+    DAG,
+    CronTriggerTimetable,
+    Param,
+    get_current_context,
+    task,
+    task_group,
+)
 
-from framecast.catalog import ModelSpec, check_products
+from framecast.catalog import ModelSpec, check_products, pipeline_chunks
 from framecast_airflow import points as points_tasks
 from framecast_airflow import tasks
-from framecast_airflow.alerts import RecordTaskTry, alert_recipients, publish_deadline
+from framecast_airflow.alerts import (
+    RecordTaskTry,
+    alert_recipients,
+    publish_deadline,
+    window_deadlines,
+)
 from framecast_airflow.sensors import UpstreamRunSensor
 
 START_DATE = datetime(2026, 1, 1)
 RENDER_PRIORITY = 10
 DOWNLOAD_PRIORITY = 5
+#: publishing a rendered chunk outranks everything: its charts are what users wait for
+PUBLISH_PRIORITY = 20
+
+
+def _labelled(chunk: dict) -> Any:
+    """The task context with the chunk's name for ``map_index_template`` (``+024..+035``)."""
+    context = get_current_context()
+    context["chunk_label"] = chunk["label"]
+    return context
 
 
 def _doc(spec: ModelSpec) -> str:
@@ -43,10 +69,11 @@ def _doc(spec: ModelSpec) -> str:
         f"Follows {spec.name} runs at {', '.join(f'{c:02d}' for c in spec.cycles)} UTC, "
         f"starting {spec.delay} after each run time (`{spec.cron()}` UTC). "
         f"Steps +{spec.steps[0]}..+{spec.steps[-1]} h ({len(spec.steps)}), products "
-        f"{', '.join(spec.products)} on {', '.join(spec.regions)}, {spec.chunk_size} steps per "
-        f"render task. Upstream connection: `{spec.conn_id}` (default {spec.default_base_url}).\n\n"
-        "Re-run a single chart chunk by clearing its mapped `render` instance; downloads skip "
-        "files that are already present and valid."
+        f"{', '.join(spec.products)} on {', '.join(spec.regions)}, streamed in chunks of "
+        f"{spec.chunk_size} steps (`latest` moves at `{spec.latest_when}`). Upstream "
+        f"connection: `{spec.conn_id}` (default {spec.default_base_url}).\n\n"
+        "Re-run a single chunk by clearing its failed `chunk` tasks (with downstream); "
+        "downloads skip files that are already present and valid."
     )
 
 
@@ -73,10 +100,12 @@ def build_dag(spec: ModelSpec) -> DAG:
         "on_retry_callback": RecordTaskTry(tasks.metrics_db_of(model), "up_for_retry", model),
     }
     recipients = alert_recipients()
-    deadline = None
+    deadline = []
     if spec.publish_within is not None and recipients:
-        deadline = publish_deadline(spec.publish_within, to=recipients,
-                                    what=f"{spec.title} charts published")
+        deadline.append(publish_deadline(spec.publish_within, to=recipients,
+                                         what=f"{spec.title} charts published"))
+    if recipients:
+        deadline += window_deadlines(spec, to=recipients)
     with DAG(
         dag_id=spec.dag_id,
         description=f"{spec.title}: wait for the run upstream, download, render, publish",
@@ -88,7 +117,7 @@ def build_dag(spec: ModelSpec) -> DAG:
         default_args=default_args,
         tags=["framecast", "nwp", model, spec.layout],
         doc_md=_doc(spec),
-        deadline=deadline,
+        deadline=deadline or None,
         params={
             "force_latest": Param(
                 False, type="boolean",
@@ -97,55 +126,71 @@ def build_dag(spec: ModelSpec) -> DAG:
         },
     ) as dag:
 
-        @task
-        def plan_downloads() -> list[list[dict]]:
-            """The run's files in download batches, early steps first."""
-            return tasks.plan_downloads(model, get_current_context())
+        wait_timeout = timedelta(seconds=spec.sensor.timeout)
+        chunk_tasks: dict[str, Any] = {}
 
-        @task
-        def plan_renders() -> list[dict]:
-            """The run's (product, region, steps) render chunks, early steps first."""
-            return tasks.plan_renders(model, get_current_context())
+        @task_group(group_id="chunk")
+        def chunk_pipeline(chunk: dict) -> None:
+            """One chunk of steps: wait upstream, download, render every chart, publish."""
+            seen = UpstreamRunSensor(
+                task_id="wait",
+                model=model,
+                chunk=chunk,
+                deferrable=True,
+                poke_interval=spec.sensor.poke_interval,
+                timeout=spec.sensor.timeout,
+                retries=0,
+                execution_timeout=wait_timeout + TASK_TIMEOUT,
+                map_index_template="{{ chunk_label }}",
+            )
 
-        wait_upstream = UpstreamRunSensor(
-            task_id="wait_upstream",
-            model=model,
-            deferrable=True,
-            poke_interval=spec.sensor.poke_interval,
-            timeout=spec.sensor.timeout,
-            retries=0,
-            execution_timeout=timedelta(seconds=spec.sensor.timeout) + TASK_TIMEOUT,
-        )
+            @task(
+                pool=spec.download_pool,
+                priority_weight=DOWNLOAD_PRIORITY,
+                weight_rule="absolute",
+                map_index_template="{{ chunk_label }}",
+                # every file of the chunk may use its whole per-file deadline
+                execution_timeout=timedelta(seconds=spec.http.deadline
+                                            * spec.download_batch_size) + TASK_TIMEOUT,
+            )
+            def download(chunk: dict) -> dict:
+                """Fetch the chunk's files (streamed, retried, verified, atomic)."""
+                context = _labelled(chunk)
+                return tasks.download_chunk(model, chunk, context)
 
-        @task(
-            pool=spec.download_pool,
-            priority_weight=DOWNLOAD_PRIORITY,
-            weight_rule="absolute",
-            map_index_template="{{ batch_label }}",
-            # every file of the batch may use its whole per-file deadline
-            execution_timeout=timedelta(seconds=spec.http.deadline * spec.download_batch_size)
-            + TASK_TIMEOUT,
-        )
-        def download(batch: list[dict]) -> dict:
-            """Fetch one batch of files (streamed, retried, verified, atomic)."""
-            context = get_current_context()
-            context["batch_label"] = tasks.batch_label(batch)
-            return tasks.download(model, batch, context)
+            @task(
+                priority_weight=RENDER_PRIORITY,
+                weight_rule="absolute",
+                map_index_template="{{ chunk_label }}",
+            )
+            def render(chunk: dict) -> dict:
+                """Render every product on every region for the chunk's steps."""
+                context = _labelled(chunk)
+                return tasks.render_steps(model, chunk, context)
 
-        @task(
-            priority_weight=RENDER_PRIORITY,
-            weight_rule="absolute",
-            map_index_template="{{ chunk_label }}",
-        )
-        def render(chunk: dict) -> dict:
-            """Render one product/region chunk of steps; writes frames and timing records."""
-            context = get_current_context()
-            context["chunk_label"] = chunk["label"]
-            return tasks.render(model, chunk, context)
+            @task(
+                priority_weight=PUBLISH_PRIORITY,
+                weight_rule="absolute",
+                map_index_template="{{ chunk_label }}",
+                # increments of one run one at a time: none drops another's manifest entries
+                max_active_tis_per_dagrun=1,
+            )
+            def publish(chunk: dict, seen: dict | None) -> str:
+                """Publish the chunk's charts; the run stays in progress until all are there."""
+                context = _labelled(chunk)
+                return tasks.publish_chunk(model, chunk, context,
+                                           available_at=(seen or {}).get("available_at"))
 
-        @task
+            downloaded = download(chunk)
+            seen >> downloaded
+            rendered = render(chunk)
+            downloaded >> rendered
+            rendered >> publish(chunk, seen.output)
+            chunk_tasks["download"] = downloaded
+
+        @task(trigger_rule="all_done", priority_weight=PUBLISH_PRIORITY, weight_rule="absolute")
         def publish() -> str:
-            """Put the run's charts where viewers read them."""
+            """Publish the whole run, complete or flagged incomplete with its missing steps."""
             return tasks.publish(model, get_current_context())
 
         @task(trigger_rule="all_done")
@@ -158,13 +203,14 @@ def build_dag(spec: ModelSpec) -> DAG:
             """Delete raw data of old runs."""
             return tasks.retention(model, get_current_context())
 
-        downloaded = download.expand(batch=plan_downloads())
-        wait_upstream >> downloaded
-        rendered = render.expand(chunk=plan_renders())
-        downloaded >> rendered
+        chunks = chunk_pipeline.expand(chunk=pipeline_chunks(spec))
         published = publish()
-        rendered >> published
-        published >> [metrics(), retention()]
+        chunks >> published
+        pruned = retention()
+        published >> [metrics(), pruned]
+        # raw data of older runs goes only after a complete run; a missing chunk leaves the
+        # retention task upstream_failed, which also marks the DAG run failed for operators
+        chunks >> pruned
 
         if points_tasks.config_of(model) is not None:
 
@@ -185,6 +231,6 @@ def build_dag(spec: ModelSpec) -> DAG:
                 return points_tasks.render_points(model, batch, context)
 
             point_batches = extract_points()
-            downloaded >> point_batches
+            chunk_tasks["download"] >> point_batches
             meteograms.expand(batch=point_batches) >> published
     return dag

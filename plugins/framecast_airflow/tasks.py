@@ -10,44 +10,28 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from framecast.catalog import (
-    RemoteFile,
-    batches,
-    needed_variables,
-    render_chunks,
-    run_files,
-)
+from framecast.catalog import needed_variables, run_files
+from framecast.publish import PublishTarget
 from framecast_airflow.hooks import FramecastUpstreamHook
 from framecast_airflow.runtime import metrics_db, run_context
 
 
-def plan_downloads(model: str, context: Any) -> list[list[dict[str, Any]]]:
-    """The run's files (those its products need) in download batches, early steps first."""
-    rc = run_context(model, context)
-    spec = rc.spec
+def wanted_variables(model: str, spec) -> list[str]:
+    """What the charts and the point forecasts read (what a chunk waits for and fetches)."""
     from framecast_airflow.points import point_variables
 
-    wanted = set(needed_variables(spec)) | set(point_variables(model, spec))
-    return batches(run_files(spec, rc.run_time, sorted(wanted)), spec.download_batch_size)
+    return sorted(set(needed_variables(spec)) | set(point_variables(model, spec)))
 
 
-def plan_renders(model: str, context: Any) -> list[dict[str, Any]]:
-    """The run's (product, region, steps) render chunks, early steps first."""
-    spec = run_context(model, context).spec
-    return render_chunks(spec.products, spec.regions, spec.steps, spec.chunk_size)
+def download_chunk(model: str, chunk: dict[str, Any], context: Any) -> dict[str, int]:
+    """Fetch a chunk's files and the earlier steps its windowed charts read.
 
-
-def batch_label(batch: list[dict[str, Any]]) -> str:
-    steps = [d["step"] for d in batch if d.get("step") is not None]
-    span = f"+{min(steps):03d}..+{max(steps):03d}" if steps else "invariant"
-    return f"{span} ({len(batch)} files)"
-
-
-def download(model: str, batch: list[dict[str, Any]], context: Any) -> dict[str, int]:
-    """Fetch one batch into the run's raw folder; valid files already there are skipped."""
+    Earlier steps another chunk already fetched are skipped (valid files stay), so a chunk never
+    waits on another chunk's download and clearing one chunk re-downloads nothing it has.
+    """
     rc = run_context(model, context)
-    results = FramecastUpstreamHook(rc.spec).download(
-        [RemoteFile.from_dict(d) for d in batch], rc.raw_dir)
+    files = run_files(rc.spec, rc.run_time, wanted_variables(model, rc.spec), chunk["inputs"])
+    results = FramecastUpstreamHook(rc.spec).download(files, rc.raw_dir)
     return {
         "downloaded": sum(r.status == "downloaded" for r in results),
         "skipped": sum(r.status == "skipped" for r in results),
@@ -56,59 +40,109 @@ def download(model: str, batch: list[dict[str, Any]], context: Any) -> dict[str,
     }
 
 
-def render(model: str, chunk: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Render one (product, region, steps) chunk; writes its frames and timing records."""
+def render_steps(model: str, chunk: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Every product on every region for one chunk of steps (one process keeps the static
+    maps and imports warm across them); frames and timing records go to the run folder."""
     from framecast.render.runner import render_chunk
 
     rc = run_context(model, context)
     ti = context.get("ti")
-    records = render_chunk(
-        rc.raw_dir, rc.frames_root, model=model, run_time=rc.run_time,
-        product=chunk["product"], region=chunk["region"], steps=list(chunk["steps"]),
-        try_number=int(getattr(ti, "try_number", 0) or 0),
-        climatology=(rc.spec.climatology.resolve(rc.data_root)
-                     if rc.spec.climatology is not None else None),
-    )
-    return {"frames": len(records), "bytes": sum(r.bytes for r in records)}
+    climatology = (rc.spec.climatology.resolve(rc.data_root)
+                   if rc.spec.climatology is not None else None)
+    frames = nbytes = 0
+    for product in rc.spec.products:
+        for region in rc.spec.regions:
+            records = render_chunk(
+                rc.raw_dir, rc.frames_root, model=model, run_time=rc.run_time,
+                product=product, region=region, steps=list(chunk["steps"]),
+                try_number=int(getattr(ti, "try_number", 0) or 0), climatology=climatology,
+            )
+            frames += len(records)
+            nbytes += sum(r.bytes for r in records)
+    return {"frames": frames, "bytes": nbytes}
 
 
 PUBLISH_CONN_ID = "framecast_publish_default"
 
 
-def publish(model: str, context: Any) -> str:
-    """Publish the run's charts and switch ``latest`` to this run unless a newer one is there.
-
-    A backfill or re-run of an older cycle is published beside the newer run; the DAG param
-    ``force_latest`` (trigger form / ``--conf '{"force_latest": true}'``) moves ``latest`` back.
-
-    The target is the Airflow connection ``FRAMECAST_PUBLISH_CONN_ID`` (default
+def publish_target(rc) -> PublishTarget:
+    """The target is the Airflow connection ``FRAMECAST_PUBLISH_CONN_ID`` (default
     ``framecast_publish_default``: SFTP, FTP/FTPS or a folder) when it is defined, otherwise
-    the local publish folder (Variable ``framecast_publish_root``), the embedded default.
-    """
+    the local publish folder (Variable ``framecast_publish_root``), the embedded default."""
     from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowNotFoundException
 
-    from framecast.metrics.report import write_report
-    from framecast.points.runner import POINTS_DIR, write_index
-    from framecast.publish import publish_run, target_from_url
-    from framecast_airflow.publish_hook import publish_from_connection
+    from framecast.publish import target_from_url
+    from framecast_airflow.publish_hook import FramecastPublishHook
 
-    rc = run_context(model, context)
-    force_latest = bool((context.get("params") or {}).get("force_latest", False))
-    write_report(rc.frames_dir)  # the timing report is published with the charts
-    if (rc.frames_dir / POINTS_DIR).is_dir():  # every batch's places in the viewer's index
-        write_index(rc.frames_dir, model, rc.run_time.isoformat())
     conn_id = os.environ.get("FRAMECAST_PUBLISH_CONN_ID", PUBLISH_CONN_ID)
     try:
         BaseHook.get_connection(conn_id)
     except AirflowNotFoundException:
-        report = publish_run(rc.frames_dir, target_from_url(str(rc.publish_root)), model=model,
-                             run_time=rc.run_time, force_latest=force_latest)
-        return report.summary()
-    summary = publish_from_connection(conn_id, rc.frames_dir, model=model,
-                                      run_time=rc.run_time, force_latest=force_latest)
-    return (f"{summary['uploaded']} uploaded, {summary['skipped']} unchanged to "
-            f"{summary['target']} (latest: {summary['latest']})")
+        return target_from_url(str(rc.publish_root))
+    return FramecastPublishHook(publish_conn_id=conn_id).get_target()
+
+
+def _force_latest(context: Any) -> bool:
+    return bool((context.get("params") or {}).get("force_latest", False))
+
+
+def publish_chunk(model: str, chunk: dict[str, Any], context: Any,
+                  available_at: float | None = None) -> str:
+    """Publish one chunk's frames while later steps are still upstream (an increment).
+
+    The run's manifest gains the chunk's frames and stays ``in_progress``; ``latest`` moves to
+    this run once the model's ``latest_when`` rule holds (never backwards). Increments of one
+    run are serialised by the task's ``max_active_tis_per_dagrun=1``; the publisher also merges
+    with the manifest as the target has it now. When ``available_at`` (the chunk's files seen
+    upstream, from its wait) is given, the chunk's latency is recorded for the run report.
+    """
+    import time
+
+    from framecast.metrics.latency import write_latency
+    from framecast.publish import publish_increment
+
+    rc = run_context(model, context)
+    report = publish_increment(
+        rc.frames_dir, publish_target(rc), chunk["steps"], model=model, run_time=rc.run_time,
+        expected_steps=rc.spec.steps, latest_after_step=rc.spec.latest_after_step(),
+        force_latest=_force_latest(context))
+    write_latency(rc.frames_dir, chunk["label"], chunk["steps"], run_time=rc.run_time,
+                  available_at=available_at, published_at=time.time())
+    return report.summary()
+
+
+def publish(model: str, context: Any) -> str:
+    """Publish the whole run: report, point forecasts, every frame; mark it complete or
+    incomplete (naming the missing steps) and switch ``latest`` by the ``latest_when`` rule.
+
+    Runs after every chunk, whether it succeeded or not, so a run with a chunk that never
+    arrived upstream is still published as far as it goes, flagged incomplete, and operators
+    (``$FRAMECAST_ALERT_EMAILS``) get an e-mail naming the missing steps. A backfill or
+    re-run of an older cycle is published beside the newer run; the DAG param ``force_latest``
+    (trigger form / ``--conf '{"force_latest": true}'``) moves ``latest`` back.
+    """
+    from framecast.metrics.report import write_report
+    from framecast.points.runner import POINTS_DIR, write_index
+    from framecast.publish import publish_run
+
+    rc = run_context(model, context)
+    write_report(rc.frames_dir)  # the timing report is published with the charts
+    if (rc.frames_dir / POINTS_DIR).is_dir():  # every batch's places in the viewer's index
+        write_index(rc.frames_dir, model, rc.run_time.isoformat())
+    report = publish_run(rc.frames_dir, publish_target(rc), model=model, run_time=rc.run_time,
+                         force_latest=_force_latest(context), expected_steps=rc.spec.steps,
+                         latest_after_step=rc.spec.latest_after_step())
+    if report.status == "incomplete":
+        from framecast_airflow.alerts import alert_incomplete_run, alert_recipients
+
+        to = alert_recipients()
+        if to:
+            alert_incomplete_run(
+                to=to, model=model, run_id=report.run_id,
+                manifest_status={"missing_steps": report.missing_steps, "steps": report.steps},
+                dag_id=context["dag"].dag_id, dag_run_id=context["run_id"])
+    return report.summary()
 
 
 class metrics_db_of:  # noqa: N801 - used like a function; a class so DAGs serialize it

@@ -57,7 +57,8 @@ class UpstreamRunTrigger(BaseTrigger):
                 missing, last_error = [f.url_path for f in remote], str(exc)
                 self.log.warning("upstream check failed: %s", exc)
             if not missing:
-                yield TriggerEvent({"status": "complete", "files": len(remote)})
+                yield TriggerEvent({"status": "complete", "files": len(remote),
+                                    "seen_at": time.time()})
                 return
             now = time.time()
             if now >= self.deadline:

@@ -120,3 +120,45 @@ def airflow_case(tmp_path, airflow_template):
     def make(upstream_url: str, model: str, **opts) -> AirflowCase:
         return AirflowCase(tmp_path, airflow_template, upstream_url, model, **opts)
     return make
+
+
+class SmtpInbox:
+    """A real SMTP server (aiosmtpd) on loopback keeping every message it receives."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.messages: list = []
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
+        from email import message_from_bytes
+
+        with self.lock:
+            self.messages.append(message_from_bytes(envelope.content))
+        return "250 OK"
+
+    def connection_json(self) -> str:
+        """``smtp_default`` for the alert e-mails, pointing at this server."""
+        import json
+
+        return json.dumps({"conn_type": "smtp", "host": "127.0.0.1", "port": self.port,
+                           "extra": {"disable_tls": True, "disable_ssl": True,
+                                     "retry_limit": 0, "timeout": 10,
+                                     "from_email": "framecast@example.com"}})
+
+
+@pytest.fixture
+def smtp_inbox():
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    inbox = SmtpInbox()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        inbox.port = s.getsockname()[1]
+    ctl = Controller(inbox, hostname="127.0.0.1", port=inbox.port)
+    ctl.start()
+    yield inbox
+    ctl.stop()

@@ -73,9 +73,9 @@ def test_gfs_one_file_per_step_with_idx_fields(models):
 
 def test_schedule_fires_delay_after_each_cycle(models):
     spec = models["icon-eu"]
-    assert spec.delay == timedelta(hours=4)
-    assert spec.cron() == "0 4,10,16,22 * * *"
-    assert models["gfs"].cron() == "0 5,11,17,23 * * *"
+    assert spec.delay == timedelta(hours=2)
+    assert spec.cron() == "0 2,8,14,20 * * *"
+    assert models["gfs"].cron() == "30 3,9,15,21 * * *"
 
 
 @pytest.mark.parametrize(("logical", "run"), [
@@ -88,11 +88,11 @@ def test_logical_date_maps_to_its_cycle(models, logical, run):
 
 
 @pytest.mark.parametrize(("now", "run"), [
-    (datetime(2026, 11, 23, 10, 0, tzinfo=UTC), datetime(2026, 11, 23, 6, tzinfo=UTC)),
-    (datetime(2026, 11, 23, 9, 59, tzinfo=UTC), datetime(2026, 11, 23, 0, tzinfo=UTC)),
-    (datetime(2026, 11, 23, 2, 0, tzinfo=UTC), datetime(2026, 11, 22, 18, tzinfo=UTC)),
+    (datetime(2026, 11, 23, 8, 0, tzinfo=UTC), datetime(2026, 11, 23, 6, tzinfo=UTC)),
+    (datetime(2026, 11, 23, 7, 59, tzinfo=UTC), datetime(2026, 11, 23, 0, tzinfo=UTC)),
+    (datetime(2026, 11, 23, 1, 59, tzinfo=UTC), datetime(2026, 11, 22, 18, tzinfo=UTC)),
 ])
-def test_latest_complete_run_allows_for_the_delay(models, now, run):
+def test_latest_arriving_run_allows_for_the_delay(models, now, run):
     assert latest_complete_run(models["icon-eu"], now) == run
 
 
@@ -150,3 +150,34 @@ def test_unknown_product_is_a_clear_error(models):
 
     with pytest.raises(SpecError, match="unknown product 'nope'"):
         needed_variables(replace(models["gfs"], products=("nope",)))
+
+
+def test_streaming_settings_are_read_and_checked(tmp_path):
+    """latest_when, lookback_hours and publish_windows: values, defaults, and refusals that
+    name the field."""
+    from framecast.catalog import DEFAULT_MODELS_FILE, load_models, pipeline_chunks
+
+    doc = yaml.safe_load(DEFAULT_MODELS_FILE.read_text())
+    m = doc["models"]["icon-eu"]
+    m.update({"steps": [0, 1, 2, 3, 4, 5, 6, 9], "latest_when": "first_chunk",
+              "chunk_size": 3, "lookback_hours": 2,
+              "publish_windows": [{"steps": 24, "within": "2h30m"}, {"steps": 6, "within": "2h"}]})
+    path = tmp_path / "models.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    spec = load_models(path)["icon-eu"]
+    assert spec.latest_after_step() == 2  # the first chunk is +0..+2
+    assert [(w.upto_step, w.within) for w in spec.publish_windows] == [
+        (6, timedelta(hours=2)), (24, timedelta(hours=2, minutes=30))]
+    chunks = pipeline_chunks(spec)
+    assert [c["label"] for c in chunks] == ["+000..+002", "+003..+005", "+006..+009"]
+    # a chunk also fetches the 2 h before it (windowed charts), never later steps
+    assert [c["inputs"] for c in chunks] == [[0, 1, 2], [1, 2, 3, 4, 5], [4, 5, 6, 9]]
+    assert load_models(DEFAULT_MODELS_FILE)["gfs"].latest_after_step() == 24  # default
+
+    for bad, match in ((("latest_when", "first_day"), r"icon-eu\.latest_when: expected"),
+                       (("publish_windows", [{"steps": 24}]), r"publish_windows\[0\]")):
+        m[bad[0]] = bad[1]
+        path.write_text(yaml.safe_dump(doc))
+        with pytest.raises(SpecError, match=match):
+            load_models(path)
+        m.pop(bad[0])

@@ -7,6 +7,7 @@ its own upstream server serving generated files in the model's real layout.
 from __future__ import annotations
 
 import bz2
+import json
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -91,8 +92,11 @@ def test_icon_eu_end_to_end_with_faults_then_rerun_downloads_nothing(sample_runs
         for p in frames.values():
             assert_real_chart(p)
         assert case.published(RUN_ID) == sorted(want)
-        labels = sorted(r["rendered_map_index"] for r in case.states("render"))
-        assert labels == ["t2m_mslp/europe/+000..+001", "t2m_mslp/europe/+002..+003"]
+        for task in ("chunk.wait", "chunk.download", "chunk.render", "chunk.publish"):
+            labels = sorted(r["rendered_map_index"] for r in case.states(task))
+            assert labels == ["+000..+001", "+002..+003"], task
+        manifest = json.loads((case.publish / "icon-eu" / RUN_ID / "manifest.json").read_text())
+        assert manifest["status"] == "complete" and manifest["missing_steps"] == []
         records = read_records(case.data / "frames" / "icon-eu" / RUN_ID)
         assert [r.step for r in records] == STEPS
         assert all(r.render_ms > 0 and r.encode_ms > 0 and r.bytes > 0 for r in records)
@@ -143,28 +147,56 @@ def test_gfs_end_to_end_with_ranged_downloads(sample_runs, airflow_case):
         assert len(up.gets(".idx")) == len(STEPS)
 
 
-def test_incomplete_run_makes_the_sensor_time_out_cleanly(sample_runs, airflow_case):
+def _manifest(case, run_id: str = RUN_ID) -> dict:
+    return json.loads((case.publish / "icon-eu" / run_id / "manifest.json").read_text())
+
+
+def test_a_step_that_never_arrives_fails_its_chunk_and_the_rest_is_published(
+        sample_runs, airflow_case, smtp_inbox):
+    """The last chunk's wait times out naming the missing file; the first chunk's charts are
+    published anyway, the run is flagged incomplete with its missing steps, and operators get
+    an e-mail through the real SMTP server."""
     with UpstreamServer(sample_runs.get("icon-eu")) as up:
         case = airflow_case(up.url, "icon-eu", sensor_timeout=4)
+        case.airflow.extra_env.update({"FRAMECAST_ALERT_EMAILS": "ops@example.com",
+                                       "AIRFLOW_CONN_SMTP_DEFAULT": smtp_inbox.connection_json()})
         files = run_files(case.spec, RUN, ["msl", "t2m"], STEPS)
         missing = next(f for f in files if f.step == STEPS[-1])
         up.hide(missing.url_path)
         proc = case.run(LOGICAL["icon-eu"])
-        assert proc.returncode != 0
-        states = {r["task_id"]: r["state"] for r in case.states()}
-        assert states["wait_upstream"] == "failed"
-        assert states["download"] == "upstream_failed"
-        assert states["render"] == "upstream_failed"
-        assert up.gets(".bz2") == []  # nothing downloaded for an incomplete run
+        assert proc.returncode != 0  # the run failed: a chunk is missing
+        states = {(r["task_id"], r["map_index"]): r["state"] for r in case.states()}
+        assert states[("chunk.wait", 0)] == "success"
+        assert states[("chunk.wait", 1)] == "failed"
+        for task in ("chunk.download", "chunk.render", "chunk.publish"):
+            assert states[(task, 0)] == "success", task
+            assert states[(task, 1)] == "upstream_failed", task
+        assert states[("publish", -1)] == "success"
+        step3 = [f for f in files if f.step == 3]
+        got = {r.path for r in up.gets(".bz2")}
+        assert not got & {f.url_path for f in step3}  # nothing of the missing chunk fetched
         heads = [r for r in up.requests if r.method == "HEAD" and r.path == missing.url_path]
         assert len(heads) >= 3  # it kept checking while deferred
         logs = case.logs() + proc.stdout + proc.stderr
-        assert "upstream run still incomplete after 4s" in logs
+        assert "+002..+003: upstream run still incomplete after 4s" in logs
         assert missing.url_path in logs
-        assert case.frames(RUN_ID) == {}
+        want = sorted(k for k in expected_frames("europe") if k.endswith(("_000.png", "_001.png")))
+        assert case.published(RUN_ID) == want
+        manifest = _manifest(case)
+        assert manifest["status"] == "incomplete" and manifest["missing_steps"] == [2, 3]
+        assert manifest["steps"] == [0, 1]
+        runs = json.loads((case.publish / "icon-eu" / "runs.json").read_text())
+        assert runs["runs"][0]["status"] == "incomplete"
+        mails = [m for m in smtp_inbox.messages if "INCOMPLETE" in str(m["Subject"])]
+        assert len(mails) == 1, [m["Subject"] for m in smtp_inbox.messages]
+        assert mails[0]["Subject"] == ("[framecast] INCOMPLETE: icon-eu 2026112300: "
+                                       "2 step(s) missing (+2..+3 h)")
+        assert mails[0]["To"] == "ops@example.com"
+        body = mails[0].get_payload(0).get_payload(decode=True).decode()
+        assert "+2, +3" in body and "framecast_icon_eu" in body
 
 
-def test_rerunning_a_failed_render_chunk_rerenders_only_its_frames(sample_runs, airflow_case):
+def test_rerunning_a_failed_chunk_rerenders_only_its_frames(sample_runs, airflow_case):
     with UpstreamServer(sample_runs.get("icon-eu")) as up:
         case = airflow_case(up.url, "icon-eu")
         region_dir = case.data / "frames" / "icon-eu" / RUN_ID / "t2m_mslp" / "europe"
@@ -172,22 +204,31 @@ def test_rerunning_a_failed_render_chunk_rerenders_only_its_frames(sample_runs, 
         blocked.mkdir(parents=True)  # a directory where step 3's PNG must go: chunk 2 fails
         proc = case.run(LOGICAL["icon-eu"])
         assert proc.returncode != 0
-        render = {r["map_index"]: r for r in case.states("render")}
+        render = {r["map_index"]: r for r in case.states("chunk.render")}
         assert render[0]["state"] == "success" and render[1]["state"] == "failed"
-        assert render[1]["rendered_map_index"] == "t2m_mslp/europe/+002..+003"
+        assert render[1]["rendered_map_index"] == "+002..+003"
         first = {k: p.stat().st_mtime_ns for k, p in case.frames(RUN_ID).items()}
         assert len(first) == 3  # steps 0, 1 and the 2 of the failed chunk before it hit 3
+        manifest = _manifest(case)  # the first chunk is public, the run flagged
+        assert manifest["status"] == "incomplete" and manifest["missing_steps"] == [2, 3]
         run_id = render[1]["run_id"]
 
         blocked.rmdir()
         dag = case.spec.dag_id
-        case.airflow.airflow("tasks", "clear", dag, "-t", "render", "--only-failed", "-y",
+        # what an operator does: clear the failed chunk (and its skipped publish) only
+        # (-t is a substring of task ids; -d takes the chunk's publish along)
+        case.airflow.airflow("tasks", "clear", dag, "-t", "chunk.render", "-d",
+                             "--only-failed", "-y",
                              "-s", LOGICAL["icon-eu"], "-e", LOGICAL["icon-eu"])
-        render = {r["map_index"]: r for r in case.states("render")}
-        assert render[0]["state"] == "success" and render[1]["state"] in (None, "none")
-        case.airflow.airflow("tasks", "test", dag, "render", run_id, "--map-index", "1")
+        states = {(r["task_id"], r["map_index"]): r["state"] for r in case.states()}
+        assert states[("chunk.render", 0)] == "success"
+        assert states[("chunk.publish", 0)] == "success"
+        assert states[("chunk.render", 1)] in (None, "none")
+        assert states[("chunk.publish", 1)] in (None, "none")
+        for task in ("chunk.render", "chunk.publish"):
+            case.airflow.airflow("tasks", "test", dag, task, run_id, "--map-index", "1")
 
-        render = {r["map_index"]: r for r in case.states("render")}
+        render = {r["map_index"]: r for r in case.states("chunk.render")}
         assert render[1]["state"] == "success"
         after = {k: p.stat().st_mtime_ns for k, p in case.frames(RUN_ID).items()}
         assert set(after) == expected_frames("europe")
@@ -199,6 +240,10 @@ def test_rerunning_a_failed_render_chunk_rerenders_only_its_frames(sample_runs, 
             assert k not in first or after[k] > first[k], f"{k} was not re-rendered"
         records = read_records(case.data / "frames" / "icon-eu" / RUN_ID)
         assert [r.step for r in records] == STEPS
+        # the chunk's increment completed the published run
+        manifest = _manifest(case)
+        assert manifest["status"] == "complete" and manifest["steps"] == STEPS
+        assert case.published(RUN_ID) == sorted(expected_frames("europe"))
 
 
 def test_two_logical_dates_give_two_separate_runs(sample_runs, airflow_case):

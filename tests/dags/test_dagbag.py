@@ -24,8 +24,10 @@ out["all"] = {
 for dag in bag.dags.values():
     if not dag.dag_id.startswith("framecast_"):
         continue
-    render = dag.get_task("render")
-    download = dag.get_task("download")
+    render = dag.get_task("chunk.render")
+    download = dag.get_task("chunk.download")
+    wait = dag.get_task("chunk.wait")
+    increment = dag.get_task("chunk.publish")
     out["dags"][dag.dag_id] = {
         "tags": sorted(dag.tags),
         "max_active_runs": dag.max_active_runs,
@@ -33,11 +35,15 @@ for dag in bag.dags.values():
         "cron": dag.timetable.expression,
         "interval_h": dag.timetable.interval.total_seconds() / 3600,
         "tasks": {t.task_id: {"owner": t.owner, "retries": t.retries} for t in dag.tasks},
-        "pool": download.partial_kwargs.get("pool"),
-        "render_template": render.partial_kwargs.get("map_index_template"),
+        "pool": download.pool,
+        "render_template": render.map_index_template,
+        "mapped_group": type(render.task_group).__name__,
+        "wait_template": wait.map_index_template,
         "render_priority": render.priority_weight,
         "download_priority": download.priority_weight,
-        "sensor_deferrable": dag.get_task("wait_upstream").deferrable,
+        "increments_at_once": increment.max_active_tis_per_dagrun,
+        "final_trigger_rule": getattr(dag.get_task("publish").trigger_rule, "value", None),
+        "sensor_deferrable": wait.deferrable,
     }
 from datetime import datetime, timezone
 from airflow.serialization.definitions.dag import SerializedDAG
@@ -86,18 +92,23 @@ def test_one_wellformed_dag_per_model(tmp_path):
         assert d["max_active_runs"] == 2 and d["catchup"] is False
         for task_id, t in d["tasks"].items():
             assert t["owner"] == "framecast", (dag_id, task_id)
-            expected = 0 if task_id == "wait_upstream" else 2
+            expected = 0 if task_id == "chunk.wait" else 2
             assert t["retries"] == expected, (dag_id, task_id)
         assert d["pool"] == "framecast_download"
         assert d["render_template"] == "{{ chunk_label }}"
         assert d["render_priority"] > d["download_priority"]
+        assert d["wait_template"] == "{{ chunk_label }}"
+        assert d["mapped_group"] == "MappedTaskGroup"  # one wait->download->render->publish per chunk
+        assert d["increments_at_once"] == 1  # increments of a run never race
+        assert d["final_trigger_rule"] == "all_done"  # a missing chunk still publishes the rest
         assert d["sensor_deferrable"] is True
-        assert d["interval_h"] in (4.0, 5.0)
-    assert dags["framecast_icon_eu"]["cron"] == "0 4,10,16,22 * * *"
-    assert dags["framecast_gfs"]["cron"] == "0 5,11,17,23 * * *"
-    # what the scheduler and a backfill create: logical date = model run, started 4 h later
+        assert d["interval_h"] in (2.0, 3.5)
+    assert dags["framecast_icon_eu"]["cron"] == "0 2,8,14,20 * * *"
+    assert dags["framecast_gfs"]["cron"] == "30 3,9,15,21 * * *"
+    # what the scheduler and a backfill create: logical date = model run, started 2 h later (as
+    # the first steps arrive)
     assert result["icon_eu_schedule"] == [
-        ["2026-11-23T00:00:00+00:00", "2026-11-23T04:00:00+00:00"],
-        ["2026-11-23T06:00:00+00:00", "2026-11-23T10:00:00+00:00"],
-        ["2026-11-23T12:00:00+00:00", "2026-11-23T16:00:00+00:00"],
+        ["2026-11-23T00:00:00+00:00", "2026-11-23T02:00:00+00:00"],
+        ["2026-11-23T06:00:00+00:00", "2026-11-23T08:00:00+00:00"],
+        ["2026-11-23T12:00:00+00:00", "2026-11-23T14:00:00+00:00"],
     ]

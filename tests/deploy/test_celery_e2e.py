@@ -131,17 +131,16 @@ def test_full_run_renders_on_both_workers(cluster, celery_local):
 
     tis = cluster.task_instances(dag_id, run_id)
     assert {t["state"] for t in tis} == {"success"}
-    renders = [t for t in tis if t["task_id"] == "render"]
+    renders = [t for t in tis if t["task_id"] == "chunk.render"]
     assert [t["rendered_map_index"] for t in renders] == [
-        "t2m_mslp/europe/+000..+001", "t2m_mslp/europe/+002..+003",
-        "t2m_mslp/europe/+004..+005"]
+        "+000..+001", "+002..+003", "+004..+005"]
     assert {t["hostname"] for t in renders} == {WORKER, RENDER_WORKER}
     assert {(t["queue"], t["pool"]) for t in renders} == {
         (cluster.queue_names["render"], "framecast_render")}
-    others = [t for t in tis if t["task_id"] != "render"]
+    others = [t for t in tis if t["task_id"] != "chunk.render"]
     assert {t["queue"] for t in others} == {cluster.queue_names["default"]}
     assert {t["hostname"] for t in others} == {WORKER}  # the render worker takes only renders
-    assert {t["pool"] for t in tis if t["task_id"] == "download"} == {"framecast_download"}
+    assert {t["pool"] for t in tis if t["task_id"] == "chunk.download"} == {"framecast_download"}
 
     assert_each_frame_once(cluster, RUN1)
     # least privilege, as in docker-compose: the workers that ran all of this had neither the
@@ -161,7 +160,7 @@ def _wait_render_running_on(cluster, dag_id: str, run_id: str, host: str,
     while time.monotonic() < end:
         cluster.check_alive()
         for t in cluster.task_instances(dag_id, run_id):
-            if t["task_id"] == "render" and t["state"] == "running" and t["hostname"] == host:
+            if t["task_id"] == "chunk.render" and t["state"] == "running" and t["hostname"] == host:
                 return t
         if cluster.run_state(dag_id, run_id) in ("success", "failed"):
             break
@@ -194,14 +193,14 @@ def test_killed_worker_mid_render_run_still_completes(cluster, celery_local):
     assert state == "success", cluster.logs_tail()
 
     tis = {(t["task_id"], t["map_index"]): t for t in cluster.task_instances(dag_id, run_id)}
-    retried = tis[("render", victim["map_index"])]
+    retried = tis[("chunk.render", victim["map_index"])]
     assert retried["state"] == "success"
     assert retried["rendered_map_index"] == (
-        f"t2m_mslp/europe/+{victim_steps[0]:03d}..+{victim_steps[-1]:03d}")
+        f"+{victim_steps[0]:03d}..+{victim_steps[-1]:03d}")
     assert retried["try_number"] == victim["try_number"] + 1
     assert retried["hostname"] == WORKER
     history = [h for h in cluster.task_history(dag_id, run_id)
-               if (h["task_id"], h["map_index"]) == ("render", victim["map_index"])]
+               if (h["task_id"], h["map_index"]) == ("chunk.render", victim["map_index"])]
     assert [(h["try_number"], h["hostname"]) for h in history] == [
         (victim["try_number"], RENDER_WORKER)]
     assert history[0]["state"] in ("failed", "up_for_retry")
@@ -219,7 +218,7 @@ def test_killed_worker_mid_render_run_still_completes(cluster, celery_local):
 def test_backfill_over_two_logical_dates_gives_two_separate_runs(cluster, celery_local):
     dag_id = cluster.spec.dag_id
     first, second = BACKFILL_RUNS
-    # Backfill windows select runs by trigger time (run time + the model's 4 h delay).
+    # Backfill windows select runs by trigger time (run time + the model's 2 h delay).
     cluster.airflow("dags", "unpause", dag_id)
     cluster.airflow("backfill", "create", "--dag-id", dag_id,
                     "--from-date", first.isoformat(),

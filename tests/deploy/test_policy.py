@@ -32,7 +32,8 @@ def _task(task_id: str, tags=("framecast", "nwp")):
 def test_render_tasks_go_to_the_render_queue_and_pool(policy, monkeypatch):
     monkeypatch.setenv("FRAMECAST_RENDER_QUEUE", "render")
     monkeypatch.setenv("FRAMECAST_RENDER_POOL", "framecast_render")
-    render, download, other = _task("render"), _task("download"), _task("render", ("other",))
+    render, download = _task("chunk.render"), _task("chunk.download")
+    other = _task("chunk.render", ("other",))
     for t in (render, download, other):
         policy(t)
     assert (render.queue, render.pool) == ("render", "framecast_render")
@@ -43,7 +44,7 @@ def test_render_tasks_go_to_the_render_queue_and_pool(policy, monkeypatch):
 def test_policy_changes_nothing_when_unconfigured(policy, monkeypatch):
     monkeypatch.delenv("FRAMECAST_RENDER_QUEUE", raising=False)
     monkeypatch.delenv("FRAMECAST_RENDER_POOL", raising=False)
-    t = _task("render")
+    t = _task("chunk.render")
     policy(t)
     assert (t.queue, t.pool) == ("default", "default_pool")
 

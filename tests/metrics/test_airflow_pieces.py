@@ -209,3 +209,32 @@ def test_metrics_task_alerts_on_retried_frames_alone(tmp_path, make, smtp):
     (mail,) = smtp
     assert mail["Subject"].endswith(": 2 chunk(s) rendered by a retry")
     assert "(try 3)" in mail.get_payload(0).get_payload(decode=True).decode()
+
+
+def test_window_deadline_mails_only_when_the_window_is_not_public(smtp, tmp_path, monkeypatch):
+    """"First 3 h within 2 h 30 min": the callback reads the run's latency records; in time,
+    nothing is sent; one step late, the real SMTP server gets the e-mail."""
+    import asyncio
+
+    from framecast.metrics.latency import write_latency
+    from framecast.records import run_dir
+    from framecast_airflow import alerts
+
+    monkeypatch.setenv("FRAMECAST_DATA_ROOT", str(tmp_path))
+    run = datetime(2026, 11, 23, 0, tzinfo=UTC)
+    frames = run_dir(tmp_path / "frames", "icon-eu", run)
+    t0 = run.timestamp()
+    write_latency(frames, "+000..+001", [0, 1], run_time=run, available_at=t0 + 7200,
+                  published_at=t0 + 7300)
+    kwargs = {"to": ["ops@example.com"], "what": "ICON-EU +0..+003 h", "model": "icon-eu",
+              "upto_step": 3, "within_s": 9000.0, "smtp_conn_id": "fc_smtp", "context": CONTEXT}
+    # +2 and +3 not published yet when the deadline passes: late
+    assert asyncio.run(alerts.notify_window_missed(**kwargs)).startswith("[framecast] LATE")
+    assert len(smtp) == 1 and "+0..+003" in smtp[0]["Subject"]
+    write_latency(frames, "+002..+003", [2, 3], run_time=run, available_at=t0 + 7900,
+                  published_at=t0 + 8000)  # 2 h 13 min: in time
+    assert asyncio.run(alerts.notify_window_missed(**kwargs)) is None
+    assert len(smtp) == 1
+    kwargs["within_s"] = 7500.0  # the same records against a 2 h 05 min window: late
+    asyncio.run(alerts.notify_window_missed(**kwargs))
+    assert len(smtp) == 2

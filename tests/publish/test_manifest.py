@@ -208,11 +208,13 @@ def test_latest_runs_and_summary_documents():
                                   "manifest": "2026112306/manifest.json",
                                   "published_at": "2026-11-23T09:30:15+00:00"}
     assert mf.run_summary(man) == {"run_id": "2026112306", "run": "2026-11-23T06:00:00+00:00",
-                                   "complete": True, "products": ["a", "b"],
+                                   "complete": True, "status": "complete",
+                                   "missing_steps": [], "products": ["a", "b"],
                                    "manifest": "2026112306/manifest.json",
                                    "published_at": "2026-11-23T09:30:15+00:00"}
     assert mf.run_summary({"run_id": "1", "run": "r"}) == {
-        "run_id": "1", "run": "r", "complete": False, "products": [],
+        "run_id": "1", "run": "r", "complete": False, "status": "in_progress",
+        "missing_steps": [], "products": [],
         "manifest": "1/manifest.json", "published_at": ""}
     doc = mf.runs_doc("m", {"2026112300": {"id": 1}, "2026112306": {"id": 2},
                             "2026112218": {"id": 0}}, "2026112300")

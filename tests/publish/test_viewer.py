@@ -225,3 +225,62 @@ def test_viewer_refuses_unsafe_manifest_paths_and_enforces_its_csp(
         "document.body.appendChild(i);")
     WebDriverWait(browser, 10).until(lambda d: d.execute_script("return window.__csp.length"))
     assert "img-src" in browser.execute_script("return window.__csp.join(';')")
+
+
+def test_viewer_follows_a_run_in_progress_and_flags_an_incomplete_one(
+    tmp_path, http_root, browser, make_run_dir
+):
+    """A run published chunk by chunk: the viewer marks it in progress, picks up the next
+    chunk's steps by itself (refreshing) without leaving the frame on screen, and flags the
+    finished run as incomplete with the steps that never arrived."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    from framecast.publish import publish_increment
+
+    www, base = http_root
+    expected = [0, 1, 2, 3, 4, 5]
+    run = make_run_dir(tmp_path / "b", run_time=RUN_B, products=("t2m",), regions=("eu",),
+                       steps=(0, 1, 2, 3), size=(320, 200))
+    publish_increment(run, LocalTarget(www), [0, 1], model="icon-eu", run_time=RUN_B,
+                      expected_steps=expected, latest_after_step=1)
+
+    browser.get(f"{base}/icon-eu/index.html#refresh=1")
+    _wait_frame(browser, lambda s: s["step"] == "0", "first frame of the run in progress")
+    status = browser.find_element(By.ID, "status")
+    assert "in progress" in status.text and "2 of 6 steps" in status.text, status.text
+    assert "partial" in status.get_attribute("class")
+    assert Select(browser.find_element(By.ID, "run")).first_selected_option.text == \
+        "20261123 00Z (in progress)"
+    assert browser.find_element(By.ID, "slider").get_attribute("max") == "1"
+    browser.find_element(By.ID, "next").click()
+    _wait_frame(browser, lambda s: s["step"] == "1", "second step")
+
+    # the next chunk goes online: the page notices by itself, the frame on screen stays
+    publish_increment(run, LocalTarget(www), [2, 3], model="icon-eu", run_time=RUN_B,
+                      expected_steps=expected, latest_after_step=1)
+    WebDriverWait(browser, 15).until(
+        lambda d: d.find_element(By.ID, "slider").get_attribute("max") == "3",
+        message="the new steps never appeared")
+    assert "4 of 6 steps" in browser.find_element(By.ID, "status").text
+    assert _frame_state(browser)["step"] == "1"
+    browser.find_element(By.ID, "last").click()
+    st = _wait_frame(browser, lambda s: s["step"] == "3", "a step of the new chunk")
+    assert st["src"] == "2026112300/t2m/eu/t2m_eu_003.png"
+
+    # the run ends without steps 4 and 5: flagged, and the page stops asking
+    publish_run(run, LocalTarget(www), model="icon-eu", run_time=RUN_B, expected_steps=expected,
+                latest_after_step=1)
+    WebDriverWait(browser, 15).until(
+        lambda d: "Incomplete run" in d.find_element(By.ID, "status").text,
+        message="the incomplete run was never flagged")
+    status = browser.find_element(By.ID, "status")
+    assert "+4, +5 never arrived" in status.text
+    assert "incomplete" in status.get_attribute("class")
+    assert Select(browser.find_element(By.ID, "run")).first_selected_option.text == \
+        "20261123 00Z (incomplete)"
+    browser.refresh()  # the run picker reads the same from runs.json
+    _wait_frame(browser, lambda s: True, "after reload")
+    assert [o.text for o in Select(browser.find_element(By.ID, "run")).options] == [
+        "20261123 00Z (incomplete)"]
+    assert "Incomplete run" in browser.find_element(By.ID, "status").text

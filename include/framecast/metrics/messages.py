@@ -104,3 +104,26 @@ def budget_html(result: BudgetResult, *, dag_id: str = "", run_id: str = "",
         out.append(f'<p><a href="{escape(link, quote=True)}">Open the run in Airflow</a>: '
                    f"{escape(link)}</p>")
     return "".join(out)
+
+
+def incomplete_subject(model: str, run_id: str, missing: list[int]) -> str:
+    return (f"[framecast] INCOMPLETE: {model} {run_id}: {len(missing)} step(s) missing "
+            f"(+{min(missing)}..+{max(missing)} h)")
+
+
+def incomplete_html(*, model: str, run_id: str, missing: list[int], published: list[int],
+                    dag_id: str, dag_run_id: str, link: str) -> str:
+    """Body of the e-mail for a run published without some steps (they never arrived)."""
+    def steps(values: list[int]) -> str:
+        return ", ".join(f"+{s}" for s in values) or "none"
+
+    return (
+        f"<p>Model <b>{escape(model)}</b> run <b>{escape(run_id)}</b> was published "
+        f"<b>incomplete</b>: the files of some steps never arrived upstream before their wait "
+        f"timed out. Every other chunk was published; viewers show the run as incomplete.</p>"
+        f"<table><tr><th>Missing steps</th><td>{escape(steps(missing))}</td></tr>"
+        f"<tr><th>Published steps</th><td>{escape(steps(published))}</td></tr>"
+        f"<tr><th>DAG / run</th><td>{escape(dag_id)} / {escape(dag_run_id)}</td></tr></table>"
+        f"<p>Once the files are upstream, clear the failed chunk's tasks to publish it: "
+        f'<a href="{escape(link, quote=True)}">open the run in Airflow</a> ({escape(link)}).</p>'
+    )

@@ -15,10 +15,12 @@ import tempfile
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 
 from framecast.errors import DataError
+from framecast.metrics.latency import StepLatency, read_latency
 from framecast.metrics.store import frame_total_ms, percentile
 from framecast.records import REPORT_DIR, FrameRecord
 
@@ -144,9 +146,30 @@ def plot_throughput(stats: Sequence[GroupStats]) -> bytes:
     return _png(fig)
 
 
+def _latency_table(rows: Sequence[StepLatency]) -> str:
+    """Per step: inputs upstream -> charts public, and public after run time (minutes)."""
+    if not rows:
+        return ""
+
+    def utc(t: float | None) -> str:
+        return "-" if t is None else datetime.fromtimestamp(t, UTC).strftime("%H:%M:%S")
+
+    body = "".join(
+        f"<tr><td>{r.step}</td><td>{escape(r.chunk)}</td><td>{utc(r.available_at)}</td>"
+        f"<td>{utc(r.published_at)}</td>"
+        f"<td>{'-' if r.latency_s is None else f'{r.latency_s:.1f}'}</td>"
+        f"<td>{r.since_run_s / 60:.1f}</td></tr>"
+        for r in rows
+    )
+    return ("<h2>Publish latency by step</h2><table id=\"latency\"><tr><th>step</th>"
+            "<th>chunk</th><th>inputs upstream (UTC)</th><th>published (UTC)</th>"
+            "<th>latency s</th><th>after run time min</th></tr>" + body + "</table>")
+
+
 def render_html(model: str, run: str, stats: Sequence[GroupStats],
-                records: Sequence[FrameRecord], images: Sequence[str]) -> str:
-    """The report page: summary table, per-step table and the plots."""
+                records: Sequence[FrameRecord], images: Sequence[str],
+                latency: Sequence[StepLatency] = ()) -> str:
+    """The report page: summary table, publish latency, per-step table and the plots."""
     total_frames = sum(s.frames for s in stats)
     total_s = sum(s.sum_ms for s in stats) / 1000.0
     head = (
@@ -180,7 +203,7 @@ def render_html(model: str, run: str, stats: Sequence[GroupStats],
         f"<h1>{escape(title)}</h1>"
         f"<p>{total_frames} frames, {total_s:.1f} s of frame time in total.</p>"
         f"<h2>By product and region</h2><table id=\"summary\">{head}{rows}</table>"
-        f"{imgs}"
+        f"{_latency_table(latency)}{imgs}"
         "<h2>By step</h2><table id=\"steps\"><tr><th>product</th><th>region</th><th>step</th>"
         + "".join(f"<th>{st.removesuffix('_ms')} ms</th>" for st in STAGES)
         + "<th>total ms</th><th>bytes</th><th>host</th><th>try</th><th>frame</th></tr>"
@@ -219,6 +242,7 @@ def write_report(run_dir: Path | str, records: Sequence[FrameRecord] | None = No
     for name, data in images.items():
         _atomic_write(out / name, data)
     index = out / "index.html"
-    html = render_html(models.pop(), runs.pop(), stats, records, list(images))
+    html = render_html(models.pop(), runs.pop(), stats, records, list(images),
+                       read_latency(run_path))
     _atomic_write(index, html.encode("utf-8"))
     return index

@@ -92,13 +92,16 @@ def _local_file(run_path: Path, rel: str, **kw) -> LocalFile:
 
 
 def collect_files(
-    run_path: Path, run_time: datetime, products: Iterable[str] | None = None
+    run_path: Path, run_time: datetime, products: Iterable[str] | None = None,
+    steps: Iterable[int] | None = None,
 ) -> list[LocalFile]:
     """Every frame (from the run's frame records) and video of the wanted products.
 
     Frames come from the records rather than from globbing, so stray files in the run folder
     (a half-rendered chunk, an editor's backup) are never published. Videos are whatever
     ``<product>/<region>/*.mp4|*.gif`` exists for a product/region that has frames.
+    ``steps`` keeps only the chart frames of those steps (one increment of a run still
+    arriving): no videos, point forecasts or report, which need the whole run.
     """
     run_path = Path(run_path)
     wanted = set(products) if products is not None else None
@@ -106,6 +109,12 @@ def collect_files(
     if not records:
         raise DataError(f"{run_path / RECORDS_DIR}: no frame records; render the run first")
     where = str(run_path / RECORDS_DIR)
+    if steps is not None:
+        step_set = {int(s) for s in steps}
+        records = [r for r in records
+                   if r.product not in POINT_PRODUCTS and int(r.step) in step_set]
+        if not records:
+            raise DataError(f"{where}: no frame records for step(s) {sorted(step_set)}")
     _check_run_time(records, run_time, where)
     files: list[LocalFile] = []
     regions: set[tuple[str, str]] = set()
@@ -128,10 +137,12 @@ def collect_files(
             )
         )
         regions.add((rec.product, rec.region))
-    if wanted is not None:
+    if wanted is not None and steps is None:
         missing = wanted - {p for p, _ in regions}
         if missing:
             raise DataError(f"{where}: no frames recorded for product(s) {sorted(missing)}")
+    if steps is not None:
+        return files
     for product, region in sorted(regions):
         folder = run_path / product / region
         for video in sorted(folder.glob("*")):
@@ -266,6 +277,85 @@ def build_manifest(
     }
 
 
+#: Run states a manifest carries: still arriving, all expected steps there, given up on some.
+STATUSES = ("in_progress", "complete", "incomplete")
+
+
+def merge_increment(previous: dict | None, new: dict) -> dict:
+    """``new`` (one increment's frames) laid over ``previous`` (what the target lists now).
+
+    Frames merge per (product, region, step), the increment winning, so increments of different
+    steps add up and a re-published chunk replaces its own frames only. Everything else the
+    previous manifest lists (places, report, videos) stays.
+    """
+    if not previous:
+        return new
+    out = dict(previous)
+    products = {name: {"regions": {r: {"frames": list(reg.get("frames", [])),
+                                        "videos": dict(reg.get("videos", {}))}
+                                    for r, reg in (prod.get("regions") or {}).items()}}
+                for name, prod in (previous.get("products") or {}).items()}
+    for name, prod in (new.get("products") or {}).items():
+        for region, reg in prod["regions"].items():
+            have = products.setdefault(name, {"regions": {}})["regions"].setdefault(
+                region, {"frames": [], "videos": {}})
+            steps = {fr["step"] for fr in reg["frames"]}
+            have["frames"] = sorted([fr for fr in have["frames"] if fr["step"] not in steps]
+                                    + reg["frames"], key=lambda fr: fr["step"])
+            have["videos"].update(reg.get("videos", {}))
+    out["products"] = dict(sorted(products.items()))
+    out["product_names"] = sorted(products)
+    out["regions"] = sorted({r for p in products.values() for r in p["regions"]})
+    out["steps"] = sorted({fr["step"] for p in products.values()
+                           for r in p["regions"].values() for fr in r["frames"]})
+    out["files"] = dict(sorted({**(previous.get("files") or {}),
+                                **(new.get("files") or {})}.items()))
+    out["published_at"] = new["published_at"]
+    return out
+
+
+def covered_steps(manifest: dict) -> set[int]:
+    """Steps every product/region of the manifest has a frame for."""
+    regions = [r for p in (manifest.get("products") or {}).values()
+               for r in (p.get("regions") or {}).values()]
+    if not regions:
+        return set()
+    sets = [{fr["step"] for fr in r.get("frames", [])} for r in regions]
+    return set.intersection(*sets)
+
+
+def set_status(manifest: dict, status: str, expected_steps: Iterable[int]) -> dict:
+    """Mark ``manifest`` in_progress / complete / incomplete against the run's expected steps.
+
+    ``missing_steps`` lists expected steps some product/region still lacks: the steps to come
+    for a run in progress, the steps given up on for an incomplete one. ``complete`` stays the
+    boolean older viewers read.
+    """
+    if status not in STATUSES:
+        raise PublishError(f"run status {status!r} is not one of {', '.join(STATUSES)}")
+    expected = sorted({int(s) for s in expected_steps})
+    have = covered_steps(manifest)
+    manifest["status"] = status
+    manifest["complete"] = status == "complete"
+    manifest["expected_steps"] = expected
+    manifest["missing_steps"] = [s for s in expected if s not in have]
+    return manifest
+
+
+def ready_for_latest(manifest: dict, upto_step: int | None) -> bool:
+    """Whether a run's published frames satisfy its model's ``latest_when`` rule.
+
+    ``upto_step`` None: only a complete run. Otherwise every product/region must have every
+    expected step up to and including ``upto_step`` (the first 24 h, the first chunk).
+    """
+    if manifest.get("status", "complete" if manifest.get("complete") else "") == "complete":
+        return True
+    if upto_step is None:
+        return False
+    expected = [s for s in manifest.get("expected_steps") or [] if s <= upto_step]
+    return bool(expected) and set(expected) <= covered_steps(manifest)
+
+
 def latest_doc(manifest: dict) -> dict:
     """``latest.json``: just enough for a viewer to find the run's manifest."""
     return {
@@ -293,6 +383,9 @@ def run_summary(manifest: dict) -> dict:
         "run_id": manifest["run_id"],
         "run": manifest["run"],
         "complete": bool(manifest.get("complete")),
+        "status": manifest.get("status") or ("complete" if manifest.get("complete")
+                                             else "in_progress"),
+        "missing_steps": list(manifest.get("missing_steps") or []),
         "products": sorted(manifest.get("products", {})),
         "manifest": f"{manifest['run_id']}/{MANIFEST_NAME}",
         "published_at": manifest.get("published_at", ""),

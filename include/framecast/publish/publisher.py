@@ -10,9 +10,12 @@ Order of operations, and why:
    complete, so a present file is a whole file).
 3. The rest goes up through ``workers`` connections, each reconnecting with exponential
    backoff when the connection drops and continuing with the file it was on.
-4. The run's ``manifest.json`` is written once every file of its products arrived, then
-   ``runs.json``; only for a complete run is ``latest.json`` switched, and only after that
-   are runs beyond the retention count removed (never the one ``latest`` points to).
+4. The run's ``manifest.json`` is written once every file it lists arrived (an increment of a
+   run still arriving merges its steps into the manifest as the target has it now, status
+   ``in_progress``), then ``runs.json``; ``latest.json`` is switched only for a complete run or
+   once the first steps the model's ``latest_when`` asks for are there, never to an older run,
+   and only after a final publish are runs beyond the retention count removed (never the one
+   ``latest`` points to).
 
 A failure at any point leaves the previous ``latest`` run untouched and the new run without a
 manifest (or with the previous products only), so viewers keep showing complete data.
@@ -62,6 +65,11 @@ class PublishReport:
     symlink: bool = False
     #: a complete run older than the one ``latest`` points to: published beside it, not switched
     kept_newer_latest: bool = False
+    #: the run's state after this publish (in_progress / complete / incomplete), its steps
+    #: published so far and the expected steps still missing
+    status: str = ""
+    steps: list[int] = field(default_factory=list)
+    missing_steps: list[int] = field(default_factory=list)
 
     def summary(self) -> str:
         rate = self.bytes_uploaded / self.seconds / 1e6 if self.seconds > 0 else 0.0
@@ -138,6 +146,8 @@ def publish_run(
     viewer: bool = True,
     symlink: bool = True,
     force_latest: bool = False,
+    expected_steps: Iterable[int] | None = None,
+    latest_after_step: int | None = None,
 ) -> PublishReport:
     """Publish a whole run and make it the one ``latest.json`` points to, unless it is older.
 
@@ -148,12 +158,53 @@ def publish_run(
     ``force_latest=True`` points ``latest`` back at it. Raises PublishAuthError on rejected
     credentials (nothing is written), PublishError when the target stays unreachable after
     ``retries`` reconnects.
+
+    ``expected_steps`` (the steps the run should have) marks a run that lacks some of them
+    ``incomplete`` (with ``missing_steps``) instead of ``complete``; such a run becomes
+    ``latest`` only when ``latest_after_step`` is set and every step up to it is there.
     """
     return _publish(
         Path(run_path), target, model=model, run_time=run_time, products=products,
         complete=True, retention=retention, workers=workers, progress=progress,
         retries=retries, backoff=backoff, viewer=viewer, symlink=symlink,
-        force_latest=force_latest,
+        force_latest=force_latest, expected_steps=expected_steps,
+        latest_after_step=latest_after_step,
+    )
+
+
+def publish_increment(
+    run_path: Path,
+    target: PublishTarget,
+    steps: Iterable[int],
+    *,
+    model: str,
+    run_time: datetime,
+    expected_steps: Iterable[int],
+    latest_after_step: int | None = None,
+    workers: int = 4,
+    progress: Progress | None = None,
+    retries: int = 5,
+    backoff: float = 1.0,
+    viewer: bool = True,
+    symlink: bool = True,
+    force_latest: bool = False,
+) -> PublishReport:
+    """Publish the frames of ``steps`` (one chunk of a run still arriving upstream).
+
+    The uploaded frames join the run's manifest as it is on the target now (re-read just
+    before the manifest is rewritten, so increments never drop each other's entries; callers
+    still run one increment per run at a time). The run stays ``in_progress`` until the final
+    :func:`publish_run`; ``latest`` moves to it once every product/region has every expected
+    step up to ``latest_after_step`` (None: only the final publish of a complete run moves it),
+    and never backwards unless ``force_latest``. A chunk published again after the run was
+    finished re-evaluates the status, so re-running a missing chunk completes the run.
+    """
+    return _publish(
+        Path(run_path), target, model=model, run_time=run_time, products=None,
+        complete=False, retention=None, workers=workers, progress=progress,
+        retries=retries, backoff=backoff, viewer=viewer, symlink=symlink,
+        force_latest=force_latest, steps=list(steps), expected_steps=expected_steps,
+        latest_after_step=latest_after_step,
     )
 
 
@@ -200,6 +251,9 @@ def _publish(
     viewer: bool,
     symlink: bool,
     force_latest: bool,
+    steps: list[int] | None = None,
+    expected_steps: Iterable[int] | None = None,
+    latest_after_step: int | None = None,
 ) -> PublishReport:
     t0 = time.perf_counter()
     mf.check_name("model", model, "publish")
@@ -208,7 +262,7 @@ def _publish(
     if workers < 1:
         raise PublishError(f"workers must be at least 1, got {workers}")
     run_id = mf.run_id_of(run_time)
-    files = mf.collect_files(run_path, run_time, products)
+    files = mf.collect_files(run_path, run_time, products, steps=steps)
     run_dir = f"{model}/{run_id}"
     report = PublishReport(
         model=model, run_id=run_id, target=target.description,
@@ -245,16 +299,19 @@ def _publish(
         if viewer:
             _publish_viewer(main, model)
         if not complete:
-            # another product of this run may have been published meanwhile: merge with the
-            # manifest as it is now, not as it was when we started
+            # another product or chunk of this run may have been published meanwhile: merge
+            # with the manifest as it is now, not as it was when we started
             prev = _read_json(main, f"{run_dir}/{mf.MANIFEST_NAME}")
-            # republishing a product of a finished run leaves the run finished
-            report.complete = bool(prev and prev.get("complete"))
-        new_manifest = mf.build_manifest(model, run_time, files, complete=report.complete,
-                                         previous=None if complete else prev)
+        new_manifest = _next_manifest(model, run_time, files, complete, prev, steps,
+                                      expected_steps)
+        report.complete = new_manifest["status"] == "complete"
+        report.status = new_manifest["status"]
+        report.steps = list(new_manifest["steps"])
+        report.missing_steps = list(new_manifest["missing_steps"])
         main("write manifest", lambda t: t.write_bytes(
             f"{run_dir}/{mf.MANIFEST_NAME}", mf.dumps(new_manifest)))
-        report.latest = _switch_pointers(main, model, new_manifest, complete, symlink, report,
+        switch = mf.ready_for_latest(new_manifest, latest_after_step)
+        report.latest = _switch_pointers(main, model, new_manifest, switch, symlink, report,
                                          force_latest=force_latest)
         if complete and retention is not None:
             report.removed_runs = _apply_retention(main, model, retention, report.latest)
@@ -264,6 +321,39 @@ def _publish(
     report.seconds = time.perf_counter() - t0
     log.info("published %s", report.summary())
     return report
+
+
+def _next_manifest(
+    model: str, run_time: datetime, files: list[mf.LocalFile], final: bool,
+    prev: dict | None, steps: list[int] | None, expected_steps: Iterable[int] | None,
+) -> dict:
+    """The manifest after this publish, with its status (in_progress/complete/incomplete).
+
+    A final publish lists exactly the run's files. A product publish replaces its products in
+    ``prev``; an increment (``steps``) merges its frames into ``prev`` per step.
+    """
+    expected = (list(expected_steps) if expected_steps is not None
+                else (prev or {}).get("expected_steps"))
+    if steps is not None:
+        fresh = mf.build_manifest(model, run_time, files, complete=False)
+        manifest = mf.merge_increment(prev, fresh)
+        finished = (prev or {}).get("status") in ("complete", "incomplete")
+    else:
+        manifest = mf.build_manifest(model, run_time, files,
+                                     complete=final or bool(prev and prev.get("complete")),
+                                     previous=None if final else prev)
+        finished = final or manifest["complete"]
+    if not expected:
+        expected = manifest["steps"]
+    if final and expected_steps is None:
+        # a whole run published without a step plan is complete by definition (CLI, older
+        # callers); products with fewer steps than others are not "missing" anything
+        return mf.set_status(manifest, "complete", [])
+    if finished:
+        # a finished run (or a chunk re-published after it) is as complete as its frames
+        missing = set(expected) - mf.covered_steps(manifest)
+        return mf.set_status(manifest, "incomplete" if missing else "complete", expected)
+    return mf.set_status(manifest, "in_progress", expected)
 
 
 def _plan(
@@ -374,11 +464,12 @@ def _switch_pointers(
     main: _Retrying, model: str, manifest: dict, complete: bool, symlink: bool,
     report: PublishReport, *, force_latest: bool = False,
 ) -> str | None:
-    """Update runs.json (and, for a complete run, latest.json + the ``latest`` symlink).
+    """Update runs.json (and, when ``complete`` says the run may be shown by default,
+    latest.json + the ``latest`` symlink).
 
     Run ids are ``YYYYMMDDHH``, so comparing them as strings orders them in time. An older
-    complete run leaves ``latest`` where it is (``force_latest`` overrides): a backfill must
-    never make the site show an outdated forecast as the current one.
+    run leaves ``latest`` where it is (``force_latest`` overrides): a backfill must never make
+    the site show an outdated forecast as the current one.
     """
     latest_path = f"{model}/{mf.LATEST_NAME}"
     current = _read_json(main, latest_path)

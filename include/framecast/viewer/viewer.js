@@ -9,6 +9,12 @@
  * Neighbouring frames are preloaded so stepping and playing do not flicker, and
  * playback waits for the next frame to be decoded instead of skipping it.
  *
+ * A run still arriving upstream is published chunk by chunk (manifest "status": in_progress):
+ * the viewer says so, shows the steps published so far and re-reads the manifest every
+ * REFRESH seconds (hash option "refresh=<s>", at least 1), adding new steps without
+ * interrupting the frame on screen. A run finished without some steps ("incomplete") is
+ * flagged with the steps it lacks.
+ *
  * Manifests come from the publish target, which may be shared or tampered with: every path
  * taken from them must be a plain relative path below this page (no scheme, no "//", no "..",
  * no leading "/") and run ids must be YYYYMMDDHH, otherwise the entry is refused. index.html
@@ -30,7 +36,7 @@
   const cache = new Map(); // url -> HTMLImageElement (keeps preloaded frames decoded)
   const state = {
     runs: [], manifest: null, runId: null, product: null, region: null,
-    frames: [], index: 0, timer: null, playing: false,
+    frames: [], index: 0, timer: null, playing: false, refreshTimer: null, refreshMs: 60000,
   };
 
   const SAFE_PATH = /^[A-Za-z0-9_][A-Za-z0-9._+\-]*(\/[A-Za-z0-9_][A-Za-z0-9._+\-]*)*$/;
@@ -78,6 +84,7 @@
     const frame = state.frames[state.index];
     const parts = [["run", state.runId], ["product", state.product], ["region", state.region]];
     if (frame) parts.push(["step", String(frame.step)]);
+    if (state.refreshMs !== 60000) parts.push(["refresh", String(state.refreshMs / 1000)]);
     if (state.tab === "places") {
       parts.push(["tab", "places"], ["place", state.place || ""]);
       if (pl.sounding.value) parts.push(["sounding", pl.sounding.value]);
@@ -109,8 +116,41 @@
       " UTC";
   }
 
+  // Manifests before run states existed carry only "complete".
+  function runStatus(doc) {
+    if (doc && ["in_progress", "complete", "incomplete"].includes(doc.status)) return doc.status;
+    return doc && doc.complete ? "complete" : "in_progress";
+  }
+
   function runLabel(r) {
-    return r.run_id.slice(0, 8) + " " + r.run_id.slice(8) + "Z" + (r.complete ? "" : " (in progress)");
+    const suffix = { complete: "", in_progress: " (in progress)", incomplete: " (incomplete)" };
+    return r.run_id.slice(0, 8) + " " + r.run_id.slice(8) + "Z" + suffix[runStatus(r)];
+  }
+
+  function stepList(steps) {
+    return (steps || []).map((s) => "+" + Number(s)).join(", ");
+  }
+
+  function showRunStatus() {
+    const m = state.manifest;
+    const status = runStatus(m);
+    const steps = (m.steps || []).map(Number);
+    const expected = (m.expected_steps || []).map(Number);
+    if (status === "complete") {
+      setStatus("");
+    } else if (status === "incomplete") {
+      setStatus("Incomplete run: step(s) " + stepList(m.missing_steps) +
+        " never arrived upstream; the other steps are shown.", "incomplete");
+    } else if (expected.length) {
+      setStatus("This run is still being published: " + steps.length + " of " +
+        expected.length + " steps so far (up to +" + Math.max(-1, ...steps) + " h), in progress;" +
+        " the page checks for new steps every " + Math.round(state.refreshMs / 1000) + " s.",
+      "partial");
+    } else {
+      setStatus("This run is still being published: more products will follow.", "partial");
+    }
+    const opt = [...el.run.options].find((o) => o.value === state.runId);
+    if (opt) opt.textContent = runLabel({ run_id: state.runId, status: status });
   }
 
   // The checksum in the query makes each URL immutable: a frame rendered again under the
@@ -332,11 +372,58 @@
   pl.place.addEventListener("change", () => selectPlace(pl.place.value));
   pl.sounding.addEventListener("change", showSounding);
 
+  function manifestUrl(runId) {
+    const entry = state.runs.find((r) => r.run_id === runId);
+    return entry && entry.manifest ? safePath(entry.manifest, "manifest path")
+      : safeRunId(runId) + "/manifest.json";
+  }
+
+  function scheduleRefresh() {
+    clearTimeout(state.refreshTimer);
+    if (runStatus(state.manifest) === "in_progress") {
+      state.refreshTimer = setTimeout(guarded(refreshRun), state.refreshMs);
+    }
+  }
+
+  // New steps of a run in progress join the slider; the frame on screen stays as it is.
+  async function refreshRun() {
+    const runId = state.runId;
+    const doc = await getJSON(manifestUrl(runId));
+    if (runId !== state.runId) return; // another run was picked meanwhile
+    if (doc.published_at !== state.manifest.published_at ||
+        runStatus(doc) !== runStatus(state.manifest)) {
+      state.manifest = doc;
+      const names = Object.keys(doc.products).sort();
+      if (names.length) {
+        state.product = fillSelect(el.product, names, null, state.product);
+        const regions = Object.keys(doc.products[state.product].regions).sort();
+        const region = fillSelect(el.region, regions, null, state.region);
+        const current = state.frames[state.index];
+        if (!current || region !== state.region) {
+          state.region = region;
+          selectRegion(current ? current.step : null);
+        } else {
+          const reg = doc.products[state.product].regions[state.region];
+          state.frames = (reg.frames || []).slice().sort((a, b) => a.step - b.step);
+          state.index = Math.max(0, state.frames.findIndex((f) => f.step === current.step));
+          el.slider.max = String(Math.max(0, state.frames.length - 1));
+          el.slider.value = String(state.index);
+          el.stepinfo.textContent = "+" + current.step + " h  (" + (state.index + 1) + "/" +
+            state.frames.length + ")";
+          showDownloads(reg.videos);
+        }
+      }
+      el.runinfo.textContent = "Run " + fmtTime(doc.run) + ", published " +
+        fmtTime(doc.published_at) + ".";
+      showRunStatus();
+    }
+    scheduleRefresh();
+  }
+
   async function loadRun(runId, wanted) {
     stop();
-    const entry = state.runs.find((r) => r.run_id === runId);
-    const url = entry && entry.manifest ? safePath(entry.manifest, "manifest path")
-      : safeRunId(runId) + "/manifest.json";
+    clearTimeout(state.refreshTimer);
+    const url = manifestUrl(runId);
     setStatus("Loading run " + runId + "…");
     state.manifest = await getJSON(url);
     state.runId = safeRunId(state.manifest.run_id);
@@ -348,14 +435,16 @@
     document.title = state.manifest.model + " " + state.runId + " – framecast";
     el.runinfo.textContent = "Run " + fmtTime(state.manifest.run) + ", published " +
       fmtTime(state.manifest.published_at) + ".";
-    if (state.manifest.complete) setStatus("");
-    else setStatus("This run is still being published: more products will follow.", "partial");
+    showRunStatus();
     if (names.length) selectProduct(wanted.region, wanted.step);
     await loadPlaces(wanted);
+    scheduleRefresh();
   }
 
   async function init() {
     const wanted = readHash();
+    const refresh = Number(wanted.refresh);
+    if (refresh >= 1) state.refreshMs = refresh * 1000;
     let latest = null;
     try {
       const runs = await getJSON("runs.json");
