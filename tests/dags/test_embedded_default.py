@@ -52,7 +52,7 @@ def test_demo_run_on_the_real_scheduler_uses_both_slots_without_db_errors(tmp_pa
                         "/taskInstances?limit=100")["task_instances"]
         stack.api("PATCH", f"/dags/{demo.DAG_ID}/dagRuns/{run['dag_run_id']}",
                   {"note": f"checked {len(calls)} times"})
-        running = sum(t["state"] == "running" and t["task_id"] == "render" for t in tis)
+        running = sum(t["state"] == "running" and t["task_id"] == "chunk.render" for t in tis)
         calls.append(f"{running} render tasks running")
 
     with UpstreamServer(upstream_root) as upstream:
@@ -70,8 +70,8 @@ def test_demo_run_on_the_real_scheduler_uses_both_slots_without_db_errors(tmp_pa
             im.load()
             assert im.size == (1000, 800)
 
-    renders = [t for t in airflow.task_states(demo.DAG_ID) if t["task_id"] == "render"]
-    assert len(renders) == len(PRODUCTS) * len(REGIONS) * len(STEPS) // 2
+    renders = [t for t in airflow.task_states(demo.DAG_ID) if t["task_id"] == "chunk.render"]
+    assert len(renders) == len(STEPS) // 2  # one render task per chunk of 2 steps
     assert all(t["state"] == "success" for t in renders)
     spans = [(datetime.fromisoformat(t["start_date"]), datetime.fromisoformat(t["end_date"]))
              for t in renders]
