@@ -34,7 +34,9 @@ from framecast.fetch import (
 )
 from framecast.upstream import UpstreamServer
 
-FAST = HttpSpec(timeout=5, retries=3, backoff=0.01)
+# back-offs capped tiny: a mutant that sleeps the cap instead of the back-off costs 0.05 s,
+# not a minute, and still fails the checks of the recorded sleeps
+FAST = HttpSpec(timeout=5, retries=3, backoff=0.01, max_backoff=0.05)
 
 
 def _message(edition: int = 2, short_name: str = "t", step: int = 0) -> bytes:
@@ -229,7 +231,8 @@ def test_persistent_and_permanent_failures(upstream, tmp_path, msgs):
     assert list((tmp_path / "d").iterdir()) == []
     with pytest.raises(FetchError, match=r"http://127\.0\.0\.1:1/x: failed after 2 attempts.*"
                                          r"ConnectionError"):
-        fetch_file("http://127.0.0.1:1", _rf("x"), tmp_path / "e", http=HttpSpec(2, 2, 0.0))
+        fetch_file("http://127.0.0.1:1", _rf("x"), tmp_path / "e",
+                   http=HttpSpec(2, 2, 0.0, max_backoff=0.05))
 
 
 def test_ranged_download_fetches_only_the_wanted_message(upstream, tmp_path, msgs):
