@@ -281,3 +281,59 @@ def test_linear_sampling_of_the_globe_is_exact_in_its_lonlat_band_and_polar_caps
     # the nearest cell misses by far more than the tolerance
     near = build_sampler(Grid("unstructured", clat, clon), lon, lat, method="nearest")
     assert np.abs(near.sample(clat.astype(np.float32))[band] - lat[band]).max() > 1.0
+
+
+@pytest.mark.parametrize("locate", ["trapezoid", "star"], indirect=True)
+def test_linear_sampling_of_no_target_one_target_and_targets_all_round_the_globe(locate):
+    rng = np.random.default_rng(8)
+    clat = np.degrees(np.arcsin(rng.uniform(-1, 1, 3000)))
+    clon = rng.uniform(-180, 180, 3000)
+    grid = Grid("unstructured", clat, clon)
+    values = clat.astype(np.float32)
+    # only NaN targets: nothing to sample, an all-NaN result of the right length
+    none = build_sampler(grid, np.array([np.nan, np.nan, 5.0]), np.array([1.0, np.nan, np.nan]))
+    assert none.grid_key == grid.key and not none.valid.any()
+    assert np.isnan(none.sample(values)).all() and none.sample(values).shape == (3,)
+    # one target (sparser than the cells): the nearest cell, as on a global map's pixel
+    one = build_sampler(grid, np.array([12.3]), np.array([-20.7]))
+    assert one.grid_key == grid.key
+    near = _great_circle_nearest(clon, clat, np.array([12.3]), np.array([-20.7]))
+    np.testing.assert_array_equal(one.sample(values), values[near])
+    # targets in antipodal pairs, denser than the cells (a global map's pixels): their mean
+    # direction is zero, so there is no region centre; still exact in the band (away from the
+    # date line, where cells farther apart than the 5 deg band repeated across it can leave a
+    # target outside the triangulation, on its nearest cell)
+    lon = rng.uniform(-180, 180, 3500)
+    lat = np.degrees(np.arcsin(rng.uniform(-0.8, 0.8, 3500)))
+    lon, lat = np.concatenate([lon, (lon + 360.0) % 360.0 - 180.0]), np.concatenate([lat, -lat])
+    both = build_sampler(grid, lon, lat)
+    assert both.grid_key == grid.key
+    away = np.abs(lon) < 165
+    np.testing.assert_allclose(both.sample(values)[away], lat[away], atol=1e-4)
+
+
+def test_a_subset_of_the_last_targets_reuses_its_triangulation(monkeypatch):
+    """A map's contour grid (every 2nd pixel of its fill grid) costs no second triangulation;
+    other targets, or another grid, get their own."""
+    from framecast.render import sampling
+
+    calls = []
+    real = sampling._triangulated
+    monkeypatch.setattr(sampling, "_LAST", {})
+    monkeypatch.setattr(sampling, "_triangulated",
+                        lambda grid, lon, lat: calls.append(grid.key) or real(grid, lon, lat))
+    rng = np.random.default_rng(2)
+    clat, clon = rng.uniform(40, 60, 800), rng.uniform(0, 20, 800)
+    grid = Grid("unstructured", clat, clon)
+    lon, lat = np.meshgrid(np.linspace(5, 15, 40), np.linspace(45, 55, 30))
+    lon, lat = lon.ravel(), lat.ravel()
+    full = build_sampler(grid, lon, lat)
+    sub = build_sampler(grid, np.append(lon[::2], [np.nan, 7.0]),
+                        np.append(lat[::2], [50.0, np.nan]))
+    assert calls == [grid.key]
+    assert list(sub.valid[-2:]) == [False, False] and sub.valid[:-2].all()
+    np.testing.assert_array_equal(sub.sample(clat)[:-2], full.sample(clat)[::2])
+    build_sampler(grid, lon + 0.01, lat)
+    other = Grid("unstructured", clat + 0.001, clon)
+    build_sampler(other, lon, lat)
+    assert calls == [grid.key, grid.key, other.key]
