@@ -39,24 +39,27 @@ def assert_ok(proc) -> None:
     assert proc.returncode == 0, (proc.stdout[-4000:], proc.stderr[-4000:])
 
 
-# Places away from coasts, borders, the date line and the map's edges where the fill shows
-# plainly: open sea and the inside of large land areas (lon, lat).
-CHECK_POINTS = {
-    "europe": [(-12.0, 45.0), (-15.0, 55.0), (5.0, 40.0), (18.0, 35.5), (-4.0, 40.0),
-               (2.5, 46.5), (10.0, 51.0), (26.0, 52.5), (31.0, 49.0), (40.0, 55.0),
-               (15.0, 63.0), (36.0, 39.0), (-17.0, 40.0), (-10.0, 36.0), (20.0, 38.0),
-               (-8.0, 49.0), (0.0, 57.0), (5.0, 35.0), (30.0, 60.0), (38.0, 48.0),
-               (14.0, 41.0), (-18.0, 60.0), (44.0, 62.0), (24.0, 43.5)],
-    "global": [(-40.0, 40.0), (-30.0, -20.0), (-150.0, 0.0), (-140.0, 30.0), (160.0, -30.0),
-               (80.0, -20.0), (100.0, 55.0), (-60.0, -10.0), (135.0, -25.0), (-160.0, 45.0),
-               (60.0, -45.0), (-120.0, -40.0), (0.0, -30.0), (160.0, 10.0), (-25.0, 0.0),
-               (90.0, 0.0), (-100.0, 15.0), (120.0, 30.0), (-20.0, -45.0), (-130.0, -10.0),
-               (70.0, 10.0), (-50.0, 25.0), (150.0, 40.0), (20.0, 15.0), (-5.0, 20.0),
-               (40.0, 50.0), (-110.0, 55.0), (110.0, -45.0), (-80.0, -50.0), (30.0, -55.0)],
-}
+#: Candidate places: a lattice over the open sea (no coastline, border or lake within a
+#: degree and a half, by Natural Earth 50m), where the fill shows plainly.
+LATTICE = {"europe": (np.arange(-18.0, 44.0, 2.5), np.arange(34.0, 67.0, 2.5)),
+           "global": (np.arange(-175.0, 180.0, 7.5), np.arange(-55.0, 56.0, 7.5))}
 #: Places closer than this (pixels) to an isobar (its line or label) or to a colour band's edge
-#: (the 7x7 patch checked) are not checked.
-ISOBAR_PX, EDGE_PX = 14.0, 5.0
+#: (the 3x3 patch checked) are not checked.
+ISOBAR_PX, EDGE_PX = 14.0, 3.0
+
+
+def _open_sea(region: str) -> list[tuple[float, float]]:
+    import cartopy.io.shapereader as shpreader
+    from shapely.geometry import Point
+    from shapely.ops import unary_union
+    from shapely.prepared import prep
+
+    shapes = unary_union([g for name in ("land", "lakes") for g in shpreader.Reader(
+        shpreader.natural_earth(resolution="50m", category="physical", name=name)).geometries()])
+    near = prep(shapes)
+    lons, lats = LATTICE[region]
+    return [(float(lo), float(la)) for la in lats for lo in lons
+            if not near.intersects(Point(lo, la).buffer(1.5))]
 
 
 def _decode(path) -> dict[str, dict]:
@@ -113,9 +116,9 @@ def _distance_px(f, levels, lon: float, lat: float, pixel) -> float:
 
 
 def chart_checks(decoded: dict, region_name: str, img: np.ndarray):
-    """(lon, lat, share of the 7x7 patch with the expected colour, expected RGB) per checkable
-    place of a t2m_mslp chart of ``region_name`` drawn from the ecCodes-decoded ``decoded``."""
-    from oracles import fill_rgb, map_pixel, map_point
+    """(lon, lat, median RGB of the 3x3 patch there, expected RGB) per checkable place of a
+    t2m_mslp chart of ``region_name`` drawn from the ecCodes-decoded ``decoded``."""
+    from oracles import fill_rgb, map_pixel, map_point, patch_rgb
 
     from framecast.products import ContourLayer, FilledLayer
     from framecast.render.frame import MapFrame
@@ -141,30 +144,29 @@ def chart_checks(decoded: dict, region_name: str, img: np.ndarray):
         return msl(lon, lat) / 100.0
 
     out = []
-    for lon, lat in CHECK_POINTS[region_name]:
+    for lon, lat in _open_sea(region_name):
         if (_distance_px(t_c, fill.levels, lon, lat, pixel) < EDGE_PX
                 or _distance_px(p_hpa, isobars, lon, lat, pixel) < ISOBAR_PX):
             continue
         want = fill_rgb(fill, t_c(lon, lat))
-        r, c = map_pixel(frame.region, frame.map_px, img.shape[0], lon, lat)
-        patch = img[r - 3:r + 4, c - 3:c + 4].reshape(-1, 3).astype(float)
-        out.append((lon, lat, float((np.abs(patch - want).max(axis=1) <= 3).mean()), want))
+        got = patch_rgb(img, map_pixel(frame.region, frame.map_px, img.shape[0], lon, lat))
+        out.append((lon, lat, got, want))
     return out
 
 
 def assert_chart_of_the_run(case, region: str, name: str, path) -> None:
-    """A chart of the run's data: at known places the fill has the colour of the temperature
+    """A chart of the run's data: on the open sea the fill has the colour of the temperature
     the downloaded GRIB holds there.
 
     Oracle: the raw files are decoded with ecCodes (ICON's cell centres from its clat/clon
     files) and interpolated by scipy (bilinear on regular grids, barycentric on the Delaunay
     triangulation of ICON's cells); the pixel of a place comes from a fresh cartopy GeoAxes
     (``oracles.map_pixel``), its colour from matplotlib's BoundaryNorm + colormap
-    (``oracles.fill_rgb``); most pixels of a 7x7 patch there must have it. Places whose value lies near a band edge or near an isobar (its
-    line or label) are left out; at least four places per chart are checked. Checked by hand:
-    drawing every step from step 0's data (``step`` replaced by 0 in
-    ``framecast.render.runner.load_fields``) fails this check for ICON-EU, ICON and GFS; the
-    former check (more than 50 colours in the image) passed it.
+    (``oracles.fill_rgb``). Candidates are a lattice of open-sea places (Natural Earth); those
+    near an isobar (its line or label) or a band edge, in pixels, are left out; at least ten
+    are checked per chart. Checked by hand: a chart drawn from another step's data (as when
+    ``load_fields`` reads a fixed step) fails at 4-8 of the 22-45 places per chart; the former
+    check (more than 50 colours in the image) passed it.
     """
     img = np.asarray(Image.open(path).convert("RGB"))
     assert img.shape[0] > 300 and img.shape[1] > 300
@@ -174,10 +176,11 @@ def assert_chart_of_the_run(case, region: str, name: str, path) -> None:
     for rf in run_files(case.spec, RUN, ["t2m", "msl"], [step]):
         decoded |= _decode(raw / rf.local_path)
     checks = chart_checks(decoded, region, img)
-    assert len(checks) >= 4, f"{path.name}: only {checks} could be checked"
-    for lon, lat, share, want in checks:
-        # (nearly) all the patch: a coastline or border may cross it
-        assert share >= 0.8, (path.name, lon, lat, share, want)
+    assert len(checks) >= 10, f"{path.name}: only {len(checks)} places could be checked"
+    for lon, lat, got, want in checks:
+        # 5: frames are 8-bit palette PNGs (render/encode.py), which move a colour by up to 4;
+        # neighbouring bands of this palette differ by 12 or more
+        assert np.abs(got - want).max() <= 5, (path.name, lon, lat, got, want)
 
 
 def _wait_for(pred, timeout: float = 600) -> bool:
