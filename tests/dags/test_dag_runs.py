@@ -164,9 +164,10 @@ def assert_chart_of_the_run(case, region: str, name: str, path) -> None:
     (``oracles.map_pixel``), its colour from matplotlib's BoundaryNorm + colormap
     (``oracles.fill_rgb``). Candidates are a lattice of open-sea places (Natural Earth); those
     near an isobar (its line or label) or a band edge, in pixels, are left out; at least ten
-    are checked per chart. Checked by hand: a chart drawn from another step's data (as when
-    ``load_fields`` reads a fixed step) fails at 4-8 of the 22-45 places per chart; the former
-    check (more than 50 colours in the image) passed it.
+    are checked per chart. Checked by hand: with ``framecast.render.runner.load_fields``
+    reading step 0 whatever the step, the GFS run fails here (chart +002, 32.5 W 10 S: 17 off
+    in green); charts drawn from another step's data miss at 4-8 of 22-45 places each. The
+    former check (more than 50 colours in the image) passed that defect.
     """
     img = np.asarray(Image.open(path).convert("RGB"))
     assert img.shape[0] > 300 and img.shape[1] > 300
