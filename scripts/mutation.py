@@ -8,11 +8,12 @@
 Each module runs on its own: a copy of the package and the tests under
 ``var/mutation/<name>/`` (mutmut mutates ``src/``; the package lives in ``include/`` here), with
 a ``[tool.mutmut]`` section that mutates only that module and selects only its tests; mutmut
-then runs, for every mutant, just the tests that call the mutated function, in ``--jobs`` processes (default 1).
-The sample model runs the download tests serve are generated once per target
-(``FRAMECAST_TEST_SAMPLE_RUNS``), not once per mutant. Printed per module: killed / total mutants and the score; the exit code is 1 when a
-module scores below ``THRESHOLD``. Surviving mutants are listed with ``--show-survivors``
-(their diffs: ``cd var/mutation/<name> && mutmut show <mutant>``).
+then runs, for every mutant, just the tests that call the mutated function, in ``--jobs``
+processes (default 1). The sample model runs the download tests serve are generated once per
+target (``FRAMECAST_TEST_SAMPLE_RUNS``), not once per mutant. Printed per module: killed / total
+mutants and the score; the exit code is 1 when a module scores below ``THRESHOLD``. Surviving
+mutants are listed with ``--show-survivors`` (their diffs: ``cd var/mutation/<name> && mutmut
+show <mutant>``).
 """
 
 from __future__ import annotations
@@ -106,8 +107,8 @@ def run(t: Target, show: bool, sample: str = "", jobs: int = 1) -> tuple[int, in
     # a sample: every mutant whose number ends in one of the digits (spread over functions)
     names = [f"*__mutmut_*{digit}" for digit in sample]
     proc = subprocess.run([str(Path(sys.executable).parent / "mutmut"), "run",
-                           "--max-children", str(jobs), *names], cwd=d, env=env, capture_output=True,
-                          text=True)
+                           "--max-children", str(jobs), *names], cwd=d, env=env,
+                          capture_output=True, text=True)
     took = time.monotonic() - t0
     (d / "mutmut-run.log").write_text(proc.stdout + proc.stderr)
     res = {k: v for k, v in results(d).items() if v != "not checked"}
@@ -144,7 +145,8 @@ def main() -> int:
         ap.error(f"unknown target(s) {a.names}; known: {[t.name for t in MODULES]}")
     load = os.getloadavg()
     what = f"sample: mutants numbered *{'|'.join(a.sample)}" if a.sample else "all mutants"
-    print(f"mutmut, {a.jobs} process(es), {what}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    print(f"mutmut, {a.jobs} process(es), {what}; "
+          f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     ok = True
     rows = []
     for t in chosen:
