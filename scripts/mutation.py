@@ -57,7 +57,8 @@ MODULES = (
            ("tests/dags/test_fetch_units.py", "tests/dags/test_fetch.py", "-k",
             "not test_dwd_files_are_decompressed and not test_file_of_another_step")),
     Target("choropleth_source", ("framecast/choropleth/source.py",),
-           ("tests/choropleth/test_source.py", "tests/choropleth/test_source_units.py")),
+           ("tests/choropleth/test_source.py", "tests/choropleth/test_source_units.py",
+            "tests/choropleth/test_source_guard.py")),
 )
 
 
