@@ -10,6 +10,7 @@ import bz2
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from functools import cache
 
 import numpy as np
 import pytest
@@ -48,6 +49,7 @@ LATTICE = {"europe": (np.arange(-18.0, 44.0, 2.5), np.arange(34.0, 67.0, 2.5)),
 ISOBAR_PX, EDGE_PX = 14.0, 3.0
 
 
+@cache
 def _open_sea(region: str) -> list[tuple[float, float]]:
     import cartopy.io.shapereader as shpreader
     from shapely.geometry import Point
