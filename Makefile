@@ -39,7 +39,7 @@ update-reference: setup
 
 ## Mutation score of the modules whose bugs publish wrong charts (slow; docs/testing.md).
 mutation: setup
-	$(PY) scripts/mutation.py
+	$(PY) scripts/mutation.py --jobs 2
 
 lint: setup
 	$(PY) -m ruff check include dags plugins tests bench scripts deploy

@@ -3,14 +3,17 @@
 
     python scripts/mutation.py [NAME ...]      # `make mutation`; NAME from MODULES below
     python scripts/mutation.py --sample 7 NAME  # only mutants numbered ...7 (a 10% sample)
+    python scripts/mutation.py --jobs 2 NAME    # two mutants at a time
 
 Each module runs on its own: a copy of the package and the tests under
 ``var/mutation/<name>/`` (mutmut mutates ``src/``; the package lives in ``include/`` here), with
 a ``[tool.mutmut]`` section that mutates only that module and selects only its tests; mutmut
-then runs, for every mutant, just the tests that call the mutated function, one process at a
-time. Printed per module: killed / total mutants and the score; the exit code is 1 when a
-module scores below ``THRESHOLD``. Surviving mutants are listed with ``--show-survivors``
-(their diffs: ``cd var/mutation/<name> && mutmut show <mutant>``).
+then runs, for every mutant, just the tests that call the mutated function, in ``--jobs``
+processes (default 1). The sample model runs the download tests serve are generated once per
+target (``FRAMECAST_TEST_SAMPLE_RUNS``), not once per mutant. Printed per module: killed / total
+mutants and the score; the exit code is 1 when a module scores below ``THRESHOLD``. Surviving
+mutants are listed with ``--show-survivors`` (their diffs: ``cd var/mutation/<name> && mutmut
+show <mutant>``).
 """
 
 from __future__ import annotations
@@ -40,7 +43,11 @@ class Target:
 
 
 MODULES = (
-    Target("sampling", ("framecast/render/sampling.py",), ("tests/core/test_sampling.py",)),
+    # plus the linear sampler's accuracy against an analytic field; the placement and isobar
+    # tests there render or contour whole maps (seconds per mutant)
+    Target("sampling", ("framecast/render/sampling.py",),
+           ("tests/core/test_sampling.py", "tests/core/test_placement_and_smoothness.py", "-k",
+            "not placement and not isobars")),
     Target("publish", ("framecast/publish/manifest.py", "framecast/publish/publisher.py",
                        "framecast/publish/local.py"),
            ("tests/publish/test_local.py", "tests/publish/test_manifest.py")),
@@ -50,7 +57,8 @@ MODULES = (
            ("tests/dags/test_fetch_units.py", "tests/dags/test_fetch.py", "-k",
             "not test_dwd_files_are_decompressed and not test_file_of_another_step")),
     Target("choropleth_source", ("framecast/choropleth/source.py",),
-           ("tests/choropleth/test_source.py", "tests/choropleth/test_source_units.py")),
+           ("tests/choropleth/test_source.py", "tests/choropleth/test_source_units.py",
+            "tests/choropleth/test_source_guard.py")),
 )
 
 
@@ -90,17 +98,18 @@ def results(d: Path) -> dict[str, str]:
     return out
 
 
-def run(t: Target, show: bool, sample: str = "") -> tuple[int, int, float]:
+def run(t: Target, show: bool, sample: str = "", jobs: int = 1) -> tuple[int, int, float]:
     d = stage(t)
     env = dict(os.environ)
     env.setdefault("CARTOPY_DATA_DIR", str(REPO.parent / "shared" / "cartopy-data"))
     env.setdefault("MPLBACKEND", "Agg")
+    env["FRAMECAST_TEST_SAMPLE_RUNS"] = str(d / "sample-runs")
     t0 = time.monotonic()
     # a sample: every mutant whose number ends in one of the digits (spread over functions)
     names = [f"*__mutmut_*{digit}" for digit in sample]
     proc = subprocess.run([str(Path(sys.executable).parent / "mutmut"), "run",
-                           "--max-children", "1", *names], cwd=d, env=env, capture_output=True,
-                          text=True)
+                           "--max-children", str(jobs), *names], cwd=d, env=env,
+                          capture_output=True, text=True)
     took = time.monotonic() - t0
     (d / "mutmut-run.log").write_text(proc.stdout + proc.stderr)
     res = {k: v for k, v in results(d).items() if v != "not checked"}
@@ -129,17 +138,20 @@ def main() -> int:
     ap.add_argument("--show-survivors", action="store_true")
     ap.add_argument("--sample", default="", metavar="DIGITS",
                     help="run only mutants whose number ends in one of DIGITS (e.g. 7 = 10%%)")
+    ap.add_argument("--jobs", type=int, default=1, metavar="N",
+                    help="mutants tested at a time (mutmut --max-children; default 1)")
     a = ap.parse_args()
     chosen = [t for t in MODULES if not a.names or t.name in a.names]
     if not chosen:
         ap.error(f"unknown target(s) {a.names}; known: {[t.name for t in MODULES]}")
     load = os.getloadavg()
     what = f"sample: mutants numbered *{'|'.join(a.sample)}" if a.sample else "all mutants"
-    print(f"mutmut, 1 process, {what}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    print(f"mutmut, {a.jobs} process(es), {what}; "
+          f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     ok = True
     rows = []
     for t in chosen:
-        killed, total, took = run(t, a.show_survivors, a.sample)
+        killed, total, took = run(t, a.show_survivors, a.sample, a.jobs)
         score = killed / total if total else 0.0
         ok &= score >= THRESHOLD
         rows.append((t, killed, total, score, took))

@@ -26,9 +26,16 @@ def map_pixel(region, map_px: tuple[int, int, int, int], image_height: int, lon:
               lat: float) -> tuple[int, int]:
     """(row, col) of ``(lon, lat)`` on a chart whose map box is ``map_px`` (left, bottom,
     width, height in display pixels, bottom-up) of an image ``image_height`` pixels high."""
+    row, col = map_point(region, map_px, image_height, lon, lat)
+    return int(row), int(col)
+
+
+def map_point(region, map_px: tuple[int, int, int, int], image_height: int, lon: float,
+              lat: float) -> tuple[float, float]:
+    """:func:`map_pixel` unrounded (for distances and gradients in pixels)."""
     x, y = _map_axes(region, map_px[2], map_px[3]).transform(lon, lat)
     left, bottom, _, h = map_px
-    return int(image_height - (bottom + y)), int(left + x)
+    return image_height - (bottom + y), left + x
 
 
 class _Axes:

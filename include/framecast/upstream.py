@@ -328,8 +328,10 @@ class UpstreamServer:
         self.faults.redirects[path] = location
 
     def start(self) -> UpstreamServer:
+        # a short poll interval: stop() waits for the serving loop's next poll, and tests
+        # start and stop a server per case (the default 0.5 s would dominate their runtime)
         self._thread = threading.Thread(target=self._server.serve_forever, name="upstream",
-                                        daemon=True)
+                                        kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
         return self
 

@@ -23,6 +23,7 @@ from framecast.choropleth.source import (
     SourceSpec,
     SourceStats,
     _combine,
+    distinct_codes,
     make_engine,
     safe_url,
     stream_frames,
@@ -194,9 +195,17 @@ def test_query_source_and_schema_table(sqlite_db, countries):
     for i, v in got.items():
         assert (np.isnan(v[no]) and no not in want[i]) or v[no] == pytest.approx(want[i][no])
         assert np.isnan(np.delete(v, no)).all()
+    # the code system is detected from every distinct code the source holds
+    assert distinct_codes(eng, spec) == ["NOR"]
     spec = SourceSpec(url=url, table="main.obs", code_column="iso", time_column="ts",
                       metric="v")
     assert value_range(eng, spec, tl, aggregated=False)[0] is not None
+    assert sorted(distinct_codes(eng, spec), key=str) == sorted(set(CODES), key=str)
+    gone = SourceSpec(url=url, table="main.nope", code_column="iso", time_column="ts",
+                      metric="v")
+    with pytest.raises(SourceError, match=r"^listing codes on main\.nope \(sqlite:///.*\) "
+                                          r"failed: no such table: main\.nope$"):
+        distinct_codes(eng, gone)
     eng.dispose()
 
 

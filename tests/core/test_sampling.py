@@ -155,3 +155,185 @@ def test_unstructured_grid_takes_the_nearest_cell_on_the_sphere():
     assert np.isnan(got[-2:]).all()
     want = values[_great_circle_nearest(clon, clat, lon[:400], lat[:400])]
     np.testing.assert_array_equal(got[:400], want)
+
+
+# ---------------------------------------------------------------- linear (triangulated) sampling
+#
+# Oracle: barycentric interpolation on triangles reproduces, exactly, any field that is linear
+# in the plane it triangulates in, whichever triangles it picks. The sampler triangulates a
+# region in the gnomonic projection around the region's centre, a global map in longitude/
+# latitude between the polar circles and gnomonically around each pole. So these fields, with
+# the centre fixed by symmetric targets, are reproduced to rounding:
+#   gnomonic around c: g(p) = (a . p) / (c . p)   (linear in the gnomonic plane coordinates)
+#   lon/lat band:      lat, lon (away from the seam), lon mod 360 (across the seam)
+# A wrong weight, a swapped corner, a wrong simplex, a wrong projection or a target left to
+# the nearest cell gives errors of the order of the field's change over a cell: far above the
+# tolerance (the nearest-cell sampler is checked to miss by that much).
+
+# the sampler's strategies for finding each target's triangle: matplotlib's trapezoid map
+# (small triangulations), the walk from the nearest cell's star, and its fallback to the
+# simplices with the nearest centroids (many targets, with the star cut to 3 triangles; on a
+# region only: the stretched longitude/latitude triangles of a global map need more)
+LOCATE = {"trapezoid": {}, "star": {"TRAPEZOID_MAX": 0, "BLOCK": 97},
+          "centroids": {"TRAPEZOID_MAX": 0, "MAX_STAR": 3}}
+
+
+@pytest.fixture(params=sorted(LOCATE))
+def locate(request, monkeypatch):
+    from framecast.render import sampling
+
+    for name, value in LOCATE[request.param].items():
+        monkeypatch.setattr(sampling, name, value)
+    monkeypatch.setattr(sampling, "_LAST", {})
+    return request.param
+
+
+def _xyz(lon, lat):
+    lo, la = np.radians(lon), np.radians(lat)
+    return np.column_stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)])
+
+
+def _lonlat(xyz):
+    xyz = xyz / np.linalg.norm(xyz, axis=1, keepdims=True)
+    return np.degrees(np.arctan2(xyz[:, 1], xyz[:, 0])), np.degrees(np.arcsin(xyz[:, 2]))
+
+
+def _plane(centre, u, v):
+    """Unit vectors at gnomonic plane coordinates (u, v) around ``centre``."""
+    e1 = np.cross([0.0, 0.0, 1.0], centre)
+    e1 /= np.linalg.norm(e1)
+    e2 = np.cross(centre, e1)
+    return centre[None, :] + np.outer(u, e1) + np.outer(v, e2)
+
+
+A = np.array([0.3, -1.2, 2.0])
+
+
+def test_linear_sampling_of_a_region_is_exact_for_fields_linear_in_its_gnomonic_plane(locate):
+    centre = _xyz(np.array([10.0]), np.array([50.0]))[0]
+    rng = np.random.default_rng(11)
+    # cells: a jittered lattice 0.02 apart (about 1.1 deg) reaching well beyond the targets
+    cu, cv = np.meshgrid(np.arange(-0.14, 0.141, 0.02), np.arange(-0.14, 0.141, 0.02))
+    cu = cu.ravel() + rng.uniform(-0.005, 0.005, cu.size)
+    cv = cv.ravel() + rng.uniform(-0.005, 0.005, cv.size)
+    cells = _plane(centre, cu, cv)
+    clon, clat = _lonlat(cells)
+    cells = _xyz(clon, clat)
+    # targets: symmetric about the centre (so it is the region's centre), denser than cells,
+    # plus two far outside every cell (they take the nearest cell)
+    tu, tv = np.meshgrid(np.linspace(-0.07, 0.07, 29), np.linspace(-0.07, 0.07, 29))
+    tu = np.append(tu.ravel(), [0.4, -0.4])
+    tv = np.append(tv.ravel(), [0.0, 0.0])
+    lon, lat = _lonlat(_plane(centre, tu, tv))
+    grid = Grid("unstructured", clat, clon)
+    values = ((cells @ A) / (cells @ centre)).astype(np.float32)
+    targets = _xyz(lon, lat)
+    want = (targets @ A) / (targets @ centre)
+
+    s = build_sampler(grid, lon, lat)
+    got = s.sample(values)
+    inner = slice(0, -2)
+    np.testing.assert_allclose(got[inner], want[inner], atol=2e-5)
+    far = _great_circle_nearest(clon, clat, lon[-2:], lat[-2:])
+    np.testing.assert_array_equal(got[-2:], values[far])
+    nearest = build_sampler(grid, lon, lat, method="nearest").sample(values)
+    assert np.abs(nearest[inner] - want[inner]).max() > 100 * 2e-5  # the check has teeth
+
+    # every 2nd target again (a map's contour grid): the weights are reused, still exact;
+    # a NaN target stays NaN
+    sub_lon = np.append(lon[inner][::2], np.nan)
+    sub_lat = np.append(lat[inner][::2], 0.0)
+    sub = build_sampler(grid, sub_lon, sub_lat).sample(values)
+    np.testing.assert_allclose(sub[:-1], want[inner][::2], atol=2e-5)
+    assert np.isnan(sub[-1])
+    # targets the previous sampler never had (shifted half a step): computed afresh
+    moved = build_sampler(grid, lon[inner] + 0.01, lat[inner]).sample(values)
+    t2 = _xyz(lon[inner] + 0.01, lat[inner])
+    np.testing.assert_allclose(moved, (t2 @ A) / (t2 @ centre), atol=5e-4)
+
+
+@pytest.mark.parametrize("locate", ["trapezoid", "star"], indirect=True)
+def test_linear_sampling_of_the_globe_is_exact_in_its_lonlat_band_and_polar_caps(locate):
+    rng = np.random.default_rng(5)
+    n = 4000
+    clat = np.degrees(np.arcsin(rng.uniform(-1, 1, n)))
+    clon = rng.uniform(-180, 180, n)
+    cells = _xyz(clon, clat)
+    lon2, lat2 = np.meshgrid(np.linspace(-179.5, 179.5, 120), np.linspace(-89.5, 89.5, 60))
+    lon, lat = np.append(lon2.ravel(), np.nan), np.append(lat2.ravel(), 0.0)
+    s = build_sampler(Grid("unstructured", clat, clon), lon, lat)
+    assert list(s.valid) == [True] * lon2.size + [False]
+    lon, lat = lon[:-1], lat[:-1]
+    targets = _xyz(lon, lat)
+
+    def check(values, want, where, atol):
+        got = s.sample(np.asarray(values, np.float32))[:-1]
+        np.testing.assert_allclose(got[where], want[where], atol=atol)
+
+    band = np.abs(lat) <= 60
+    check(clat, lat, band, 1e-4)
+    check(clon, lon, band & (np.abs(lon) < 165), 1e-3)
+    check(clon % 360, lon % 360, band & (np.abs(lon) > 175), 1e-3)  # across the date line
+    with np.errstate(divide="ignore"):
+        north, south = (cells @ A) / cells[:, 2], (cells @ A) / -cells[:, 2]
+    check(north, (targets @ A) / targets[:, 2], lat > 60, 1e-4)
+    check(south, (targets @ A) / -targets[:, 2], lat < -60, 1e-4)
+    # the nearest cell misses by far more than the tolerance
+    near = build_sampler(Grid("unstructured", clat, clon), lon, lat, method="nearest")
+    assert np.abs(near.sample(clat.astype(np.float32))[band] - lat[band]).max() > 1.0
+
+
+@pytest.mark.parametrize("locate", ["trapezoid", "star"], indirect=True)
+def test_linear_sampling_of_no_target_one_target_and_targets_all_round_the_globe(locate):
+    rng = np.random.default_rng(8)
+    clat = np.degrees(np.arcsin(rng.uniform(-1, 1, 3000)))
+    clon = rng.uniform(-180, 180, 3000)
+    grid = Grid("unstructured", clat, clon)
+    values = clat.astype(np.float32)
+    # only NaN targets: nothing to sample, an all-NaN result of the right length
+    none = build_sampler(grid, np.array([np.nan, np.nan, 5.0]), np.array([1.0, np.nan, np.nan]))
+    assert none.grid_key == grid.key and not none.valid.any()
+    assert np.isnan(none.sample(values)).all() and none.sample(values).shape == (3,)
+    # one target (sparser than the cells): the nearest cell, as on a global map's pixel
+    one = build_sampler(grid, np.array([12.3]), np.array([-20.7]))
+    assert one.grid_key == grid.key
+    near = _great_circle_nearest(clon, clat, np.array([12.3]), np.array([-20.7]))
+    np.testing.assert_array_equal(one.sample(values), values[near])
+    # targets in antipodal pairs, denser than the cells (a global map's pixels): their mean
+    # direction is zero, so there is no region centre; still exact in the band (away from the
+    # date line, where cells farther apart than the 5 deg band repeated across it can leave a
+    # target outside the triangulation, on its nearest cell)
+    lon = rng.uniform(-180, 180, 3500)
+    lat = np.degrees(np.arcsin(rng.uniform(-0.8, 0.8, 3500)))
+    lon, lat = np.concatenate([lon, (lon + 360.0) % 360.0 - 180.0]), np.concatenate([lat, -lat])
+    both = build_sampler(grid, lon, lat)
+    assert both.grid_key == grid.key
+    away = np.abs(lon) < 165
+    np.testing.assert_allclose(both.sample(values)[away], lat[away], atol=1e-4)
+
+
+def test_a_subset_of_the_last_targets_reuses_its_triangulation(monkeypatch):
+    """A map's contour grid (every 2nd pixel of its fill grid) costs no second triangulation;
+    other targets, or another grid, get their own."""
+    from framecast.render import sampling
+
+    calls = []
+    real = sampling._triangulated
+    monkeypatch.setattr(sampling, "_LAST", {})
+    monkeypatch.setattr(sampling, "_triangulated",
+                        lambda grid, lon, lat: calls.append(grid.key) or real(grid, lon, lat))
+    rng = np.random.default_rng(2)
+    clat, clon = rng.uniform(40, 60, 800), rng.uniform(0, 20, 800)
+    grid = Grid("unstructured", clat, clon)
+    lon, lat = np.meshgrid(np.linspace(5, 15, 40), np.linspace(45, 55, 30))
+    lon, lat = lon.ravel(), lat.ravel()
+    full = build_sampler(grid, lon, lat)
+    sub = build_sampler(grid, np.append(lon[::2], [np.nan, 7.0]),
+                        np.append(lat[::2], [50.0, np.nan]))
+    assert calls == [grid.key]
+    assert list(sub.valid[-2:]) == [False, False] and sub.valid[:-2].all()
+    np.testing.assert_array_equal(sub.sample(clat)[:-2], full.sample(clat)[::2])
+    build_sampler(grid, lon + 0.01, lat)
+    other = Grid("unstructured", clat + 0.001, clon)
+    build_sampler(other, lon, lat)
+    assert calls == [grid.key, grid.key, other.key]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,26 +17,42 @@ VARIABLES = ["t2m", "msl"]
 
 
 class SampleRuns:
-    """Generates each (model, run) once per session into one upstream tree per model."""
+    """Generates each (model, run) once per session into one upstream tree per model.
+
+    With ``FRAMECAST_TEST_SAMPLE_RUNS`` set (scripts/mutation.py does: it starts one test
+    session per mutant), the trees live in that folder and are generated once for all sessions:
+    a marker written after a complete generation says a tree is there, and a lock keeps two
+    sessions from writing it at the same time. The data is deterministic, so reusing it changes
+    nothing a test sees.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self._done: set[tuple[str, datetime]] = set()
 
     def get(self, model: str, run: datetime = RUN, steps: list[int] = STEPS) -> Path:
+        import fcntl
+
         from framecast.sampledata import generate_run
 
         out = self.root / model
         if (model, run) not in self._done:
-            generate_run(model, run, steps, out, variables=VARIABLES, bz2=model != "gfs",
-                         icon_resolution=16 if model == "icon" else None)
+            self.root.mkdir(parents=True, exist_ok=True)
+            marker = self.root / f"{model}-{run:%Y%m%d%H}.done"
+            with open(self.root / ".lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                if not marker.exists():
+                    generate_run(model, run, steps, out, variables=VARIABLES, bz2=model != "gfs",
+                                 icon_resolution=16 if model == "icon" else None)
+                    marker.touch()
             self._done.add((model, run))
         return out
 
 
 @pytest.fixture(scope="session")
 def sample_runs(tmp_path_factory) -> SampleRuns:
-    return SampleRuns(tmp_path_factory.mktemp("upstream"))
+    keep = os.environ.get("FRAMECAST_TEST_SAMPLE_RUNS")
+    return SampleRuns(Path(keep) if keep else tmp_path_factory.mktemp("upstream"))
 
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -23,7 +23,7 @@ from framecast.fetch import (
 from framecast.upstream import UpstreamServer
 
 RUN = datetime(2026, 11, 23, 0, tzinfo=UTC)  # the run conftest.SampleRuns generates
-FAST = HttpSpec(timeout=10, retries=4, backoff=0.01)
+FAST = HttpSpec(timeout=10, retries=4, backoff=0.01, max_backoff=0.05)  # see test_fetch_units
 
 
 @pytest.fixture

@@ -30,11 +30,14 @@ from framecast.fetch import (
     new_session,
     parse_idx,
     remote_exists,
+    split_credentials,
     validate_file,
 )
 from framecast.upstream import UpstreamServer
 
-FAST = HttpSpec(timeout=5, retries=3, backoff=0.01)
+# back-offs capped tiny: a mutant that sleeps the cap instead of the back-off costs 0.05 s,
+# not a minute, and still fails the checks of the recorded sleeps
+FAST = HttpSpec(timeout=5, retries=3, backoff=0.01, max_backoff=0.05)
 
 
 def _message(edition: int = 2, short_name: str = "t", step: int = 0) -> bytes:
@@ -182,6 +185,7 @@ def test_plain_and_bz2_downloads_then_skip(upstream, tmp_path, msgs):
     upstream.clear_log()
     r = fetch_file(upstream.url, _rf("run/t.grib2", "a/t.grib2"), dest, http=FAST)
     assert (r.status, r.bytes, r.attempts) == ("skipped", 0, 0) and upstream.requests == []
+    assert 0 <= r.seconds < 5  # the time of the local check, not a clock reading
     assert sorted(p.name for p in dest.rglob("*")) == ["a", "b.grib2", "t.grib2"]
 
 
@@ -229,7 +233,8 @@ def test_persistent_and_permanent_failures(upstream, tmp_path, msgs):
     assert list((tmp_path / "d").iterdir()) == []
     with pytest.raises(FetchError, match=r"http://127\.0\.0\.1:1/x: failed after 2 attempts.*"
                                          r"ConnectionError"):
-        fetch_file("http://127.0.0.1:1", _rf("x"), tmp_path / "e", http=HttpSpec(2, 2, 0.0))
+        fetch_file("http://127.0.0.1:1", _rf("x"), tmp_path / "e",
+                   http=HttpSpec(2, 2, 0.0, max_backoff=0.05))
 
 
 def test_ranged_download_fetches_only_the_wanted_message(upstream, tmp_path, msgs):
@@ -313,3 +318,19 @@ def test_head_errors_other_than_missing_raise(tmp_path):
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+def test_credentials_leave_the_url_for_the_session(upstream, tmp_path):
+    """user:password of a mirror's URL go into the session's auth: results and messages carry
+    the bare URL (a password in it would reach task logs)."""
+    assert split_credentials("http://u:p%40ss@127.0.0.1:8080/base") == (
+        "http://127.0.0.1:8080/base", ("u", "p@ss"))
+    assert split_credentials("https://u@[::1]:8443/x?y=1") == ("https://[::1]:8443/x?y=1",
+                                                                ("u", ""))
+    assert split_credentials("http://mirror.example/x") == ("http://mirror.example/x", None)
+    base = upstream.url.replace("://", "://fc:s3cret@", 1)
+    r = fetch_file(base, _rf("run/t.grib2"), tmp_path, http=FAST)
+    assert r.status == "downloaded" and r.url == upstream.url + "/run/t.grib2"
+    with pytest.raises(FetchError, match=r"nope\.grib2: HTTP 404") as err:
+        fetch_file(base, _rf("run/nope.grib2", "nope.grib2"), tmp_path, http=FAST)
+    assert "s3cret" not in str(err.value)
