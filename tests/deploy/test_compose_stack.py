@@ -62,8 +62,12 @@ DAG_ID = "framecast_icon_eu"
 # the future), different from the ones the Celery tests use.
 RUN1 = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=3)
 RUN2 = RUN1 + timedelta(hours=6)
-STEPS = [0, 1]
-CHUNK = 2
+STEPS = [0, 1, 2, 3]
+#: One step per chunk: four render tasks per run, so both workers that consume the render queue
+#: get some (one chunk of every product would land on either worker).
+CHUNK = 1
+#: A representative part of the library (fills, isobars, barbs, translucent clouds).
+PRODUCTS = ["t2m_mslp", "precip_mslp", "wind850", "clouds"]
 HEARTBEAT_TIMEOUT = 30
 TIMINGS_FILE = ROOT / "var" / "compose-test-timings.json"
 
@@ -88,7 +92,7 @@ def stack(tmp_path_factory, celery_local, timings):
     work.chmod(0o755)  # the models file is bind-mounted into containers running as uid 50000
     models = celery_local.write_models_file(
         work / "models.yaml", steps=STEPS, chunk_size=CHUNK,
-        products=list(get_model(MODEL).products), regions=list(get_model(MODEL).regions),
+        products=PRODUCTS, regions=list(get_model(MODEL).regions),
         retries=2, retry_delay_seconds=1)
     models.chmod(0o644)
     spec = get_model(MODEL, models)
@@ -163,7 +167,7 @@ def expected_frames(run: datetime) -> set[str]:
     spec = get_model(MODEL)
     return {f"{p}/{r}/" + catalog.product(p).format_filename(region=r, model=MODEL, run=run,
                                                              step=s)
-            for p in spec.products for r in spec.regions for s in STEPS}
+            for p in PRODUCTS for r in spec.regions for s in STEPS}
 
 
 def frames_in(root: Path) -> set[str]:
