@@ -70,6 +70,14 @@ cat = load_catalog()
 prod = replace(cat.product(product), png_palette=palette)
 cat = Catalog({**cat.products, product: prod}, cat.regions, cat.sources)
 import time
+
+def peak_mb():
+    # VmHWM starts afresh at exec; ru_maxrss would include the parent's size at fork time.
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
 stamps = [time.process_time()]
 clim = Path(sys.argv[7]) if len(sys.argv) > 7 else None  # monthly means for anomalies
 recs = render_chunk(data, out, model="icon-eu", run_time=datetime.fromisoformat(sys.argv[4]),
@@ -79,7 +87,7 @@ cpu = [(b - a) * 1000 for a, b in zip(stamps, stamps[1:])]
 print(json.dumps({"ms": [r.load_ms + r.render_ms + r.encode_ms for r in recs], "cpu_ms": cpu,
                   "render_ms": [r.render_ms for r in recs], "encode_ms": [r.encode_ms for r in recs],
                   "load_ms": [r.load_ms for r in recs], "bytes": [r.bytes for r in recs],
-                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "rss_mb": peak_mb()}))
 """
 
 
