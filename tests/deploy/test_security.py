@@ -151,9 +151,21 @@ def test_compose_least_privilege_and_hygiene(compose, topology, tmp_path):
     assert proc.returncode == 0, ".env is not ignored by git"
 
 
-def test_ui_script_binds_loopback():
+def test_ui_script_binds_loopback(tmp_path):
+    """`make ui` (scripts/airflow-ui.sh -> demo.py --ui) runs the embedded default, whose
+    api-server (every user an admin) listens on loopback only."""
+    if str(ROOT / "plugins") not in sys.path:
+        sys.path.insert(0, str(ROOT / "plugins"))
+    from framecast_airflow import localstack
+    from framecast_airflow.localenv import LocalAirflow
+
     text = (ROOT / "scripts" / "airflow-ui.sh").read_text()
-    assert 'AIRFLOW__API__HOST="${AIRFLOW__API__HOST:-127.0.0.1}"' in text
+    assert "scripts/demo.py --ui" in text
+    (tmp_path / "airflow").mkdir()
+    (tmp_path / "airflow" / "jwt_secret").write_text("x")  # written by migrate() otherwise
+    env = localstack.stack_env(LocalAirflow(tmp_path / "airflow"), port=8080)
+    assert env["AIRFLOW__API__HOST"] == "127.0.0.1"
+    assert env["AIRFLOW__API__BASE_URL"].startswith("http://127.0.0.1:")
 
 
 def test_roles_refuse_the_administrator_as_a_job_role():

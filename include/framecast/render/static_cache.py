@@ -10,7 +10,7 @@ load them in milliseconds.
 The map's pixel-centre longitudes/latitudes (a projection of every pixel, 0.4-0.7 s per map)
 are cached the same way under a key of the projection and the map box.
 
-The layers' key hashes everything the pixels depend on: the product and region specs (pickled frozen
+The layers' key hashes everything the pixels depend on: the product and region specs (a canonical text of the frozen
 dataclasses: size, dpi, fill layer, colorbar, site style), the logo file's size and mtime, the
 Natural Earth folder, the matplotlib/cartopy versions and the source of the module that draws
 them, so a changed spec or renderer never reads a stale map. Files are written to a temporary
@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import pickle
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +50,39 @@ def cache_dir() -> Path | None:
     return Path(d) if d else None
 
 
+def canonical(obj) -> str:
+    """A text form of a spec that depends only on its values: dataclasses field by field,
+    arrays by dtype, shape and bytes, colormaps by name, size and colours. A pickle would do
+    for one process, but its bytes change with which sub-objects happen to be shared (caches
+    of earlier calls), so two processes could name the same map differently."""
+    import dataclasses
+
+    import numpy as np
+    from matplotlib.colors import Colormap
+
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        fields = ",".join(f"{f.name}={canonical(getattr(obj, f.name))}"
+                          for f in dataclasses.fields(obj))
+        return f"{type(obj).__name__}({fields})"
+    if isinstance(obj, np.ndarray):
+        return f"array({obj.dtype},{obj.shape},{hashlib.sha256(obj.tobytes()).hexdigest()})"
+    if isinstance(obj, Colormap):
+        lut = np.asarray(obj(np.arange(obj.N)), dtype=np.float64)
+        ends = [obj.get_under(), obj.get_over(), obj.get_bad()]
+        return f"cmap({obj.name},{obj.N},{canonical(lut)},{ends})"
+    if isinstance(obj, (list, tuple)):
+        return f"{type(obj).__name__}[{','.join(canonical(x) for x in obj)}]"
+    if isinstance(obj, dict):
+        return "{" + ",".join(f"{canonical(k)}:{canonical(v)}"
+                              for k, v in sorted(obj.items(), key=lambda kv: repr(kv[0]))) + "}"
+    if isinstance(obj, (str, int, float, bool, type(None), Path)):
+        return repr(obj)
+    try:
+        return f"{type(obj).__name__}({canonical(vars(obj))})"
+    except TypeError:
+        return repr(obj)
+
+
 def cache_key(product, region, drawer_source: Path) -> str:
     """Hex digest naming the static layers of ``product`` on ``region``."""
     import cartopy
@@ -59,7 +91,7 @@ def cache_key(product, region, drawer_source: Path) -> str:
     from framecast.geo import data_dir
 
     h = hashlib.sha256()
-    h.update(pickle.dumps((product, region), protocol=5))
+    h.update(canonical((product, region)).encode())
     site = getattr(product, "site", None)
     logo = getattr(site, "logo", None) if site is not None else None
     if logo is not None and Path(logo).is_file():
