@@ -88,3 +88,17 @@ def test_key_is_stable_across_processes():
     here = static_cache.cache_key(CATALOG.product("clouds"), CATALOG.region("europe"),
                                   Path(frame_mod.__file__))
     assert keys == {here}
+
+
+def test_key_ignores_what_a_process_did_with_the_spec_before():
+    """A colormap that has drawn (its lookup table built lazily) keeps its key: a pickled spec
+    changed then, so a process that had rendered named the same map differently."""
+    from dataclasses import replace
+
+    prod, region = CATALOG.product("precip_mslp"), CATALOG.region("germany")
+    before = static_cache.cache_key(prod, region, Path(frame_mod.__file__))
+    prod.layers[0].cmap(np.linspace(0, 1, 5))  # used, as by an earlier frame
+    assert static_cache.cache_key(prod, region, Path(frame_mod.__file__)) == before
+    # ... while anything the pixels depend on still changes it
+    other = replace(prod, size=(prod.size[0] + 1, prod.size[1]))
+    assert static_cache.cache_key(other, region, Path(frame_mod.__file__)) != before
