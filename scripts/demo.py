@@ -222,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     state, took = run.state, run.seconds
     publish = VAR / "publish" / "icon-eu"
     run_dir = publish / format_run(run_time)
-    pngs = sorted(run_dir.rglob("*.png")) if run_dir.is_dir() else []
+    pngs = sorted(p for p in run_dir.rglob("*.png") if "_report" not in p.parts) \
+        if run_dir.is_dir() else []
     if state != "success" or not pngs:
         print(f"demo: the DAG run ended {state} after {took:.0f} s; Airflow's logs are in "
               f"{airflow.home.resolve()} (*.log, logs/)", file=sys.stderr)
