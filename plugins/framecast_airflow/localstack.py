@@ -193,7 +193,8 @@ class RunningStack:
                 self._token = json.loads(resp.read())["access_token"]
         return self._token
 
-    def api(self, method: str, path: str, body: dict | None = None) -> dict:
+    def api(self, method: str, path: str, body: dict | None = None,
+            timeout: float = 60) -> dict:
         """Call ``/api/v2<path>``; StackError names the call and the server's answer."""
         req = urllib.request.Request(
             f"{self.api_url}/api/v2{path}", method=method,
@@ -201,7 +202,7 @@ class RunningStack:
             headers={"Authorization": f"Bearer {self.token()}",
                      "Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(req, timeout=60) as resp:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
                 return json.loads(resp.read() or b"{}")
         except urllib.error.HTTPError as exc:
             raise StackError(f"{method} /api/v2{path}: HTTP {exc.code} "
