@@ -59,16 +59,6 @@ def shipped(stack_mod, tmp_path_factory):
     stack_mod.stop_stack(st)
 
 
-def _wait_dag(stack, dag_id: str, timeout: float = 180) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        stack.check_alive()
-        if stack.sql("SELECT 1 FROM serialized_dag WHERE dag_id = %s", dag_id):
-            return
-        time.sleep(1)
-    raise AssertionError(f"{dag_id} never parsed\n{stack.logs_tail()}")
-
-
 def test_shipped_model_dag_sends_its_deadline_email(shipped):
     """One e-mail to both addresses of FRAMECAST_ALERT_EMAILS naming the DAG, the run and
     what was late. Building the model DAG without the deadline, reading another variable, or
@@ -76,7 +66,7 @@ def test_shipped_model_dag_sends_its_deadline_email(shipped):
     import subprocess
 
     dag_id = shipped.spec.dag_id
-    _wait_dag(shipped, dag_id)
+    shipped.wait_dag(dag_id)
     run_id = f"late_{RUN:%Y%m%d%H}"
     logical = RUN + shipped.spec.delay
     proc = subprocess.run(
