@@ -68,20 +68,36 @@ class Stack:
         with psycopg.connect(services.pg_url(self.airflow_db)) as conn:
             return conn.execute(query, params).fetchall()
 
-    def run_state(self, dag_id: str) -> tuple[str, object] | None:
-        rows = self.sql("SELECT state, queued_at FROM dag_run WHERE dag_id = %s", dag_id)
+    def run_state(self, dag_id: str, run_id: str | None = None) -> tuple[str, object] | None:
+        """(state, queued_at) of the DAG's run ``run_id`` (default: any one of its runs)."""
+        if run_id is None:
+            rows = self.sql("SELECT state, queued_at FROM dag_run WHERE dag_id = %s", dag_id)
+        else:
+            rows = self.sql("SELECT state, queued_at FROM dag_run WHERE dag_id = %s "
+                            "AND run_id = %s", dag_id, run_id)
         return rows[0] if rows else None
 
-    def wait_run(self, dag_id: str, states=("success", "failed"), timeout: float = 240) -> str:
+    def wait_dag(self, dag_id: str, timeout: float = 180) -> None:
+        """Until the dag-processor has serialised ``dag_id`` (the scheduler can run it)."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             self.check_alive()
-            st = self.run_state(dag_id)
+            if self.sql("SELECT 1 FROM serialized_dag WHERE dag_id = %s", dag_id):
+                return
+            time.sleep(1)
+        raise AssertionError(f"{dag_id} never parsed\n{self.logs_tail()}")
+
+    def wait_run(self, dag_id: str, states=("success", "failed"), timeout: float = 240,
+                 run_id: str | None = None) -> str:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            self.check_alive()
+            st = self.run_state(dag_id, run_id)
             if st and st[0] in states:
                 return st[0]
             time.sleep(1)
         raise AssertionError(f"{dag_id}: no run reached {states} in {timeout}s; "
-                             f"state {self.run_state(dag_id)}\n{self.logs_tail()}")
+                             f"state {self.run_state(dag_id, run_id)}\n{self.logs_tail()}")
 
     def wait_mail(self, text: str, timeout: float = 120) -> list[Message]:
         end = time.monotonic() + timeout

@@ -130,20 +130,10 @@ def streaming(stack_mod, tmp_path_factory):
     up.stop()
 
 
-def _wait_dag(stack, dag_id: str, timeout: float = 180) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        stack.check_alive()
-        if stack.sql("SELECT 1 FROM serialized_dag WHERE dag_id = %s", dag_id):
-            return
-        time.sleep(1)
-    raise AssertionError(f"{dag_id} never parsed\n{stack.logs_tail()}")
-
-
 def test_first_chunk_is_public_before_the_last_step_arrives(streaming):
     st = streaming
     dag_id = st.spec.dag_id
-    _wait_dag(st, dag_id)
+    st.wait_dag(dag_id)
     site = st.work / "publish" / "icon-eu"
     poller = Poller(site)
     poller.start()
@@ -157,7 +147,8 @@ def test_first_chunk_is_public_before_the_last_step_arrives(streaming):
         env=st.env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     try:
-        state = st.wait_run(dag_id, timeout=420)
+        # this run, not a scheduled one the unpaused DAG may start for the current cycle
+        state = st.wait_run(dag_id, timeout=420, run_id="streaming")
     finally:
         poller.stop.set()
         poller.join(timeout=10)
