@@ -301,6 +301,8 @@ class LocalCluster:
             "CARTOPY_DATA_DIR": os.environ.get("CARTOPY_DATA_DIR",
                                                str(REPO.parent / "shared" / "cartopy-data")),
             **volumes,
+            "FRAMECAST_STATIC_CACHE": str(self.volume_dirs["framecast-data"] / "cache"
+                                          / "static-maps"),
             # local only
             "AIRFLOW_HOME": str(self.home),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",

@@ -102,3 +102,43 @@ def test_key_ignores_what_a_process_did_with_the_spec_before():
     # ... while anything the pixels depend on still changes it
     other = replace(prod, size=(prod.size[0] + 1, prod.size[1]))
     assert static_cache.cache_key(other, region, Path(frame_mod.__file__)) != before
+
+
+def _icon_fields(division: int) -> dict[str, Field]:
+    from framecast.icongrid import icosahedral_grid
+
+    g = icosahedral_grid(division)
+    grid = Grid("unstructured", g.clat, g.clon)
+    wave = np.sin(np.radians(2 * g.clon)) * np.cos(np.radians(3 * g.clat))
+    return {"t2m": Field("t2m", "K", (300 - 0.7 * np.abs(g.clat)).astype(np.float32), grid,
+                         RUN, 0, RUN),
+            "msl": Field("msl", "Pa", (101300 + 2500 * wave).astype(np.float32), grid, RUN, 0,
+                         RUN)}
+
+
+def test_unstructured_samplers_are_loaded_not_rebuilt(tmp_path, monkeypatch):
+    """ICON's triangulated samplers (the bulk of a worker's set-up on R3B7) are stored once;
+    a later worker renders the same pixels without triangulating, and neither another
+    sampling method nor another grid is ever served those weights."""
+    prod, region = CATALOG.product("t2m_mslp"), CATALOG.region("germany")
+    fields = _icon_fields(24)
+    monkeypatch.delenv(static_cache.ENV, raising=False)
+    fresh = MapFrame(prod, region).render(fields, model="icon", run_time=RUN, step=0)
+
+    monkeypatch.setenv(static_cache.ENV, str(tmp_path))
+    MapFrame(prod, region).render(fields, model="icon", run_time=RUN, step=0)
+    assert len(list(tmp_path.glob("*.npz"))) == 5  # layers, 2 pixel grids, 2 samplers
+
+    def no_building(*a, **k):
+        raise AssertionError("sampler rebuilt although the cache holds it")
+
+    monkeypatch.setattr(frame_mod, "build_sampler", no_building)
+    cached = MapFrame(prod, region).render(fields, model="icon", run_time=RUN, step=0)
+    np.testing.assert_array_equal(cached, fresh)
+
+    monkeypatch.setattr(frame_mod, "SAMPLING", "nearest")
+    with pytest.raises(AssertionError, match="rebuilt"):
+        MapFrame(prod, region).render(fields, model="icon", run_time=RUN, step=0)
+    monkeypatch.setattr(frame_mod, "SAMPLING", "linear")
+    with pytest.raises(AssertionError, match="rebuilt"):
+        MapFrame(prod, region).render(_icon_fields(25), model="icon", run_time=RUN, step=0)

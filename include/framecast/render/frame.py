@@ -30,7 +30,7 @@ from framecast.errors import RenderError
 from framecast.field import Field
 from framecast.geo import ensure_cartopy
 from framecast.products import BarbsLayer, ContourLayer, FilledLayer, Product, Region
-from framecast.render import static_cache
+from framecast.render import sampling, static_cache
 from framecast.render.colors import ColorTable, norm_for
 from framecast.render.isolines import isolines
 from framecast.render.labels import CachedLabels, place_labels
@@ -43,6 +43,30 @@ COLORBAR_PX = 58  # height of the colorbar band
 LAND = "#efe9dc"
 OCEAN = "#dbe8f3"
 CONTOUR_FACTOR = 3  # contour grid = every 3rd output pixel (isobars are smooth)
+#: How unstructured grids are sampled (``sampling.METHODS``); benchmarks switch it.
+SAMPLING = "linear"
+
+
+def sampler_for(grid, lon: np.ndarray, lat: np.ndarray) -> Sampler:
+    """The sampler of ``grid`` at the targets, through the disk cache for unstructured grids.
+
+    A regular grid's bilinear weights are arithmetic (milliseconds); an unstructured grid's
+    need a k-d tree and a triangulation of the cells the map sees, which on ICON's R3B7 is
+    most of a worker's set-up time and memory. ICON's grid never changes, so the first worker
+    stores the weights and every later one (other chunks, cycles, hosts sharing the cache
+    folder) loads them.
+    """
+    if grid.kind != "unstructured":
+        return build_sampler(grid, lon, lat, method=SAMPLING)
+    from pathlib import Path
+
+    key = static_cache.sampler_key(grid.key, SAMPLING, lon, lat, Path(sampling.__file__))
+    z = static_cache.load_arrays(key, ("valid", "index", "weights"))
+    if z is not None and z["valid"].size == lon.size:
+        return Sampler(grid.key, lon.size, z["valid"], z["index"], z["weights"])
+    s = build_sampler(grid, lon, lat, method=SAMPLING)
+    static_cache.store_arrays(key, valid=s.valid, index=s.index, weights=s.weights)
+    return s
 
 
 @dataclass
@@ -304,7 +328,7 @@ class MapFrame:
         s = self._samplers.get(key)
         if s is None:
             _, _, lon, lat = self._grid_points(factor)
-            s = build_sampler(field.grid, lon, lat)
+            s = sampler_for(field.grid, lon, lat)
             self._samplers[key] = s
         return s
 
@@ -383,7 +407,7 @@ class MapFrame:
         skey = (u.grid.key, f"barbs{layer.spacing}")
         s = self._samplers.get(skey)
         if s is None:
-            s = self._samplers[skey] = build_sampler(u.grid, lon, lat)
+            s = self._samplers[skey] = sampler_for(u.grid, lon, lat)
         us, vs = s.sample(u.values), s.sample(v.values)
         ok = np.isfinite(us) & np.isfinite(vs)
         mx = us * ue + vs * un
