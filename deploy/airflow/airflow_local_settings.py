@@ -78,3 +78,8 @@ def _prewarm() -> None:
 
 
 _prewarm()
+
+with contextlib.suppress(ImportError):  # next to this file wherever it is installed
+    import framecast_sqlite_api
+
+    framecast_sqlite_api.install()  # the embedded default's api-server on SQLite only

@@ -17,13 +17,14 @@ than cells, as on a zoomed region; the nearest of each where a target covers sev
 as on a global map, where the result is the linear interpolation of the cells the pixels
 see). Regional maps are triangulated in a gnomonic projection centred on the region (great
 circles are straight lines there, so the triangles are the spherical ones); a global map in
-longitude/latitude with the cells near the date line repeated on both sides. Targets
+longitude/latitude, in overlapping longitude sectors (the date line is a sector edge). Targets
 outside the triangulation (beyond the outermost cell centres near the poles) take the
 nearest cell. ``method="nearest"`` keeps the nearest-cell sampling for comparison.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -146,7 +147,13 @@ def _unstructured_nearest(grid: Grid, lon: np.ndarray, lat: np.ndarray) -> Sampl
 #: Regions whose targets lie within this angle (degrees) of their centre are triangulated in
 #: a gnomonic projection; wider ones (global maps) in longitude/latitude.
 GNOMONIC_MAX_DEG = 60.0
-#: Longitude band (degrees) repeated across the date line for global triangulations.
+#: Global maps are triangulated in this many longitude sectors, each with the cells within
+#: ``WRAP_DEG`` beyond its edges (the date line is just another edge). Delaunay triangles are
+#: local, so a sector's inner triangles are those of one whole-band triangulation, while the
+#: peak memory is a sector's (qhull takes about 700 bytes per point: R3B7's global map sees
+#: 390,000 cells, 270 MB in one piece).
+SECTORS = 4
+#: Least overlap (degrees of longitude) of the global sectors.
 WRAP_DEG = 5.0
 
 
@@ -350,13 +357,13 @@ def _triangulated(grid: Grid, lon: np.ndarray, lat: np.ndarray) -> Sampler:
                        np.ones((1, 0), np.float32))
     txyz = _unit_vectors(tlon, tlat)
     tree = _cell_tree(grid)
-    _, nearest = tree.query(txyz, k=1, workers=1)
+    _, nearest = tree.query(txyz, k=1, workers=2)
     nearest = nearest.astype(np.int64)
     cells_seen = np.unique(nearest)
     if cells_seen.size * 2 < n:
         # Targets denser than cells (a zoomed region): every cell near the map, including
         # those just beyond its edges, so edge pixels lie inside the triangulation.
-        _, near3 = tree.query(txyz, k=3, workers=1)
+        _, near3 = tree.query(txyz, k=3, workers=2)
         subset = np.unique(near3)
     else:
         subset = cells_seen
@@ -382,23 +389,38 @@ def _triangulated(grid: Grid, lon: np.ndarray, lat: np.ndarray) -> Sampler:
         _zone(index, weights, np.arange(n), _gnomonic(txyz, centre),
               _gnomonic(cxyz[keep], centre), subset[keep], nearest)
         return Sampler(grid.key, lon.size, finite, index, weights)
-    # Global: longitude/latitude between the polar circles, repeated across the date line.
+    # Global: longitude/latitude between the polar circles, in overlapping longitude sectors.
     rows = np.flatnonzero(np.abs(tlat) <= POLAR_LAT)
     band = np.abs(clat) <= POLAR_LAT + 10.0
-    blon, blat, bown = (clon[band] + 180.0) % 360.0 - 180.0, clat[band], subset[band]
-    east, west = blon > 180.0 - WRAP_DEG, blon < -180.0 + WRAP_DEG
-    pts = np.concatenate([np.column_stack([blon, blat]),
-                          np.column_stack([blon[east] - 360.0, blat[east]]),
-                          np.column_stack([blon[west] + 360.0, blat[west]])])
-    owner = np.concatenate([bown, bown[east], bown[west]])
-    tl = (tlon[rows] + 180.0) % 360.0 - 180.0
-    _zone(index, weights, rows, np.column_stack([tl, tlat[rows]]), pts, owner, nearest)
-    for sign in (1.0, -1.0):  # polar caps, gnomonic around each pole
+    blon, blat, bown = clon[band], clat[band], subset[band]
+    width = 360.0 / SECTORS
+    # Overlap: at least WRAP_DEG, and three cell spacings on coarse grids (41,253 square
+    # degrees over the cells), so every target near an edge has its whole triangle.
+    margin = max(WRAP_DEG, 3.0 * float(np.sqrt(41253.0 / max(np.size(grid.lons), 1))))
+    sector = np.minimum((((tlon[rows] + 180.0) % 360.0) // width).astype(np.int64), SECTORS - 1)
+
+    def triangulate_sector(k: int) -> None:
+        centre_lon = -180.0 + (k + 0.5) * width
+        mine = rows[sector == k]
+        rel = (blon - centre_lon + 180.0) % 360.0 - 180.0  # continuous across the date line
+        near = np.abs(rel) <= width / 2 + margin
+        trel = (tlon[mine] - centre_lon + 180.0) % 360.0 - 180.0
+        _zone(index, weights, mine, np.column_stack([trel, tlat[mine]]),
+              np.column_stack([rel[near], blat[near]]), bown[near], nearest)
+
+    def triangulate_cap(sign: float) -> None:  # gnomonic around the pole
         pole = np.array([0.0, 0.0, sign])
-        rows = np.flatnonzero(sign * tlat > POLAR_LAT)
+        polar = np.flatnonzero(sign * tlat > POLAR_LAT)
         cap = sign * clat > POLAR_LAT - 10.0
-        _zone(index, weights, rows, _gnomonic(txyz[rows], pole), _gnomonic(cxyz[cap], pole),
+        _zone(index, weights, polar, _gnomonic(txyz[polar], pole), _gnomonic(cxyz[cap], pole),
               subset[cap], nearest)
+
+    # qhull releases the GIL: two zones at a time (disjoint targets, so disjoint writes).
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        jobs = [pool.submit(triangulate_sector, k) for k in range(SECTORS)]
+        jobs += [pool.submit(triangulate_cap, sign) for sign in (1.0, -1.0)]
+        for job in jobs:
+            job.result()
     return Sampler(grid.key, lon.size, finite, index, weights)
 
 
