@@ -20,8 +20,8 @@ It is installed only in the api-server and only when the metadata database is SQ
 it. The module is patched as it is imported, before any route captures ``action_logging``.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: FastAPI reads the dependency's parameter
+# annotations (Request, SessionDep, GetUserDep), which are local names in :func:`off_loop`.
 import importlib.abc
 import importlib.util
 import os

@@ -10,8 +10,9 @@ concurrent note edits, as several UI users make) all answered, with no "database
 
 The writes guard ``deploy/airflow/framecast_sqlite_api.py``: without it, an audit-log commit on
 the api-server's event loop waits for SQLite's lock held by a request whose own commit needs
-that loop, and the write fails after the 60 s busy timeout (seen in about one run in three with
-a single write; a burst of concurrent writes hits it in every run).
+that loop, and the write fails after the 60 s busy timeout. Checked by hand: with the guard's
+install line removed from ``airflow_local_settings.py`` this test failed (a note edit during
+the run: HTTP 500 "Database error").
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ def test_demo_run_on_the_real_scheduler_uses_both_slots_without_db_errors(tmp_pa
     slowest: list[float] = [0.0]
 
     notes: list[str] = []
+    loop_stalls: list[float] = []
 
     def during_run(stack: localstack.RunningStack) -> None:
         """What operators' UIs do meanwhile: list the run and its task instances, and edit the
@@ -62,7 +64,13 @@ def test_demo_run_on_the_real_scheduler_uses_both_slots_without_db_errors(tmp_pa
         t0 = time.monotonic()
         (run,) = stack.api("GET", f"/dags/{demo.DAG_ID}/dagRuns", timeout=300)["dag_runs"]
         path = f"/dags/{demo.DAG_ID}/dagRuns/{run['dag_run_id']}"
+        if not calls:
+            loop_stalls.append(_edit_while_locked(stack, airflow.db_path, path))
         tis = stack.api("GET", f"{path}/taskInstances?limit=100", timeout=300)["task_instances"]
+        # The first edit alone: concurrent first notes of a run race to insert the same row
+        # (a unique-key error on any database); later edits update it.
+        stack.api("PATCH", f"{path}?update_mask=note", {"note": f"seen {len(calls)}"},
+                  timeout=300)
         texts = [f"checked {len(calls)}.{i}" for i in range(4)]
         with ThreadPoolExecutor(4) as pool:
             answers = list(pool.map(
@@ -81,6 +89,9 @@ def test_demo_run_on_the_real_scheduler_uses_both_slots_without_db_errors(tmp_pa
           f"({len(notes)} note edits)")
     assert localstack.db_errors(airflow.home) == []
     assert slowest[0] < localstack.SQLITE_BUSY_TIMEOUT  # no call waited out a lock
+    # While a note edit waited for the lock, the api-server kept answering: its event loop
+    # was free (without the guard it stalls for the whole hold, here 3 s).
+    assert loop_stalls and loop_stalls[0] < 1.0, loop_stalls
     assert state == "success", (airflow.home / "scheduler.log").read_text()[-3000:]
     assert any(c.startswith(("1 ", "2 ")) for c in calls), calls  # calls made while rendering
 
@@ -125,3 +136,42 @@ def test_audit_log_guard_only_in_a_sqlite_api_server():
         seen[(component, conn.split(":")[0])] = out.stdout.strip().splitlines()[-1]
     assert seen == {("api-server", "sqlite"): "True", ("api-server", "postgresql+psycopg2"): "False",
                     ("scheduler", "sqlite"): "False"}
+
+
+def _edit_while_locked(stack, db_path, path: str, hold: float = 3.0) -> float:
+    """Hold SQLite's write lock from outside for ``hold`` seconds, edit the run's note meanwhile,
+    and return the slowest answer of a cheap read (the version) during the hold.
+
+    Deterministic form of the failure seen in runs: the audit-log commit of a write request
+    waits for the lock; on the event loop it blocks every other request of the api-server,
+    including the task call that holds the lock and needs the loop to commit (a deadlock
+    until the busy timeout). The edit itself must succeed once the lock is released."""
+    import sqlite3
+    import threading
+
+    locked, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        db = sqlite3.connect(db_path, timeout=60, isolation_level=None)
+        db.execute("BEGIN IMMEDIATE")  # the write lock, as a writer in another process holds it
+        locked.set()
+        release.wait(hold)
+        db.execute("COMMIT")
+        db.close()
+
+    with ThreadPoolExecutor(2) as pool:
+        held = pool.submit(holder)
+        locked.wait(30)
+        edit = pool.submit(stack.api, "PATCH", f"{path}?update_mask=note",
+                           {"note": "edited while locked"}, 120)
+        time.sleep(0.3)  # the edit is now waiting for the lock
+        worst = 0.0
+        end = time.monotonic() + hold - 0.8
+        while time.monotonic() < end:
+            t = time.monotonic()
+            stack.api("GET", "/version", timeout=120)
+            worst = max(worst, time.monotonic() - t)
+        release.set()
+        held.result()
+        assert edit.result()["note"] == "edited while locked"
+    return worst
