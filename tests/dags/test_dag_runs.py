@@ -10,6 +10,7 @@ import bz2
 import json
 import threading
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from functools import cache
 
@@ -382,6 +383,62 @@ def test_rerunning_a_failed_chunk_rerenders_only_its_frames(sample_runs, airflow
         records = read_records(case.data / "frames" / "icon-eu" / RUN_ID)
         assert [r.step for r in records] == STEPS
         # the chunk's increment completed the published run
+        manifest = _manifest(case)
+        assert manifest["status"] == "complete" and manifest["steps"] == STEPS
+        assert case.published(RUN_ID) == sorted(expected_frames("europe"))
+
+
+def test_upstream_resetting_mid_chunk_fails_that_chunk_alone_then_its_rerun_completes(
+        sample_runs, airflow_case):
+    """The upstream cuts every connection of the second chunk's files mid-body (a reset
+    server, a broken proxy) for longer than the download retries last: that chunk fails naming
+    a file, nothing half-downloaded is left, the first chunk is published and the run flagged
+    incomplete; once the upstream is healthy, re-running that chunk's tasks alone downloads
+    only its files and completes the published run."""
+    with UpstreamServer(sample_runs.get("icon-eu")) as up:
+        case = airflow_case(up.url, "icon-eu")
+        files = run_files(case.spec, RUN, ["msl", "t2m"], STEPS)
+        second = [f for f in files if f.step in (2, 3)]
+        for f in second:
+            up.drop(f.url_path, times=100)  # every GET of them cut short
+        proc = case.run(LOGICAL["icon-eu"])
+        assert proc.returncode != 0
+        states = {(r["task_id"], r["map_index"]): r["state"] for r in case.states()}
+        assert states[("chunk.wait", 1)] == "success"  # the files were there (HEAD answers)
+        assert states[("chunk.download", 1)] == "failed"
+        for task in ("chunk.download", "chunk.render", "chunk.publish"):
+            assert states[(task, 0)] == "success", task
+        assert states[("chunk.render", 1)] == "upstream_failed"
+        logs = case.logs() + proc.stdout + proc.stderr
+        assert any(f.url_path in logs for f in second)
+        cut = Counter(r.path for r in up.requests
+                      if r.method == "GET" and r.path in {f.url_path for f in second})
+        assert max(cut.values()) >= 2  # retried before the chunk gave up
+        raw = case.data / "raw" / "icon-eu" / RUN_ID
+        assert [p for p in raw.rglob(".*")] == []  # no temp file of a cut body
+        assert not any((raw / f.local_path).exists() for f in second)  # nothing half-written
+        want0 = sorted(k for k in expected_frames("europe") if k.endswith(("_000.png", "_001.png")))
+        assert case.published(RUN_ID) == want0
+        manifest = _manifest(case)
+        assert manifest["status"] == "incomplete" and manifest["missing_steps"] == [2, 3]
+        run_id = next(r["run_id"] for r in case.states("chunk.download"))
+
+        up.faults.drops.clear()  # the upstream is healthy again
+        up.clear_log()
+        dag = case.spec.dag_id
+        case.airflow.airflow("tasks", "clear", dag, "-t", "chunk.download", "-d",
+                             "--only-failed", "-y",
+                             "-s", LOGICAL["icon-eu"], "-e", LOGICAL["icon-eu"])
+        for task in ("chunk.download", "chunk.render", "chunk.publish"):
+            case.airflow.airflow("tasks", "test", dag, task, run_id, "--map-index", "1")
+        assert sorted(r.path for r in up.gets(".bz2")) == sorted(f.url_path for f in second)
+        for f in second:  # what was kept is the upstream's file, whole
+            assert (raw / f.local_path).read_bytes() == bz2.decompress(
+                (up.root / f.url_path).read_bytes())
+        frames = case.frames(RUN_ID)
+        assert set(frames) == expected_frames("europe")
+        for name, p in frames.items():
+            assert_chart_of_the_run(case, "europe", name, p)
         manifest = _manifest(case)
         assert manifest["status"] == "complete" and manifest["steps"] == STEPS
         assert case.published(RUN_ID) == sorted(expected_frames("europe"))
