@@ -7,7 +7,7 @@ PIP := .venv/bin/pip
 SHARED_NE := $(abspath ../shared/cartopy-data)
 export CARTOPY_DATA_DIR ?= $(if $(wildcard $(SHARED_NE)),$(SHARED_NE),$(abspath var/cartopy-data))
 
-.PHONY: setup geodata demo test update-reference mutation lint bench bench-choropleth bench-icon bench-products bench-points bench-cycle-overhead ui sample-data celery-local compose-check compose-test clean
+.PHONY: setup geodata demo test update-reference mutation lint bench bench-choropleth bench-icon bench-products bench-points bench-cycle-overhead bench-cycle ui sample-data celery-local compose-check compose-test clean
 
 .venv/.installed: requirements.txt pyproject.toml scripts/install-system-deps.sh
 	bash scripts/install-system-deps.sh
@@ -83,6 +83,11 @@ bench-points: setup
 ## Render throughput through the real scheduler + LocalExecutor vs `framecast render`, same frames
 bench-cycle-overhead: setup
 	$(PY) bench/bench_cycle_overhead.py
+
+## Streaming cycle vs waiting for the whole run (release-schedule upstream, embedded default);
+## options after ARGS=, e.g. make bench-cycle ARGS="--products t2m_mslp --last-step 11"
+bench-cycle: setup
+	$(PY) bench/bench_cycle.py $(ARGS)
 
 clean:
 	rm -rf var out

@@ -44,13 +44,21 @@ RUN = datetime(2026, 11, 23, 0, tzinfo=UTC)
 PRODUCTS = ["t2m_mslp", "t2m_wind10", "precip_mslp", "precip_type"]
 
 
-def _load() -> str:
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages (printed with every measurement)."""
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def count_frames(root: Path) -> int:
     """Charts under ``root/<model>/<run>/<product>/<region>/`` (not the timing report's)."""
     return len(list((root / "icon-eu" / format_run(RUN)).glob("[!_]*/*/*.png")))
+
+
+def render_spans(airflow: LocalAirflow) -> list[tuple[datetime, datetime]]:
+    """(start, end) of every finished render task of the DAG (``chunk.render`` instances)."""
+    return [(datetime.fromisoformat(t["start_date"]), datetime.fromisoformat(t["end_date"]))
+            for t in airflow.task_states(demo.DAG_ID)
+            if t["task_id"].rsplit(".", 1)[-1] == "render" and t["end_date"]]
 
 
 def dag_run(ws: Path, steps: list[int], *, warm: bool) -> dict:
@@ -62,13 +70,12 @@ def dag_run(ws: Path, steps: list[int], *, warm: bool) -> dict:
     extra = {} if warm else {"FRAMECAST_PREWARM": "0", "FRAMECAST_STATIC_CACHE": ""}
     with UpstreamServer(ws / "upstream" / "icon-eu") as upstream:
         run = demo.run_demo(airflow, upstream.url, RUN, var=ws, env=extra)
-    renders = [t for t in airflow.task_states(demo.DAG_ID) if t["task_id"] == "render"]
-    start = min(datetime.fromisoformat(t["start_date"]) for t in renders)
-    end = max(datetime.fromisoformat(t["end_date"]) for t in renders)
+    spans = render_spans(airflow)
+    start, end = min(s for s, _ in spans), max(e for _, e in spans)
     frames = count_frames(ws / "data" / "frames")
     errors = localstack.db_errors(airflow.home)
     return {"state": run.state, "run_s": run.seconds, "render_s": (end - start).total_seconds(),
-            "tasks": len(renders), "frames": frames, "db_errors": len(errors),
+            "tasks": len(spans), "frames": frames, "db_errors": len(errors),
             "cpu": run.component_cpu}
 
 
@@ -110,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     n = len(products) * len(regions) * len(steps)
     print(f"{len(products)} products x {len(regions)} regions x {len(steps)} steps = {n} frames, "
           f"chunks of {args.chunk_size}, {localstack.slots()} task slots / CLI workers; "
-          f"load average before: {_load()}", flush=True)
+          f"load average before: {load_average()}", flush=True)
 
     rows = []
     modes = [("DAG, LocalExecutor", True)] + ([("DAG, no preload/cache", False)]
@@ -119,12 +126,12 @@ def main(argv: list[str] | None = None) -> int:
         r = dag_run(ws, steps, warm=warm)
         print(f"{label}: run {r['state']} in {r['run_s']:.1f} s; render phase {r['render_s']:.1f} s "
               f"({r['tasks']} tasks, {r['frames']} frames); DB errors in logs: {r['db_errors']}; "
-              f"load {_load()}", flush=True)
+              f"load {load_average()}", flush=True)
         print("  Airflow components' own CPU during the run: " + ", ".join(
             f"{k} {v:.0f} s" for k, v in r["cpu"].items()), flush=True)
         rows.append((label, r))
     cli = cli_run(ws, steps, products, regions, args.chunk_size)
-    print(f"framecast render: {cli['render_s']:.1f} s ({cli['frames']} frames); load {_load()}",
+    print(f"framecast render: {cli['render_s']:.1f} s ({cli['frames']} frames); load {load_average()}",
           flush=True)
     for label, r in rows:
         print(f"ratio {label} render phase / framecast render: "

@@ -171,9 +171,9 @@ def window_published_in_time(model: str, logical_date: str, upto_step: int,
 
     spec = get_model(model)
     if data_root is None:
-        data_root = Path(os.environ.get("FRAMECAST_DATA_ROOT")
-                         or Path(os.environ.get("AIRFLOW_HOME", Path.home() / "airflow"))
-                         / "framecast")
+        from framecast_airflow.runtime import default_data_root
+
+        data_root = default_data_root()
     run_time = run_time_for(spec, datetime.fromisoformat(logical_date))
     rows = read_latency(run_dir(data_root / "frames", model, run_time))
     done = window_published_s(rows, upto_step, list(spec.steps))

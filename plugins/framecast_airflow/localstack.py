@@ -23,6 +23,7 @@ task processes are forked from those workers.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -46,6 +47,10 @@ SQLITE_BUSY_TIMEOUT = 60
 #: ``[database] sql_alchemy_connect_args`` / ``..._async`` point here (sqlite3/aiosqlite kwargs).
 SQLITE_CONNECT_ARGS = {"timeout": SQLITE_BUSY_TIMEOUT}
 COMPONENTS = ("api-server", "dag-processor", "scheduler", "triggerer")
+#: Command-line arguments per component. The scheduler and the triggerer would each start a log
+#: server listening on every interface; on one machine the api-server reads the task and trigger
+#: log files directly, so they are not started and nothing listens beyond loopback.
+COMPONENT_ARGS = {"scheduler": ["--skip-serve-logs"], "triggerer": ["--skip-serve-logs"]}
 #: Lines in any component's or task's log that mean the metadata DB failed under load.
 DB_ERROR = re.compile(r"database is locked|Database error|OperationalError")
 DEPLOY_AIRFLOW_DIR = REPO / "deploy" / "airflow"
@@ -102,8 +107,6 @@ def stack_env(home: LocalAirflow, port: int, cpus: int | None = None) -> dict[st
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__WORKERS": "1",
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
         "PYTHONPATH": os.pathsep.join(p for p in (str(DEPLOY_AIRFLOW_DIR),
                                                   str(REPO / "plugins"),
                                                   os.environ.get("PYTHONPATH", "")) if p),
@@ -141,6 +144,82 @@ def db_errors(home: Path) -> list[str]:
                     for line in log.read_text(errors="replace").splitlines()
                     if DB_ERROR.search(line)]
     return out
+
+
+def _listen_table() -> dict[str, tuple[str, int]]:
+    """Socket inode -> (address, port) of the machine's listening TCP sockets (/proc/net)."""
+    import ipaddress
+
+    out: dict[str, tuple[str, int]] = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            cols = line.split()
+            if cols[3] != "0A":  # TCP_LISTEN
+                continue
+            hexaddr, hexport = cols[1].split(":")
+            raw = bytes.fromhex(hexaddr)
+            # /proc prints the address as 32-bit words in host (little-endian) order
+            raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+            out[cols[9]] = (str(ipaddress.ip_address(raw)), int(hexport, 16))
+    return out
+
+
+def listening_sockets(pgids: set[int]) -> list[tuple[int, str, int]]:
+    """(process group, address, port) of the TCP sockets listened on by any process of the
+    process groups ``pgids`` (each component runs in a group of its own, with its children)."""
+    table = _listen_table()
+    found: set[tuple[int, str, int]] = set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            pgid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[2])
+            if pgid not in pgids:
+                continue
+            for fd in (proc / "fd").iterdir():
+                link = os.readlink(fd)
+                if link.startswith("socket:[") and link[8:-1] in table:
+                    found.add((pgid, *table[link[8:-1]]))
+        except OSError:
+            continue  # exited meanwhile, or not ours to read
+    return sorted(found)
+
+
+def processes_of(home: Path) -> list[int]:
+    """Processes of this user still running with ``AIRFLOW_HOME`` = ``home`` (components and
+    the task processes they started), this process and its ancestors excepted."""
+    mine: set[int] = set()
+    pid = os.getpid()
+    while pid > 1:
+        mine.add(pid)
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            break
+    marker = f"AIRFLOW_HOME={Path(home).resolve()}".encode()
+    out = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) in mine:
+            continue
+        try:
+            if marker in (proc / "environ").read_bytes().split(b"\0"):
+                out.append(int(proc.name))
+        except OSError:
+            continue  # exited meanwhile, or another user's
+    return sorted(out)
+
+
+def is_loopback(address: str) -> bool:
+    """127.0.0.0/8 or ::1, also written as an IPv4-mapped IPv6 address."""
+    import ipaddress
+
+    ip = ipaddress.ip_address(address)
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return (mapped or ip).is_loopback
 
 
 @dataclass
@@ -184,6 +263,12 @@ class RunningStack:
 
     def db_errors(self) -> list[str]:
         return db_errors(self.home)
+
+    def listening(self) -> list[tuple[str, str, int]]:
+        """(component, address, port) of every TCP socket the components and their task
+        processes listen on (what must stay on loopback)."""
+        groups = {p.pid: name for name, p in self.procs.items()}
+        return [(groups[pgid], addr, port) for pgid, addr, port in listening_sockets(set(groups))]
 
     # ---- REST API ------------------------------------------------------------------------
     def token(self) -> str:
@@ -258,7 +343,8 @@ class RunningStack:
                          + self.logs_tail())
 
     def stop(self) -> None:
-        """Stop the components (each its own process group: task processes go with them)."""
+        """Stop the components (each its own process group: task processes go with them),
+        then any process of this home that left its group (none is left running)."""
         for p in self.procs.values():
             if p.poll() is None:
                 os.killpg(p.pid, signal.SIGTERM)
@@ -268,6 +354,9 @@ class RunningStack:
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait(timeout=10)
+        for pid in processes_of(self.home):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     def __enter__(self) -> RunningStack:
         return self
@@ -291,7 +380,8 @@ def start(airflow: LocalAirflow, port: int | None = None, cpus: int | None = Non
     try:
         for name in COMPONENTS:
             log = open(stack.log_path(name), "wb")  # noqa: SIM115 - lives as long as the process
-            stack.procs[name] = subprocess.Popen([str(exe), name], env=full, stdout=log,
+            stack.procs[name] = subprocess.Popen([str(exe), name, *COMPONENT_ARGS.get(name, [])],
+                                                 env=full, stdout=log,
                                                  stderr=subprocess.STDOUT, start_new_session=True)
             if name == "api-server":
                 # tasks call the Execution API: it must answer before anything is scheduled

@@ -13,12 +13,20 @@ Airflow's own authentication (the UI's JWT cookie or an ``Authorization: Bearer`
 by the api-server's auth manager) and on the user being allowed to see plugin views, so an
 anonymous request gets 401 and a user without that right 403. A listing costs a fixed number
 of queries (three) and at most :data:`MAX_RUNS` runs.
+
+A run's page also shows its publish latency by step (inputs upstream -> charts public), read
+from the run's latency records (:mod:`framecast.metrics.latency`) in the data root the tasks
+write to, with the run report's own table. Those records exist from the first published chunk
+on, so a run still in progress (not yet in the metrics database) has a page too.
 """
 
 from __future__ import annotations
 
 import os
+import re
+from datetime import datetime
 from html import escape
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -28,6 +36,8 @@ from fastapi.responses import HTMLResponse
 
 from framecast.errors import FramecastError
 from framecast.metrics import messages, report, store
+from framecast.metrics.latency import StepLatency, read_latency
+from framecast.records import run_dir
 
 URL_PREFIX = "/framecast-metrics"
 #: Most runs one listing shows (each run's frames are read to compute its percentiles).
@@ -48,6 +58,45 @@ def metrics_db_url() -> str:
     from airflow.configuration import conf
 
     return conf.get("framecast", "metrics_db", fallback="") or store.default_db_url()
+
+
+#: A model name as a folder name: no path separators, no dot segments.
+_MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+def data_root() -> Path:
+    """Where the tasks keep run folders, resolved as they resolve it (``runtime.run_context``):
+    the Airflow Variable ``framecast_data_root``, else ``$FRAMECAST_DATA_ROOT``, else
+    ``$AIRFLOW_HOME/framecast``. The api-server reads Variables straight from its secrets
+    backends and metadata DB."""
+    from airflow.models.variable import Variable
+
+    from framecast_airflow.runtime import VAR_DATA_ROOT, default_data_root
+
+    return Path(Variable.get(VAR_DATA_ROOT, default_var=None) or default_data_root())
+
+
+def run_latency(model: str, run_iso: str) -> list[StepLatency]:
+    """The run's publish latency records, by step ([] when none were written yet).
+
+    ``model`` becomes a folder name, so anything but a plain name is refused (400), never
+    joined into a path.
+    """
+    if not _MODEL.match(model):
+        raise HTTPException(status_code=400, detail=f"model {model!r}: not a model name")
+    return read_latency(run_dir(data_root() / "frames", model, datetime.fromisoformat(run_iso)))
+
+
+def latency_section(model: str, run_iso: str) -> tuple[str, bool]:
+    """The page's latency part and whether the run has any record; an unreadable record is
+    shown, naming its file, without hiding the frame timings."""
+    try:
+        rows = run_latency(model, run_iso)
+    except FramecastError as exc:
+        return f'<p class="warn">Publish latency unreadable: {escape(str(exc))}</p>', True
+    if not rows:
+        return "<p>No publish latency recorded for this run.</p>", False
+    return report.latency_table(rows), True
 
 
 def _ui_base() -> str:
@@ -93,6 +142,24 @@ def runs_table(rows: list[store.RunSummary], ui_base: str) -> str:
     return "".join(out)
 
 
+def groups_table(recs: list) -> str:
+    """Per product/region timings of a run's frames (the run report's statistics)."""
+    rows = "".join(
+        f'<tr><td class="l">{escape(g.product)}</td><td class="l">{escape(g.region)}</td>'
+        f"<td>{g.frames}</td><td>{g.p50_ms:.1f}</td><td>{g.p95_ms:.1f}</td>"
+        f"<td>{g.max_ms:.1f}</td>"
+        + "".join(f"<td>{g.stage_median_ms[s]:.1f}</td>" for s in report.STAGES)
+        + f"<td>{g.frames_per_s:.2f}</td></tr>"
+        for g in report.group_stats(recs)
+    )
+    return (
+        '<table id="groups"><tr><th>product</th>'
+        "<th>region</th><th>frames</th><th>p50 ms</th><th>p95 ms</th><th>max ms</th>"
+        + "".join(f"<th>{s.removesuffix('_ms')} (median)</th>" for s in report.STAGES)
+        + f"<th>frames/s per worker</th></tr>{rows}</table>"
+    )
+
+
 def airflow_user_required() -> Any:
     """Dependency: an authenticated Airflow user allowed to see plugin views (401/403)."""
     from airflow.api_fastapi.auth.managers.models.resource_details import AccessView
@@ -122,23 +189,14 @@ def create_app() -> FastAPI:
             recs = store.frames(metrics_db_url(), model, run_iso)
         except FramecastError as exc:
             raise HTTPException(status_code=400, detail=str(exc)) from exc
-        if not recs:
-            raise HTTPException(status_code=404, detail=f"no frames for {model} {run_iso}")
-        rows = "".join(
-            f'<tr><td class="l">{escape(g.product)}</td><td class="l">{escape(g.region)}</td>'
-            f"<td>{g.frames}</td><td>{g.p50_ms:.1f}</td><td>{g.p95_ms:.1f}</td>"
-            f"<td>{g.max_ms:.1f}</td>"
-            + "".join(f"<td>{g.stage_median_ms[s]:.1f}</td>" for s in report.STAGES)
-            + f"<td>{g.frames_per_s:.2f}</td></tr>"
-            for g in report.group_stats(recs)
-        )
-        body = (
-            '<p><a href="../../">all runs</a></p><table id="groups"><tr><th>product</th>'
-            "<th>region</th><th>frames</th><th>p50 ms</th><th>p95 ms</th><th>max ms</th>"
-            + "".join(f"<th>{s.removesuffix('_ms')} (median)</th>" for s in report.STAGES)
-            + f"<th>frames/s per worker</th></tr>{rows}</table>"
-        )
-        return _page(f"Frame timings: {model} {run_iso}", body)
+        latency, has_latency = latency_section(model, run_iso)
+        if not recs and not has_latency:
+            raise HTTPException(status_code=404,
+                                detail=f"no frames and no latency records for {model} {run_iso}")
+        body = '<p><a href="../../">all runs</a></p>' + (
+            groups_table(recs) if recs
+            else "<p>No frame timings stored yet (the run's metrics task has not run).</p>")
+        return _page(f"Frame timings: {model} {run_iso}", body + latency)
 
     return app
 

@@ -41,6 +41,12 @@ def _airflow_home() -> Path:
     return Path(os.environ.get("AIRFLOW_HOME", Path.home() / "airflow"))
 
 
+def default_data_root() -> Path:
+    """The data root when no Variable names one: ``$FRAMECAST_DATA_ROOT``, else
+    ``$AIRFLOW_HOME/framecast`` (processes that are not tasks resolve it the same way)."""
+    return Path(os.environ.get("FRAMECAST_DATA_ROOT") or _airflow_home() / "framecast")
+
+
 @dataclass(frozen=True)
 class RunContext:
     """Everything a task of one DAG run needs to find its data."""
@@ -78,8 +84,7 @@ def run_time_from_context(spec: ModelSpec, context: Any) -> datetime:
 
 def run_context(model: str, context: Any) -> RunContext:
     spec = get_model(model)
-    default_root = str(_airflow_home() / "framecast")
-    data_root = Path(_variable(VAR_DATA_ROOT, "FRAMECAST_DATA_ROOT", default_root))
+    data_root = Path(_variable(VAR_DATA_ROOT, "FRAMECAST_DATA_ROOT", str(default_data_root())))
     publish_root = Path(_variable(VAR_PUBLISH_ROOT, "FRAMECAST_PUBLISH_ROOT",
                                   str(data_root / "publish")))
     return RunContext(spec, run_time_from_context(spec, context), data_root, publish_root)

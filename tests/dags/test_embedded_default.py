@@ -53,8 +53,8 @@ def test_demo_run_on_the_real_scheduler_uses_both_slots_without_db_errors(tmp_pa
     airflow.migrate({"framecast_download": 4})
 
     calls: list[str] = []
+    listeners: list[tuple[str, str, int]] = []
     slowest: list[float] = [0.0]
-
     notes: list[str] = []
     loop_stalls: list[float] = []
 
@@ -81,6 +81,7 @@ def test_demo_run_on_the_real_scheduler_uses_both_slots_without_db_errors(tmp_pa
         slowest[0] = max(slowest[0], time.monotonic() - t0)
         running = sum(t["state"] == "running" and t["task_id"] == "chunk.render" for t in tis)
         calls.append(f"{running} render tasks running")
+        listeners.extend(stack.listening())
 
     with UpstreamServer(upstream_root) as upstream:
         state = demo.run_demo(airflow, upstream.url, RUN, var=tmp_path, on_poll=during_run).state
@@ -92,6 +93,9 @@ def test_demo_run_on_the_real_scheduler_uses_both_slots_without_db_errors(tmp_pa
     # While a note edit waited for the lock, the api-server kept answering: its event loop
     # was free (without the guard it stalls for the whole hold, here 3 s).
     assert loop_stalls and loop_stalls[0] < 1.0, loop_stalls
+    # the embedded default listens on loopback only (the api-server; no log servers)
+    assert listeners and {c for c, _, _ in listeners} == {"api-server"}, listeners
+    assert all(localstack.is_loopback(a) for _, a, _ in listeners), listeners
     assert state == "success", (airflow.home / "scheduler.log").read_text()[-3000:]
     assert any(c.startswith(("1 ", "2 ")) for c in calls), calls  # calls made while rendering
 

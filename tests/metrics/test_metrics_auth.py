@@ -17,6 +17,8 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from datetime import UTC, datetime
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -69,6 +71,7 @@ def api(tmp_path_factory):
                     step=s, path=f"{p}/{s}.png", load_ms=1.0, render_ms=2.0, encode_ms=3.0,
                     upload_ms=0.0, bytes=100, host="w", try_number=1, valid_time="")
         for p in ("t_2m", "pmsl") for s in range(3)])
+    _write_latency_records(tmp / "data")
     port = _free_port()
     env = {**os.environ,
            "AIRFLOW_HOME": str(home),
@@ -84,6 +87,7 @@ def api(tmp_path_factory):
            "AIRFLOW__API_AUTH__JWT_SECRET": uuid.uuid4().hex,
            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
            "FRAMECAST_METRICS_DB": metrics_db,
+           "FRAMECAST_DATA_ROOT": str(tmp / "data"),
            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     subprocess.run([str(VENV_BIN / "airflow"), "db", "migrate"], env=env, check=True,
                    capture_output=True, timeout=300)
@@ -118,7 +122,72 @@ def api(tmp_path_factory):
 
 
 ROUTES = ("/framecast-metrics/", "/framecast-metrics/?last=5",
-          "/framecast-metrics/runs/icon-eu/2026112312")
+          "/framecast-metrics/runs/icon-eu/2026112312",
+          "/framecast-metrics/runs/icon-eu/2026112318")
+
+#: The run with frames in the metrics DB, and one still in progress (latency records only).
+RUN = datetime(2026, 11, 23, 12, tzinfo=UTC)
+RUN_IN_PROGRESS = datetime(2026, 11, 23, 18, tzinfo=UTC)
+
+
+def _write_latency_records(data_root: Path) -> None:
+    """Two chunks of the 12 UTC run with known times, one chunk of the 18 UTC run."""
+    from framecast.metrics.latency import write_latency
+    from framecast.records import run_dir
+
+    t0 = RUN.timestamp()
+    d12 = run_dir(data_root / "frames", "icon-eu", RUN)
+    # seen upstream 14:00:00, public 14:01:30.5 (90.5 s; 121.5 min after 12 UTC)
+    write_latency(d12, "+000..+001", [0, 1], run_time=RUN, available_at=t0 + 7200,
+                  published_at=t0 + 7290.5)
+    # a manual run: inputs time unknown, public 14:30:00 (150 min after run time)
+    write_latency(d12, "+002..+002", [2], run_time=RUN, available_at=None,
+                  published_at=t0 + 9000)
+    t1 = RUN_IN_PROGRESS.timestamp()
+    write_latency(run_dir(data_root / "frames", "icon-eu", RUN_IN_PROGRESS), "+000..+000", [0],
+                  run_time=RUN_IN_PROGRESS, available_at=t1 + 7205, published_at=t1 + 7265)
+
+
+class _Tables(HTMLParser):
+    """Cell texts of every table of a page, by table id (an independent reading of the HTML)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: dict[str, list[list[str]]] = {}
+        self._table: str | None = None
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self._table = dict(attrs).get("id") or ""
+            self.tables[self._table] = []
+        elif tag == "tr" and self._table is not None:
+            self.tables[self._table].append([])
+        elif tag in ("td", "th") and self._table is not None:
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self.tables[self._table][-1].append("".join(self._cell).strip())
+            self._cell = None
+        elif tag == "table":
+            self._table = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def _tables(html: str) -> dict[str, list[list[str]]]:
+    parser = _Tables()
+    parser.feed(html)
+    return parser.tables
+
+
+def _login(url: str, password: str) -> str:
+    status, body = _request(f"{url}/auth/token", data={"username": "ops", "password": password})
+    assert status == 201, body
+    return json.loads(body)["access_token"]
 
 
 def test_anonymous_and_forged_requests_are_refused(api):
@@ -149,3 +218,31 @@ def test_logged_in_user_sees_the_page_and_listings_are_bounded(api):
     assert status == 422  # more than MAX_RUNS runs per listing is refused
     # the login password is in no log line of the api-server
     assert password not in log_path.read_text(errors="replace")
+
+
+def test_run_page_shows_publish_latency_by_step(api):
+    url, password, _ = api
+    token = _login(url, password)
+    status, html = _request(f"{url}/framecast-metrics/runs/icon-eu/2026112312", token=token)
+    assert status == 200, html[:500]
+    tables = _tables(html)
+    assert len(tables["groups"]) == 3  # header + t_2m, pmsl: the frame timings are still there
+    assert tables["latency"] == [
+        ["step", "chunk", "inputs upstream (UTC)", "published (UTC)", "latency s",
+         "after run time min"],
+        ["0", "+000..+001", "14:00:00", "14:01:30", "90.5", "121.5"],
+        ["1", "+000..+001", "14:00:00", "14:01:30", "90.5", "121.5"],
+        ["2", "+002..+002", "-", "14:30:00", "-", "150.0"],
+    ]
+    # a run still in progress: no frames stored yet, its latency already shown
+    status, html = _request(f"{url}/framecast-metrics/runs/icon-eu/2026-11-23T18:00:00Z",
+                            token=token)
+    assert status == 200, html[:500]
+    tables = _tables(html)
+    assert "groups" not in tables
+    assert tables["latency"][1:] == [["0", "+000..+000", "20:00:05", "20:01:05", "60.0", "121.1"]]
+    # nothing recorded at all: 404; a model that is no folder name: 400, no path is read
+    status, _ = _request(f"{url}/framecast-metrics/runs/icon-eu/2026112400", token=token)
+    assert status == 404
+    status, body = _request(f"{url}/framecast-metrics/runs/%2E%2E/2026112312", token=token)
+    assert status == 400, body

@@ -146,8 +146,11 @@ def plot_throughput(stats: Sequence[GroupStats]) -> bytes:
     return _png(fig)
 
 
-def _latency_table(rows: Sequence[StepLatency]) -> str:
-    """Per step: inputs upstream -> charts public, and public after run time (minutes)."""
+def latency_table(rows: Sequence[StepLatency]) -> str:
+    """Per step: inputs upstream -> charts public, and public after run time (minutes).
+
+    Shared by the run report and the ops view in the Airflow UI, so both show the same table.
+    """
     if not rows:
         return ""
 
@@ -203,7 +206,7 @@ def render_html(model: str, run: str, stats: Sequence[GroupStats],
         f"<h1>{escape(title)}</h1>"
         f"<p>{total_frames} frames, {total_s:.1f} s of frame time in total.</p>"
         f"<h2>By product and region</h2><table id=\"summary\">{head}{rows}</table>"
-        f"{_latency_table(latency)}{imgs}"
+        f"{latency_table(latency)}{imgs}"
         "<h2>By step</h2><table id=\"steps\"><tr><th>product</th><th>region</th><th>step</th>"
         + "".join(f"<th>{st.removesuffix('_ms')} ms</th>" for st in STAGES)
         + "<th>total ms</th><th>bytes</th><th>host</th><th>try</th><th>frame</th></tr>"
