@@ -87,12 +87,14 @@ def test_demo_run_on_the_real_scheduler_uses_both_slots_without_db_errors(tmp_pa
         state = demo.run_demo(airflow, upstream.url, RUN, var=tmp_path, on_poll=during_run).state
 
     print(f"slowest round of REST calls during the run: {slowest[0]:.1f} s "
-          f"({len(notes)} note edits)")
+          f"({len(notes)} note edits); slowest read while a write waited for the lock: "
+          f"{loop_stalls}; listening: {sorted(set(listeners))}")
     assert localstack.db_errors(airflow.home) == []
     assert slowest[0] < localstack.SQLITE_BUSY_TIMEOUT  # no call waited out a lock
     # While a note edit waited for the lock, the api-server kept answering: its event loop
-    # was free (without the guard it stalls for the whole hold, here 3 s).
-    assert loop_stalls and loop_stalls[0] < 1.0, loop_stalls
+    # was free (without the guard it stalls for the whole hold, here 5 s; the margin is for
+    # a loaded machine).
+    assert loop_stalls and loop_stalls[0] < 2.5, loop_stalls
     # the embedded default listens on loopback only (the api-server; no log servers)
     assert listeners and {c for c, _, _ in listeners} == {"api-server"}, listeners
     assert all(localstack.is_loopback(a) for _, a, _ in listeners), listeners
@@ -142,7 +144,7 @@ def test_audit_log_guard_only_in_a_sqlite_api_server():
                     ("scheduler", "sqlite"): "False"}
 
 
-def _edit_while_locked(stack, db_path, path: str, hold: float = 3.0) -> float:
+def _edit_while_locked(stack, db_path, path: str, hold: float = 5.0) -> float:
     """Hold SQLite's write lock from outside for ``hold`` seconds, edit the run's note meanwhile,
     and return the slowest answer of a cheap read (the version) during the hold.
 
