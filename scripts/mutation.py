@@ -48,9 +48,13 @@ MODULES = (
     Target("sampling", ("framecast/render/sampling.py",),
            ("tests/core/test_sampling.py", "tests/core/test_placement_and_smoothness.py", "-k",
             "not placement and not isobars")),
+    # the increment and latest-order tests on the local folder only (their FTP/SFTP variants
+    # start servers per test; the manifest logic they check is the same)
     Target("publish", ("framecast/publish/manifest.py", "framecast/publish/publisher.py",
                        "framecast/publish/local.py"),
-           ("tests/publish/test_local.py", "tests/publish/test_manifest.py")),
+           ("tests/publish/test_local.py", "tests/publish/test_manifest.py",
+            "tests/publish/test_increments.py", "tests/publish/test_latest_order.py",
+            "-k", "not ftp")),
     # the whole-run ICON-EU download test (about 12 s, full-size fields) is left out: the
     # same paths are covered by tiny real GRIB messages in test_fetch_units.py
     Target("fetch", ("framecast/fetch.py",),

@@ -48,6 +48,12 @@ def _rec(product, region, step, path=None, run=RUN_ISO, valid=""):
                        path=path or f"{product}/{region}/{step:03d}.png", valid_time=valid)
 
 
+def _prec(product, place, step, path, valid=""):
+    """A point-forecast record as framecast.points.runner writes it (region = the place)."""
+    return FrameRecord(model="m", run=RUN_ISO, product=product, region=place, step=step,
+                       path=path, valid_time=valid)
+
+
 # ------------------------------------------------------------------ small pure helpers
 
 
@@ -124,6 +130,14 @@ def test_collect_files_frames_videos_report_and_filters(tmp_path):
     (_rec("t2m", "eu", 0, run="yesterday"), "record run time 'yesterday' is not ISO 8601"),
     (_rec("t2m", "eu", 5), "recorded file t2m/eu/005.png is missing"),
     (_rec("t2m", "eu", 1), "t2m/eu/001.png: file is empty; refusing to publish it"),
+    (_prec("meteogram", "ham burg", 0, "points/x/meteogram.png"),
+     "place 'ham burg' is not a safe name"),
+    (_prec("meteogram", "hamburg", 0, "../meteogram.png"),
+     "point file path '../meteogram.png' is not inside the run directory"),
+    (_prec("section", "hamburg", 0, "/etc/section.png"),
+     "point file path '/etc/section.png' is not inside the run directory"),
+    (_prec("sounding", "hamburg", 6, "points/hamburg/sounding_+006.png"),
+     "recorded file points/hamburg/sounding_+006.png is missing"),
 ])
 def test_collect_files_refuses_bad_records(tmp_path, record, message):
     run = _run(tmp_path, [record], {"t2m/eu/000.png": b"x", "t2m/eu/001.png": b""})
@@ -138,6 +152,54 @@ def test_collect_files_without_records_and_records_without_run_time(tmp_path):
         mf.collect_files(tmp_path / "empty", RUN)
     run = _run(tmp_path, [_rec("t2m", "eu", 0, run="")], {"t2m/eu/000.png": b"x"})
     assert [f.rel for f in mf.collect_files(run, RUN)] == ["t2m/eu/000.png"]
+
+
+V0, V6, V24 = ("2026-11-23T06:00:00+00:00", "2026-11-23T12:00:00+00:00",
+               "2026-11-24T06:00:00+00:00")
+
+
+def test_collect_files_lists_point_forecasts_and_their_index(tmp_path):
+    """Point files come from their records (kind "point", the place as region, the recorded
+    step and valid time); the places index and report travel with a whole-run publish only."""
+    files = {"t2m/eu/000.png": b"a" * 4, "points/hamburg/meteogram.png": b"m" * 5,
+             "points/hamburg/section.png": b"s" * 6, "points/hamburg/sounding_+006.png": b"6" * 7,
+             "points/hamburg/sounding_+024.png": b"2" * 8, "points/hamburg/hamburg.csv": b"c" * 9,
+             "points/hamburg/hamburg.json": b"j" * 10, "points/oslo/meteogram.png": b"o" * 11,
+             "points/index.json": b"{}" * 6, "_report/report.html": b"r" * 3}
+    recs = [_rec("t2m", "eu", 0),
+            _prec("sounding", "hamburg", 24, "points/hamburg/sounding_+024.png", V24),
+            _prec("meteogram", "oslo", 0, "points/oslo/meteogram.png", V0),
+            _prec("meteogram", "hamburg", 0, "points/hamburg/meteogram.png", V0),
+            _prec("section", "hamburg", 0, "points/hamburg/section.png", V0),
+            _prec("sounding", "hamburg", 6, "points/hamburg/sounding_+006.png", V6),
+            _prec("pointcsv", "hamburg", 0, "points/hamburg/hamburg.csv", V0),
+            _prec("pointjson", "hamburg", 0, "points/hamburg/hamburg.json", V0)]
+    run = _run(tmp_path, recs, files)
+    got = mf.collect_files(run, RUN)
+    summary = [(f.rel, f.kind, f.product, f.region, f.step, f.valid_time, f.size) for f in got]
+    assert summary == [  # records in (product, place, step) order, then the index, the report
+        ("points/hamburg/meteogram.png", "point", "meteogram", "hamburg", 0, V0, 5),
+        ("points/oslo/meteogram.png", "point", "meteogram", "oslo", 0, V0, 11),
+        ("points/hamburg/hamburg.csv", "point", "pointcsv", "hamburg", 0, V0, 9),
+        ("points/hamburg/hamburg.json", "point", "pointjson", "hamburg", 0, V0, 10),
+        ("points/hamburg/section.png", "point", "section", "hamburg", 0, V0, 6),
+        ("points/hamburg/sounding_+006.png", "point", "sounding", "hamburg", 6, V6, 7),
+        ("points/hamburg/sounding_+024.png", "point", "sounding", "hamburg", 24, V24, 8),
+        ("t2m/eu/000.png", "frame", "t2m", "eu", 0, V0, 4),
+        ("points/index.json", "points-index", "", "", None, "", 12),
+        ("_report/report.html", "report", "", "", None, "", 3),
+    ]
+    for f in got:
+        assert f.path == run / f.rel and f.sha256 == _digest(run / f.rel)
+    # a product filter or an increment (steps) leaves point forecasts, index and report out
+    assert [f.rel for f in mf.collect_files(run, RUN, products=["t2m"])] == ["t2m/eu/000.png"]
+    assert [f.rel for f in mf.collect_files(run, RUN, steps=[0])] == ["t2m/eu/000.png"]
+    with pytest.raises(DataError, match=r"_records: no frame records for step\(s\) \[24\]$"):
+        mf.collect_files(run, RUN, steps=[24])  # a sounding's step is not a chart's
+    # an index without recorded point files (a stale folder) is not published
+    bare = _run(tmp_path / "bare", [_rec("t2m", "eu", 0)],
+                {"t2m/eu/000.png": b"a", "points/index.json": b"{}"})
+    assert [f.kind for f in mf.collect_files(bare, RUN)] == ["frame"]
 
 
 # ------------------------------------------------------------------ documents
@@ -199,6 +261,235 @@ def test_build_manifest_exact_document_and_product_merge():
     assert before <= stamped <= datetime.now(UTC)
 
 
+def _entry(rel, size, sha, **extra):
+    return {**extra, "file": rel, "size": size, "sha256": sha}
+
+
+# A run with charts and point forecasts for two places. The sounding files are named without
+# zero padding here so that file-name order (+24 before +6) differs from step order.
+POINT_FILES = [
+    _lf("t2m/eu/0.png", "frame", "t2m", "eu", 0, 20, "h0", "v0"),
+    _lf("points/oslo/meteogram.png", "point", "meteogram", "oslo", 0, 11, "om", "v0"),
+    _lf("points/hamburg/sounding_+24.png", "point", "sounding", "hamburg", 24, 8, "s24", "v24"),
+    _lf("points/hamburg/meteogram.png", "point", "meteogram", "hamburg", 0, 5, "hm", "v0"),
+    _lf("points/hamburg/hamburg.json", "point", "pointjson", "hamburg", 0, 10, "hj", "v0"),
+    _lf("points/hamburg/sounding_+6.png", "point", "sounding", "hamburg", 6, 7, "s6", "v6"),
+    _lf("points/hamburg/section.png", "point", "section", "hamburg", 0, 6, "hs", "v0"),
+    _lf("points/hamburg/hamburg.csv", "point", "pointcsv", "hamburg", 0, 9, "hc", "v0"),
+    _lf("points/index.json", "points-index", "", "", None, 12, "ix"),
+]
+POINT_PLACES = {
+    "hamburg": {
+        "csv": _entry("points/hamburg/hamburg.csv", 9, "hc"),
+        "json": _entry("points/hamburg/hamburg.json", 10, "hj"),
+        "meteogram": _entry("points/hamburg/meteogram.png", 5, "hm"),
+        "section": _entry("points/hamburg/section.png", 6, "hs"),
+        "soundings": [
+            _entry("points/hamburg/sounding_+6.png", 7, "s6", step=6, valid_time="v6"),
+            _entry("points/hamburg/sounding_+24.png", 8, "s24", step=24, valid_time="v24"),
+        ],
+    },
+    "oslo": {"meteogram": _entry("points/oslo/meteogram.png", 11, "om")},
+}
+POINT_FLAT = {
+    "points/hamburg/hamburg.csv": {"size": 9, "sha256": "hc"},
+    "points/hamburg/hamburg.json": {"size": 10, "sha256": "hj"},
+    "points/hamburg/meteogram.png": {"size": 5, "sha256": "hm"},
+    "points/hamburg/section.png": {"size": 6, "sha256": "hs"},
+    "points/hamburg/sounding_+24.png": {"size": 8, "sha256": "s24"},
+    "points/hamburg/sounding_+6.png": {"size": 7, "sha256": "s6"},
+    "points/index.json": {"size": 12, "sha256": "ix"},
+    "points/oslo/meteogram.png": {"size": 11, "sha256": "om"},
+}
+T2M_EU_0 = {"t2m": {"regions": {"eu": {"frames": [
+    {"step": 0, "valid_time": "v0", "file": "t2m/eu/0.png", "size": 20, "sha256": "h0"}],
+    "videos": {}}}}}
+
+
+def test_build_manifest_places_exact_document():
+    """Point files are listed under ``places`` (csv/json renamed, soundings in step order),
+    not as products, steps or regions; the flat map lists them for skipping."""
+    doc = mf.build_manifest("m", RUN, POINT_FILES, complete=True, now=NOW)
+    assert doc == {
+        "format": 1, "model": "m", "run": "2026-11-23T06:00:00+00:00", "run_id": "2026112306",
+        "complete": True, "published_at": "2026-11-23T09:30:15+00:00",
+        "products": T2M_EU_0, "product_names": ["t2m"], "regions": ["eu"], "steps": [0],
+        "files": {**POINT_FLAT, "t2m/eu/0.png": {"size": 20, "sha256": "h0"}},
+        "report": {}, "places": POINT_PLACES, "places_index": "points/index.json",
+    }
+    assert list(doc["places"]) == ["hamburg", "oslo"]
+    assert list(doc["files"]) == sorted(doc["files"])
+
+
+def test_build_manifest_keeps_or_replaces_places():
+    """A product-only publish keeps the places, their index and their files; a publish with
+    point files replaces them all (places of the previous publish are not carried over)."""
+    prev = {"format": 1, "products": T2M_EU_0, "report": {},
+            "files": {**POINT_FLAT, "t2m/eu/0.png": {"size": 20, "sha256": "h0"},
+                      "_report/r.html": {"size": 1, "sha256": "r"}},
+            "places": {"oslo": POINT_PLACES["oslo"], "hamburg": POINT_PLACES["hamburg"]},
+            "places_index": "points/index.json"}
+    pm = [_lf("pmsl/eu/0.png", "frame", "pmsl", "eu", 0, 9, "p0", "v0")]
+    doc = mf.build_manifest("m", RUN, pm, complete=False, previous=prev, now=NOW)
+    assert doc == {
+        "format": 1, "model": "m", "run": "2026-11-23T06:00:00+00:00", "run_id": "2026112306",
+        "complete": False, "published_at": "2026-11-23T09:30:15+00:00",
+        "products": {"pmsl": {"regions": {"eu": {"frames": [
+            {"step": 0, "valid_time": "v0", "file": "pmsl/eu/0.png", "size": 9, "sha256": "p0"}],
+            "videos": {}}}}, **T2M_EU_0},
+        "product_names": ["pmsl", "t2m"], "regions": ["eu"], "steps": [0],
+        "files": {**POINT_FLAT, "pmsl/eu/0.png": {"size": 9, "sha256": "p0"},
+                  "t2m/eu/0.png": {"size": 20, "sha256": "h0"}},
+        "report": {}, "places": POINT_PLACES, "places_index": "points/index.json",
+    }
+    assert list(doc["places"]) == ["hamburg", "oslo"] and list(doc["products"]) == ["pmsl", "t2m"]
+    bergen = [_lf("points/bergen/meteogram.png", "point", "meteogram", "bergen", 0, 4, "bm", "v0")]
+    doc = mf.build_manifest("m", RUN, bergen, complete=False, previous=prev, now=NOW)
+    assert doc["places"] == {"bergen": {"meteogram": _entry("points/bergen/meteogram.png", 4,
+                                                              "bm")}}
+    assert doc["places_index"] == "" and doc["products"] == T2M_EU_0
+    assert doc["files"] == {"points/bergen/meteogram.png": {"size": 4, "sha256": "bm"},
+                            "t2m/eu/0.png": {"size": 20, "sha256": "h0"}}
+    for empty in ({"products": None}, {"places": None, "places_index": None, "files": None}):
+        doc = mf.build_manifest("m", RUN, pm, complete=False, previous=empty, now=NOW)
+        assert (doc["places"], doc["places_index"]) == ({}, "")
+        assert doc["files"] == {"pmsl/eu/0.png": {"size": 9, "sha256": "p0"}}
+
+
+def _fr(product, region, step, sha):
+    return {"step": step, "valid_time": f"v{step}", "file": f"{product}/{region}/{step}.png",
+            "size": 10 + step, "sha256": sha}
+
+
+def test_merge_increment_exact_document():
+    """Frames merge per (product, region, step), the increment winning; videos add up; the
+    previous manifest's other keys (places, report, status) stay; the files map is the union
+    with the increment's entries winning; the previous document is not modified."""
+    mp4 = {"file": "t2m/eu/t.mp4", "size": 5, "sha256": "hm"}
+    gif = {"file": "t2m/eu/t.gif", "size": 6, "sha256": "hg"}
+    previous = {
+        "format": 1, "model": "m", "run": RUN_ISO, "run_id": "2026112306", "complete": False,
+        "published_at": "2026-11-23T09:00:00+00:00",
+        "products": {"t2m": {"regions": {"eu": {"frames": [_fr("t2m", "eu", 0, "a0"),
+                                                           _fr("t2m", "eu", 1, "a1")],
+                                                "videos": {"mp4": mp4}}}},
+                     "clouds": {"regions": {"eu": {"frames": [_fr("clouds", "eu", 0, "c0")]}}}},
+        "product_names": ["clouds", "t2m"], "regions": ["eu"], "steps": [0, 1],
+        "files": {"clouds/eu/0.png": {"size": 10, "sha256": "c0"},
+                  "t2m/eu/0.png": {"size": 10, "sha256": "a0"},
+                  "t2m/eu/1.png": {"size": 11, "sha256": "a1"},
+                  "t2m/eu/t.mp4": {"size": 5, "sha256": "hm"}},
+        "report": {"_report/r.html": {"size": 1, "sha256": "r"}},
+        "places": {"oslo": {"meteogram": _entry("points/oslo/m.png", 3, "om")}},
+        "places_index": "points/index.json",
+        "status": "in_progress", "expected_steps": [0, 1, 2], "missing_steps": [2],
+    }
+    before = json.loads(json.dumps(previous))
+    new = {
+        "published_at": "2026-11-23T10:00:00+00:00", "status": "ignored", "places": {},
+        "products": {"t2m": {"regions": {"eu": {"frames": [_fr("t2m", "eu", 2, "b2"),
+                                                           _fr("t2m", "eu", 1, "b1")],
+                                                "videos": {"gif": gif}},
+                                         "al": {"frames": [_fr("t2m", "al", 1, "l1")]}}},
+                     "pmsl": {"regions": {"eu": {"frames": [_fr("pmsl", "eu", 1, "p1")],
+                                                 "videos": {}}}}},
+        "files": {"t2m/eu/1.png": {"size": 11, "sha256": "b1"},
+                  "t2m/eu/2.png": {"size": 12, "sha256": "b2"},
+                  "t2m/al/1.png": {"size": 11, "sha256": "l1"},
+                  "pmsl/eu/1.png": {"size": 11, "sha256": "p1"}},
+    }
+    merged = mf.merge_increment(previous, new)
+    assert merged == {
+        "format": 1, "model": "m", "run": RUN_ISO, "run_id": "2026112306", "complete": False,
+        "published_at": "2026-11-23T10:00:00+00:00",
+        "products": {
+            "clouds": {"regions": {"eu": {"frames": [_fr("clouds", "eu", 0, "c0")],
+                                          "videos": {}}}},
+            "pmsl": {"regions": {"eu": {"frames": [_fr("pmsl", "eu", 1, "p1")], "videos": {}}}},
+            "t2m": {"regions": {
+                "eu": {"frames": [_fr("t2m", "eu", 0, "a0"), _fr("t2m", "eu", 1, "b1"),
+                                  _fr("t2m", "eu", 2, "b2")],
+                       "videos": {"mp4": mp4, "gif": gif}},
+                "al": {"frames": [_fr("t2m", "al", 1, "l1")], "videos": {}}}},
+        },
+        "product_names": ["clouds", "pmsl", "t2m"], "regions": ["al", "eu"], "steps": [0, 1, 2],
+        "files": {"clouds/eu/0.png": {"size": 10, "sha256": "c0"},
+                  "pmsl/eu/1.png": {"size": 11, "sha256": "p1"},
+                  "t2m/al/1.png": {"size": 11, "sha256": "l1"},
+                  "t2m/eu/0.png": {"size": 10, "sha256": "a0"},
+                  "t2m/eu/1.png": {"size": 11, "sha256": "b1"},
+                  "t2m/eu/2.png": {"size": 12, "sha256": "b2"},
+                  "t2m/eu/t.mp4": {"size": 5, "sha256": "hm"}},
+        "report": {"_report/r.html": {"size": 1, "sha256": "r"}},
+        "places": {"oslo": {"meteogram": _entry("points/oslo/m.png", 3, "om")}},
+        "places_index": "points/index.json",
+        "status": "in_progress", "expected_steps": [0, 1, 2], "missing_steps": [2],
+    }
+    assert list(merged["products"]) == ["clouds", "pmsl", "t2m"]
+    assert list(merged["files"]) == sorted(merged["files"])
+    assert previous == before  # the manifest read from the target is not changed in place
+    # nothing there yet: the increment is the manifest; an increment without files adds none
+    assert mf.merge_increment(None, new) is new and mf.merge_increment({}, new) is new
+    bare = mf.merge_increment(previous, {"published_at": "x", "products": {}})
+    assert bare["files"] == previous["files"] and bare["steps"] == [0, 1]
+    assert bare["products"]["t2m"] == previous["products"]["t2m"]
+
+
+def _regions(**steps):
+    """A manifest whose product ``p`` has a region per keyword with frames of those steps."""
+    return {"products": {"p": {"regions": {r: {"frames": [{"step": s} for s in ss]}
+                                           for r, ss in steps.items()}}}}
+
+
+def test_covered_steps_and_set_status():
+    assert mf.covered_steps({}) == set() and mf.covered_steps({"products": None}) == set()
+    assert mf.covered_steps({"products": {"p": {"regions": None}}}) == set()
+    assert mf.covered_steps(_regions(eu=[0, 1, 2], al=[1, 2, 3])) == {1, 2}
+    assert mf.covered_steps({"products": {"p": {"regions": {"eu": {"frames": [{"step": 4}]}}},
+                                          "q": {"regions": {"eu": {}}}}}) == set()
+    man = _regions(eu=[0, 1, 2], al=[1, 2, 3])
+    assert mf.set_status(man, "in_progress", [3, 2, "1", 0, 2]) is man
+    assert man == {**_regions(eu=[0, 1, 2], al=[1, 2, 3]), "status": "in_progress",
+                   "complete": False, "expected_steps": [0, 1, 2, 3], "missing_steps": [0, 3]}
+    mf.set_status(man, "incomplete", [1, 2, 5])
+    assert (man["status"], man["complete"], man["expected_steps"], man["missing_steps"]) == (
+        "incomplete", False, [1, 2, 5], [5])
+    mf.set_status(man, "complete", [])
+    assert (man["status"], man["complete"], man["expected_steps"], man["missing_steps"]) == (
+        "complete", True, [], [])
+    with pytest.raises(PublishError, match=r"^run status 'done' is not one of in_progress, "
+                                           r"complete, incomplete$"):
+        mf.set_status(man, "done", [])
+    assert man["status"] == "complete"
+
+
+def _state(status, expected, **steps):
+    return {**_regions(**steps), "status": status, "expected_steps": expected}
+
+
+@pytest.mark.parametrize(("manifest", "upto", "ready"), [
+    ({"status": "complete"}, None, True),  # a complete run always qualifies
+    ({"complete": True}, None, True),  # an older manifest without a status
+    ({"complete": False}, None, False),
+    ({}, 3, False),
+    ({"status": "in_progress", "complete": True}, None, False),  # the status rules
+    (_state("in_progress", [0, 1, 2, 3, 4, 5], eu=[0, 1, 2, 3]), None, False),
+    (_state("in_progress", [0, 1, 2, 3, 4, 5], eu=[0, 1, 2, 3]), 3, True),
+    (_state("in_progress", [0, 1, 2, 3, 4, 5], eu=[0, 1, 2, 3]), 0, True),
+    (_state("in_progress", [0, 1, 2, 3, 4, 5], eu=[0, 1, 2, 3]), 4, False),
+    (_state("in_progress", [0, 1, 2, 3, 4, 5], eu=[0, 1, 2]), 3, False),  # step 3 itself
+    (_state("in_progress", [0, 1, 2, 3, 4, 5], eu=[0, 1, 2, 3], al=[0, 1, 2]), 3, False),
+    (_state("in_progress", [0, 1, 2, 3, 4, 5], eu=[0, 1, 2, 3], al=[0, 1, 2]), 2, True),
+    (_state("in_progress", [3, 6], eu=[3]), 0, False),  # no expected step up to 0
+    (_state("in_progress", [3, 6], eu=[3]), 3, True),
+    (_state("incomplete", [0, 1, 4], eu=[0, 1]), None, False),
+    (_state("incomplete", [0, 1, 4], eu=[0, 1]), 1, True),
+    ({**_regions(eu=[0, 1]), "status": "in_progress", "expected_steps": None}, 1, False),
+])
+def test_ready_for_latest_rules(manifest, upto, ready):
+    assert mf.ready_for_latest(manifest, upto) is ready
+
+
 def test_latest_runs_and_summary_documents():
     man = mf.build_manifest("m", RUN, [_lf("b/eu/0.png", "frame", "b", "eu", 0),
                                        _lf("a/eu/0.png", "frame", "a", "eu", 0)],
@@ -216,6 +507,16 @@ def test_latest_runs_and_summary_documents():
         "run_id": "1", "run": "r", "complete": False, "status": "in_progress",
         "missing_steps": [], "products": [],
         "manifest": "1/manifest.json", "published_at": ""}
+    assert mf.run_summary({"run_id": "1", "run": "r", "complete": 1}) == {
+        "run_id": "1", "run": "r", "complete": True, "status": "complete",
+        "missing_steps": [], "products": [],
+        "manifest": "1/manifest.json", "published_at": ""}
+    inc = {"run_id": "2", "run": "r", "complete": False, "status": "incomplete",
+           "missing_steps": (4, 5), "products": {"b": {}, "a": {}}, "published_at": "p"}
+    assert mf.run_summary(inc) == {
+        "run_id": "2", "run": "r", "complete": False, "status": "incomplete",
+        "missing_steps": [4, 5], "products": ["a", "b"],
+        "manifest": "2/manifest.json", "published_at": "p"}
     doc = mf.runs_doc("m", {"2026112300": {"id": 1}, "2026112306": {"id": 2},
                             "2026112218": {"id": 0}}, "2026112300")
     assert doc == {"format": 1, "model": "m", "latest": "2026112300",
@@ -393,7 +694,7 @@ def test_publish_report_and_argument_checks(tmp_path, make_run_dir):
     with pytest.raises(PublishError, match="workers must be at least 1, got 0"):
         publish_run(run, www, model="icon-eu", run_time=datetime(2026, 11, 23, tzinfo=UTC),
                     workers=0)
-    with pytest.raises(DataError, match="model 'ic on' is not a safe name"):
+    with pytest.raises(DataError, match=r"^publish: model 'ic on' is not a safe name"):
         publish_run(run, www, model="ic on", run_time=datetime(2026, 11, 23, tzinfo=UTC))
     assert not (tmp_path / "www").exists()
 
