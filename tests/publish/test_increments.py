@@ -336,3 +336,18 @@ def test_an_increment_published_meanwhile_is_kept(tmp_path, make_run_dir):
     man = _manifest(www)
     assert man == _doc(new, {"t2m": (0, 1)}, man["published_at"], status="in_progress",
                        expected_steps=[0, 1], missing_steps=[])
+
+
+@pytest.mark.parametrize(("after", "latest"), [(3, "2026113000"), (None, None)])
+def test_a_run_finished_incomplete_becomes_latest_by_the_latest_when_rule(
+    tmp_path, make_run_dir, after, latest,
+):
+    """Finished without its last steps and never published in increments: ``latest`` moves
+    to it when its first steps are there and the model's rule asks only for those."""
+    www = tmp_path / "www"
+    new = make_run_dir(tmp_path / "new", run_time=NEW, products=("t2m",), regions=("eu",),
+                       steps=(0, 1, 2, 3), tag="new")
+    rep = publish_run(new, LocalTarget(www), model="icon-eu", run_time=NEW,
+                      expected_steps=EXPECTED, latest_after_step=after)
+    assert (rep.status, rep.missing_steps, rep.latest) == ("incomplete", [4, 5], latest)
+    assert (www / "icon-eu" / "latest.json").exists() is (latest is not None)

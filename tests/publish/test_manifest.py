@@ -11,13 +11,14 @@ import hashlib
 import json
 import logging
 import os
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from framecast.errors import DataError, FramecastError, PublishError
-from framecast.publish import LocalTarget, publish_product, publish_run
+from framecast.publish import LocalTarget, publish_increment, publish_product, publish_run
 from framecast.publish import manifest as mf
 from framecast.publish import publisher as pb
 from framecast.publish.target import RemoteStat
@@ -536,6 +537,7 @@ def test_local_target_writes_through_a_temp_name_and_cleans_up(tmp_path, monkeyp
     assert (tmp_path / "www/a/b/x.json").read_bytes() == b"{}"
     assert t.read_bytes("a/b/x.json") == b"{}" and t.read_bytes("a/b/none") is None
     assert t.stat("a/b/x.json").size == 2 and t.stat("nope") is None
+    assert t.stat("a/b/x.json").mtime == (tmp_path / "www/a/b/x.json").stat().st_mtime
     src = tmp_path / "src.bin"
     src.write_bytes(os.urandom(3 << 20))
     t.upload(src, "a/b/big.bin")
@@ -584,6 +586,7 @@ def test_local_target_trees_and_links(tmp_path):
         t.remove_tree("")
     with pytest.raises(PublishError, match="refusing to remove the publish root"):
         t.remove_tree("m/..")
+    assert t.link_latest("nowhere/latest", "run1") is False  # no folder to link in
     assert t.link_latest("m/latest", "run1") is True
     assert os.readlink(root / "m/latest") == "run1"
     assert t.link_latest("m/latest", "run2") is True
@@ -851,3 +854,158 @@ def test_product_lists_foreign_runs_entries_and_the_log_line(tmp_path, make_run_
     with pytest.raises(PublishError, match="failed after 2 attempts"):
         publish_product(run, _FlakyReads(www, {"fails": 2}), "clouds", model="m", run_time=t0,
                         retries=1)
+
+
+class _FlakyUploads(LocalTarget):
+    """A real folder whose uploads drop the connection ``box["drops"]`` times (shared across
+    clones) and refuse, permanently, the files whose path ends in ``box["refuse"]``."""
+
+    def __init__(self, root, box):
+        super().__init__(root)
+        self.box = box
+
+    def clone(self):
+        return _FlakyUploads(self.root, self.box)
+
+    def upload(self, local, remote):
+        if self.box.get("refuse") and remote.endswith(self.box["refuse"]):
+            raise PermissionError(f"read-only: {remote}")
+        if self.box.get("drops", 0) > 0:
+            self.box["drops"] -= 1
+            raise ConnectionResetError("dropped")
+        super().upload(local, remote)
+
+
+def test_uploads_reconnect_give_up_and_stop_before_the_manifest(tmp_path, make_run_dir,
+                                                                monkeypatch):
+    sleeps = []
+    monkeypatch.setattr(pb.time, "sleep", sleeps.append)
+    t0 = datetime(2026, 11, 23, tzinfo=UTC)
+    run = make_run_dir(tmp_path / "o", run_time=t0, products=("t2m",), regions=("eu",),
+                       steps=(0, 1, 2))
+    www = tmp_path / "www"
+    # an increment's upload dropped once: reconnected after the back-off, counted
+    rep = publish_increment(run, _FlakyUploads(www, {"drops": 1}), [0], model="m", run_time=t0,
+                            expected_steps=[0, 1, 2], retries=1, backoff=0.25, workers=1)
+    assert sleeps == [0.25] and rep.retries == 1 and rep.uploaded == ["t2m/eu/t2m_eu_000.png"]
+    # dropped more often than retried: the file that failed is named, no manifest changes
+    manifest = (www / "m/2026112300/manifest.json").read_bytes()
+    with pytest.raises(PublishError, match=r"^file://.*: upload t2m/eu/t2m_eu_001.png failed "
+                                           r"after 2 attempts: ConnectionResetError: dropped$"):
+        publish_run(run, _FlakyUploads(www, {"drops": 2}), model="m", run_time=t0, retries=1,
+                    backoff=0.25, workers=1)
+    assert (www / "m/2026112300/manifest.json").read_bytes() == manifest
+    # a refused file with two upload connections: that error, nothing published after it
+    with pytest.raises(PublishError, match=r"^file://.*: upload t2m/eu/t2m_eu_002.png failed: "
+                                           r"read-only"):
+        publish_run(run, _FlakyUploads(www, {"refuse": "t2m_eu_002.png"}), model="m",
+                    run_time=t0, workers=2)
+    assert (www / "m/2026112300/manifest.json").read_bytes() == manifest
+    assert not (www / "m/latest.json").exists()
+
+
+class _RefusingOp(LocalTarget):
+    """A real folder where one operation on paths ending in ``suffix`` fails for good, after
+    ``drops`` dropped connections on the first reads (shared across clones)."""
+
+    def __init__(self, root, op, suffix, box):
+        super().__init__(root)
+        self.op, self.suffix, self.box = op, suffix, box
+
+    def clone(self):
+        return _RefusingOp(self.root, self.op, self.suffix, self.box)
+
+    def _check(self, op, remote):
+        if op == self.op and remote.endswith(self.suffix):
+            raise PermissionError(f"read-only: {remote}")
+
+    def read_bytes(self, remote):
+        if self.box["drops"] > 0:
+            self.box["drops"] -= 1
+            raise ConnectionResetError("dropped")
+        self._check("read_bytes", remote)
+        return super().read_bytes(remote)
+
+    def write_bytes(self, remote, data):
+        self._check("write_bytes", remote)
+        super().write_bytes(remote, data)
+
+    def listdir(self, remote):
+        self._check("listdir", remote)
+        return super().listdir(remote)
+
+    def remove(self, remote):
+        self._check("remove", remote)
+        super().remove(remote)
+
+    def link_latest(self, link, target_name):
+        self._check("link_latest", link)
+        return super().link_latest(link, target_name)
+
+
+LEFTOVER = "m/2026112300/t2m/eu/.t2m_eu_000.png.abcd1234.part"
+
+
+@pytest.mark.parametrize(("op", "suffix", "drops", "operation"), [
+    ("read_bytes", "m/index.html", 0, "read m/index.html"),
+    ("write_bytes", "m/viewer.js", 0, "write m/viewer.js"),
+    ("link_latest", "m/latest", 0, "link latest"),
+    ("listdir", "m", 0, "list m"),  # the model folder (the run folders in it)
+    ("remove", ".part", 0, f"remove {LEFTOVER}"),
+    # the run's folders are listed again only after a reconnect (a dropped upload may have
+    # left a temp file); otherwise the listing taken before the upload is used
+    ("listdir", "t2m/eu", 0, None),
+    ("listdir", "t2m/eu", 1, "list m/2026112300/t2m/eu"),
+])
+def test_every_step_of_a_publish_names_itself_when_refused(tmp_path, make_run_dir, monkeypatch,
+                                                          op, suffix, drops, operation):
+    monkeypatch.setattr(pb.time, "sleep", lambda s: None)
+    t0 = datetime(2026, 11, 23, tzinfo=UTC)
+    run = make_run_dir(tmp_path / "o", run_time=t0, products=("t2m",), regions=("eu",),
+                       steps=(0,))
+    www = tmp_path / "www"
+    (www / LEFTOVER).parent.mkdir(parents=True)
+    (www / LEFTOVER).write_bytes(b"half")
+    target = _RefusingOp(www, op, suffix, {"drops": drops})
+    if operation is None:
+        assert publish_run(run, target, model="m", run_time=t0).latest == "2026112300"
+        assert not (www / LEFTOVER).exists()
+        return
+    with pytest.raises(PublishError, match=rf"^file://.*: {re.escape(operation)} failed: "
+                                           r"read-only"):
+        publish_run(run, target, model="m", run_time=t0)
+
+
+def test_retention_removes_a_run_folder_runs_json_never_listed(tmp_path, make_run_dir):
+    """A folder left by a publish that failed before its manifest is not in runs.json; the
+    retention sweep removes it all the same."""
+    t0 = datetime(2026, 11, 23, tzinfo=UTC)
+    run = make_run_dir(tmp_path / "o", run_time=t0, products=("t2m",), regions=("eu",),
+                       steps=(0,))
+    www = tmp_path / "www"
+    (www / "m/2026112218/t2m/eu").mkdir(parents=True)
+    rep = publish_run(run, LocalTarget(www), model="m", run_time=t0, retention=1)
+    assert rep.removed_runs == ["2026112218"] and not (www / "m/2026112218").exists()
+    runs = json.loads((www / "m/runs.json").read_text())
+    assert [r["run_id"] for r in runs["runs"]] == ["2026112300"]
+
+
+def test_a_product_publish_never_moves_or_links_latest(tmp_path, make_run_dir):
+    """Republishing a product of the latest run leaves the symlink alone; a product of an older
+    finished run leaves ``latest`` on the newer one; a final publish after product publishes
+    lists exactly its own products."""
+    t0 = datetime(2026, 11, 23, tzinfo=UTC)
+    t1 = t0 + timedelta(hours=6)
+    runs = {t: make_run_dir(tmp_path / t.strftime("%H"), run_time=t, products=("t2m", "pmsl"),
+                            regions=("eu",), steps=(0,)) for t in (t0, t1)}
+    www = tmp_path / "www"
+    for t in (t0, t1):
+        publish_run(runs[t], LocalTarget(www), model="m", run_time=t)
+    rep = publish_product(runs[t1], LocalTarget(www), "t2m", model="m", run_time=t1)
+    assert rep.complete and rep.latest == "2026112306" and rep.symlink is False
+    rep = publish_product(runs[t0], LocalTarget(www), "t2m", model="m", run_time=t0)
+    assert rep.latest == "2026112306" and rep.kept_newer_latest
+    assert json.loads((www / "m/latest.json").read_text())["run_id"] == "2026112306"
+    rep = publish_run(runs[t0], LocalTarget(www), model="m", run_time=t0, products=["pmsl"])
+    man = json.loads((www / "m/2026112300/manifest.json").read_text())
+    assert man["product_names"] == ["pmsl"] and list(man["files"]) == ["pmsl/eu/pmsl_eu_000.png"]
