@@ -254,6 +254,13 @@ def test_build_manifest_exact_document_and_product_merge():
         {"step": 3, "valid_time": "v3", "file": "t2m/eu/3.png", "size": 30, "sha256": "h3"}],
         "videos": {}}}
     assert set(again["files"]) == {"pmsl/eu/6.png", "t2m/eu/3.png"}
+    # a product given by its videos alone is replaced too (its frames are not carried over)
+    for kind in ("mp4", "gif"):
+        video = _lf(f"t2m/eu/t.{kind}", kind, "t2m", "eu", None, 6, "hn")
+        vid = mf.build_manifest("m", RUN, [video], complete=True, previous=merged, now=NOW)
+        assert vid["products"]["t2m"] == {"regions": {"eu": {"frames": [], "videos": {
+            kind: {"file": f"t2m/eu/t.{kind}", "size": 6, "sha256": "hn"}}}}}
+        assert vid["steps"] == [6] and merged["products"]["t2m"] == doc["products"]["t2m"]
     assert mf.build_manifest("m", RUN, [], complete=True, previous={"products": None},
                              now=NOW)["products"] == {}
     before = datetime.now(UTC).replace(microsecond=0)
