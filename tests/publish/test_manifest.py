@@ -552,7 +552,9 @@ def test_local_target_writes_through_a_temp_name_and_cleans_up(tmp_path, monkeyp
     assert set(t.scan("a/b")) == {"x.json", "big.bin"} and t.scan("a/b/x.json") == {}
     assert t.scan("zz") == {} and t.listdir("zz") == [] and t.listdir("a/b/x.json") == []
     (tmp_path / "www/a/b/sub").mkdir()
-    assert set(t.scan("a/b")) == {"x.json", "big.bin"}  # files only
+    (tmp_path / "www/a/b/ln").symlink_to("x.json")
+    assert set(t.scan("a/b")) == {"x.json", "big.bin"}  # files only, not links to them
+    (tmp_path / "www/a/b/ln").unlink()
     assert t.listdir("a/b") == ["big.bin", "sub", "x.json"]
     assert t.scan("a/b")["big.bin"] == RemoteStat(3 << 20, (tmp_path / "www/a/b/big.bin")
                                                   .stat().st_mtime)
