@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import re
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -58,6 +59,23 @@ def _prec(product, place, step, path, valid=""):
 # ------------------------------------------------------------------ small pure helpers
 
 
+def test_run_ids_of_naive_and_aware_times_in_another_local_zone(monkeypatch):
+    """Naive times are UTC and aware ones are converted to UTC, whatever the machine's zone."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert mf.run_id_of(datetime(2026, 1, 2, 3, 4)) == "2026010203"
+        assert mf.run_id_of(datetime(2026, 1, 2, 1, tzinfo=timezone(timedelta(hours=-5)))) == \
+            "2026010206"
+        assert mf.as_utc(datetime(2026, 1, 2, 3, tzinfo=timezone(timedelta(hours=1)))) == \
+            datetime(2026, 1, 2, 2, tzinfo=UTC)
+        assert mf.as_utc(datetime(2026, 1, 2, 3, tzinfo=timezone(timedelta(hours=1)))).tzinfo \
+            is UTC
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
 def test_run_ids_names_and_utc():
     assert mf.run_id_of(datetime(2026, 1, 2, 3, 4)) == "2026010203"  # naive is UTC
     assert mf.run_id_of(datetime(2026, 1, 2, 1, tzinfo=timezone(timedelta(hours=-5)))) == \
@@ -99,13 +117,13 @@ def test_collect_files_frames_videos_report_and_filters(tmp_path):
              "pmsl/eu/000.png": b"c" * 12, "t2m/eu/t2m.mp4": b"v" * 5, "t2m/eu/t2m.GIF": b"g",
              "t2m/eu/.hidden.mp4": b"h", "t2m/eu/notes.txt": b"n", "pmsl/eu/x.mp4/inner": b"d",
              "_report/report.html": b"r" * 3, "_report/.tmp": b"t"}
-    recs = [_rec("t2m", "eu", 3, valid="2026-11-23T09:00:00+00:00"), _rec("t2m", "eu", 0),
-            _rec("pmsl", "eu", 0)]
+    recs = [_rec("t2m", "eu", 3), _rec("t2m", "eu", 0),
+            _rec("pmsl", "eu", 0, valid="2026-11-23T06:30:00+00:00")]  # the record's wins
     run = _run(tmp_path, recs, files)
     got = mf.collect_files(run, RUN)
     summary = [(f.rel, f.kind, f.product, f.region, f.step, f.valid_time, f.size) for f in got]
     assert summary == [  # records in (product, region, step) order, then videos, report
-        ("pmsl/eu/000.png", "frame", "pmsl", "eu", 0, "2026-11-23T06:00:00+00:00", 12),
+        ("pmsl/eu/000.png", "frame", "pmsl", "eu", 0, "2026-11-23T06:30:00+00:00", 12),
         ("t2m/eu/000.png", "frame", "t2m", "eu", 0, "2026-11-23T06:00:00+00:00", 10),
         ("t2m/eu/003.png", "frame", "t2m", "eu", 3, "2026-11-23T09:00:00+00:00", 11),
         ("t2m/eu/t2m.GIF", "gif", "t2m", "eu", None, "", 1),
@@ -153,6 +171,10 @@ def test_collect_files_without_records_and_records_without_run_time(tmp_path):
         mf.collect_files(tmp_path / "empty", RUN)
     run = _run(tmp_path, [_rec("t2m", "eu", 0, run="")], {"t2m/eu/000.png": b"x"})
     assert [f.rel for f in mf.collect_files(run, RUN)] == ["t2m/eu/000.png"]
+    # a record without a run time does not end the check of the records after it
+    write_records(run, "other", [_rec("u", "eu", 0, run="2026-11-23T00:00:00+00:00")])
+    with pytest.raises(DataError, match="frames belong to run 2026112300, not 2026112306"):
+        mf.collect_files(run, RUN)
 
 
 V0, V6, V24 = ("2026-11-23T06:00:00+00:00", "2026-11-23T12:00:00+00:00",
@@ -615,6 +637,8 @@ def test_local_target_connect_reports_a_root_it_cannot_create(tmp_path):
     (tmp_path / "file").write_bytes(b"")
     with pytest.raises(PublishError, match=r"cannot create publish root .*file/www"):
         LocalTarget(tmp_path / "file" / "www").connect()
+    LocalTarget(tmp_path / "a" / "b" / "www").connect()  # missing parents are created
+    assert (tmp_path / "a" / "b" / "www").is_dir()
 
 
 # ------------------------------------------------------------------ publisher rules
@@ -642,6 +666,13 @@ def test_plan_skips_only_identical_files():
     assert plan(RemoteStat(10, 998.9), None) == "upload"
     assert plan(RemoteStat(10, None), None) == "upload"
     assert plan(RemoteStat(10, 2000.0), {"files": None}) == "skip"
+    # every file is looked at: one skipped does not end the plan
+    g = mf.LocalFile(**{**f.__dict__, "rel": "p/r/1.png"})
+    todo, same = pb._plan([f, g], "m/1", {d: {"0.png": RemoteStat(10, 1000.0),
+                                              "1.png": RemoteStat(10, 1000.0)}}, None)
+    assert (todo, same) == ([], [f, g])
+    todo, same = pb._plan([f, g], "m/1", {d: {"0.png": RemoteStat(10, 1000.0)}}, None)
+    assert (todo, same) == ([g], [f])
 
 
 class _Flaky(LocalTarget):
@@ -673,7 +704,8 @@ def test_retrying_connection(tmp_path, monkeypatch, caplog):
     with caplog.at_level(logging.WARNING, logger=pb.__name__):
         assert pb._Retrying(t, 5, 0.5, counter)("op", lambda x: x.op()) == "ok"
     assert sleeps == [0.5, 1.0, 2.0] and counter.value == 3 and t.closes == 3 and t.connects == 4
-    assert "op: reset; reconnecting in 0.5 s" in caplog.text
+    assert [r.getMessage() for r in caplog.records][:1] == [
+        f"{t.description}: op: reset; reconnecting in 0.5 s"]
     sleeps.clear()
     t = _Flaky(tmp_path, ConnectionResetError("reset"), 9)
     with pytest.raises(PublishError, match=r"file://.*: op failed after 3 attempts: "
@@ -696,6 +728,8 @@ def test_publish_report_and_argument_checks(tmp_path, make_run_dir):
     assert r.summary() == ("m 2026112306 -> file:///x: 2 uploaded, 1 unchanged, 3.0 MB in "
                            "2.0 s (1.5 MB/s), 2 retries, latest=2026112306, "
                            "removed=['2026112300']")
+    r = pb.PublishReport("m", "1", "t", [], False, bytes_uploaded=1_050_001, seconds=1.0)
+    assert "1.1 MB in 1.0 s (1.1 MB/s)" in r.summary()  # MB are 10**6 bytes
     r = pb.PublishReport("m", "1", "t", [], False)
     assert r.summary().endswith("0.0 MB in 0.0 s (0.0 MB/s), 0 retries, latest=None, removed=-")
     run = make_run_dir(tmp_path / "out", products=("t2m",), regions=("eu",), steps=(0,))
@@ -738,6 +772,7 @@ def test_publish_sequence_on_a_real_folder(tmp_path, make_run_dir):
     assert sorted(rep.skipped) == ["t2m/eu/t2m_eu_000.png", "t2m/eu/t2m_eu_001.png"]
     assert sorted(rep.uploaded) == ["pmsl/eu/pmsl_eu_000.png", "pmsl/eu/pmsl_eu_001.png"]
     assert sorted(d for d, _, _ in seen) == [1, 2, 3, 4] and {n for _, n, _ in seen} == {4}
+    assert sorted(p for _, _, p in seen) == sorted(rep.skipped + rep.uploaded)
     assert rep.complete is True and rep.latest == "2026112300" and rep.symlink is True
     assert rep.bytes_uploaded == sum((run / p).stat().st_size for p in rep.uploaded)
     assert sorted(os.listdir(www / "m/2026112300/t2m/eu")) == ["t2m_eu_000.png", "t2m_eu_001.png"]
@@ -857,7 +892,7 @@ def test_product_lists_foreign_runs_entries_and_the_log_line(tmp_path, make_run_
         rep = publish_product(run, _FlakyReads(www, {"fails": 1}), ["t2m", "pmsl"], model="m",
                               run_time=t0, retries=1)
     assert rep.products == ["pmsl", "t2m"] and rep.retries == 1
-    assert f"published {rep.summary()}" in caplog.text
+    assert f"published {rep.summary()}" in [r.getMessage() for r in caplog.records]
     runs = json.loads((www / "m/runs.json").read_text())
     assert [r["run_id"] for r in runs["runs"]] == ["2026112300"]
     with pytest.raises(PublishError, match="failed after 2 attempts"):
@@ -943,6 +978,14 @@ class _RefusingOp(LocalTarget):
         self._check("listdir", remote)
         return super().listdir(remote)
 
+    def scan(self, remote):
+        self._check("scan", remote)
+        return super().scan(remote)
+
+    def makedirs(self, path):
+        self._check("makedirs", path)
+        super().makedirs(path)
+
     def remove(self, remote):
         self._check("remove", remote)
         super().remove(remote)
@@ -957,6 +1000,9 @@ LEFTOVER = "m/2026112300/t2m/eu/.t2m_eu_000.png.abcd1234.part"
 
 @pytest.mark.parametrize(("op", "suffix", "drops", "operation"), [
     ("read_bytes", "m/index.html", 0, "read m/index.html"),
+    ("read_bytes", "manifest.json", 0, "read m/2026112300/manifest.json"),
+    ("scan", "t2m/eu", 0, "list m/2026112300/t2m/eu"),
+    ("makedirs", "t2m/eu", 0, "create m/2026112300/t2m/eu"),
     ("write_bytes", "m/viewer.js", 0, "write m/viewer.js"),
     ("link_latest", "m/latest", 0, "link latest"),
     ("listdir", "m", 0, "list m"),  # the model folder (the run folders in it)
@@ -973,8 +1019,9 @@ def test_every_step_of_a_publish_names_itself_when_refused(tmp_path, make_run_di
     run = make_run_dir(tmp_path / "o", run_time=t0, products=("t2m",), regions=("eu",),
                        steps=(0,))
     www = tmp_path / "www"
-    (www / LEFTOVER).parent.mkdir(parents=True)
-    (www / LEFTOVER).write_bytes(b"half")
+    if op != "makedirs":  # else the run's folder is not there yet
+        (www / LEFTOVER).parent.mkdir(parents=True)
+        (www / LEFTOVER).write_bytes(b"half")
     target = _RefusingOp(www, op, suffix, {"drops": drops})
     if operation is None:
         assert publish_run(run, target, model="m", run_time=t0).latest == "2026112300"
@@ -1018,3 +1065,66 @@ def test_a_product_publish_never_moves_or_links_latest(tmp_path, make_run_dir):
     rep = publish_run(runs[t0], LocalTarget(www), model="m", run_time=t0, products=["pmsl"])
     man = json.loads((www / "m/2026112300/manifest.json").read_text())
     assert man["product_names"] == ["pmsl"] and list(man["files"]) == ["pmsl/eu/pmsl_eu_000.png"]
+
+
+class _Unreachable(LocalTarget):
+    def connect(self):
+        raise ConnectionRefusedError("refused")
+
+
+def test_an_unreachable_target_fails_at_connect_before_anything_is_read(tmp_path, make_run_dir,
+                                                                       monkeypatch):
+    monkeypatch.setattr(pb.time, "sleep", lambda s: None)
+    t0 = datetime(2026, 11, 23, tzinfo=UTC)
+    run = make_run_dir(tmp_path / "o", run_time=t0, products=("t2m",), regions=("eu",),
+                       steps=(0,))
+    with pytest.raises(PublishError, match=r"^file://.*: connect failed after 2 attempts: "
+                                           r"ConnectionRefusedError: refused$"):
+        publish_run(run, _Unreachable(tmp_path / "www"), model="m", run_time=t0, retries=1)
+    assert not (tmp_path / "www").exists()
+
+
+@pytest.mark.parametrize("how", ["run", "increment", "product"])
+def test_default_reconnects_and_back_off(tmp_path, make_run_dir, monkeypatch, how):
+    """Five reconnects by default, waiting 1, 2, 4, 8 and 16 s; a sixth drop gives up."""
+    sleeps = []
+    monkeypatch.setattr(pb.time, "sleep", sleeps.append)
+    t0 = datetime(2026, 11, 23, tzinfo=UTC)
+    run = make_run_dir(tmp_path / "o", run_time=t0, products=("t2m",), regions=("eu",),
+                       steps=(0,))
+
+    def publish(www, drops):
+        target = _FlakyUploads(tmp_path / www, {"drops": drops})
+        if how == "run":
+            return publish_run(run, target, model="m", run_time=t0)
+        if how == "increment":
+            return publish_increment(run, target, [0], model="m", run_time=t0,
+                                     expected_steps=[0])
+        return publish_product(run, target, "t2m", model="m", run_time=t0)
+
+    assert publish("a", 5).retries == 5 and sleeps == [1.0, 2.0, 4.0, 8.0, 16.0]
+    with pytest.raises(PublishError, match="failed after 6 attempts"):
+        publish("b", 6)
+
+
+def test_a_changed_frame_of_the_same_size_is_uploaded_again(tmp_path, make_run_dir):
+    """The manifest's digest decides, not the server copy's size and time: a frame re-rendered
+    with other pixels but the same byte count goes up again even though the server's copy is
+    newer than it."""
+    t0 = datetime(2026, 11, 23, tzinfo=UTC)
+    run = make_run_dir(tmp_path / "o", run_time=t0, products=("t2m",), regions=("eu",),
+                       steps=(0, 1))
+    www = tmp_path / "www"
+    before = time.perf_counter()
+    rep = publish_run(run, LocalTarget(www), model="m", run_time=t0)
+    time_of_call = time.perf_counter() - before
+    assert (rep.model, rep.run_id, rep.target) == ("m", "2026112300", f"file://{www}")
+    assert 0 < rep.seconds <= time_of_call
+    frame = run / "t2m/eu/t2m_eu_001.png"
+    data = bytearray(frame.read_bytes())
+    data[-20] ^= 0xFF
+    frame.write_bytes(bytes(data))
+    os.utime(frame, (1_000_000_000, 1_000_000_000))  # older than the server's copy
+    rep = publish_run(run, LocalTarget(www), model="m", run_time=t0)
+    assert rep.uploaded == ["t2m/eu/t2m_eu_001.png"] and rep.skipped == ["t2m/eu/t2m_eu_000.png"]
+    assert (www / "m/2026112300/t2m/eu/t2m_eu_001.png").read_bytes() == bytes(data)
