@@ -423,3 +423,85 @@ def test_credentials_leave_the_url_for_the_session(upstream, tmp_path):
     with pytest.raises(FetchError, match=r"nope\.grib2: HTTP 404") as err:
         fetch_file(base, _rf("run/nope.grib2", "nope.grib2"), tmp_path, http=FAST)
     assert "s3cret" not in str(err.value)
+
+
+# ------------------------------------------------------------------ what a server announces
+
+
+def _odd_server(msgs):
+    """A stdlib HTTP server on 127.0.0.1 whose answers break the rules in one way per path."""
+    import http.server
+    import threading
+
+    t = msgs["t"]
+    stop = threading.Event()
+
+    class H(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):  # noqa: N802 - stdlib name
+            if self.path == "/slow":  # headers only after the client gave up
+                stop.wait(3)
+            if self.path == "/bad":
+                self.send_response(400)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(200)
+            if self.path == "/announce":  # a length over the cap, announced up front
+                self.send_header("Content-Length", str(10**9))
+                self.end_headers()
+                return
+            if self.path == "/endless":  # no length: read until the cap
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(t * 4)
+                self.close_connection = True
+                return
+            self.send_header("Content-Length", str(len(t)))
+            self.end_headers()
+            self.wfile.write(t)
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, stop
+
+
+def test_announced_and_received_lengths_against_the_cap(tmp_path, msgs):
+    srv, stop = _odd_server(msgs)
+    base = f"http://127.0.0.1:{srv.server_address[1]}"
+    n = len(msgs["t"])
+    try:
+        # exactly the cap is fine, on the wire and as announced
+        r = fetch_file(base, _rf("exact"), tmp_path, http=HttpSpec(5, 1, 0.0, max_bytes=n))
+        assert r.status == "downloaded" and r.bytes == n
+        with pytest.raises(FetchError, match=r"/announce: server announces 1000000000 bytes, more "
+                                             r"than 3145728 bytes \(3\.0 MiB\) \(http\.max_bytes\); "
+                                             r"refusing the file$"):
+            fetch_file(base, _rf("announce", "a"), tmp_path,
+                       http=HttpSpec(5, 1, 0.0, max_bytes=3 << 20))
+        with pytest.raises(FetchError, match=rf"/endless: more than {2 * n} bytes \(0\.0 MiB\) "
+                                             r"on the wire \(http\.max_bytes\); refusing the file$"):
+            fetch_file(base, _rf("endless", "e"), tmp_path,
+                       http=HttpSpec(5, 1, 0.0, max_bytes=2 * n))
+        with pytest.raises(FetchError, match=r"/bad: HTTP 400 Bad Request$"):
+            fetch_file(base, _rf("bad", "b"), tmp_path, http=HttpSpec(5, 1, 0.0))
+        # the read timeout bounds a server that does not answer
+        with pytest.raises(FetchError, match=r"/slow: failed after 1 attempts; last error: .*"
+                                             r"/slow: ReadTimeout: "):
+            fetch_file(base, _rf("slow", "s"), tmp_path, http=HttpSpec(0.2, 1, 0.0))
+    finally:
+        stop.set()
+        srv.shutdown()
+        srv.server_close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.grib2"]
+
+
+def test_a_connection_dropped_every_time_names_the_loss(upstream, tmp_path):
+    upstream.drop("run/t.grib2", times=5)
+    with pytest.raises(FetchError, match=r"failed after 3 attempts; last error: .*/run/t\.grib2: "
+                                         r"connection lost after \d+ bytes"):
+        fetch_file(upstream.url, _rf("run/t.grib2"), tmp_path, http=FAST, sleep=lambda s: None)
