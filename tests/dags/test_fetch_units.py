@@ -315,7 +315,8 @@ def test_ranged_download_fetches_only_the_wanted_message(upstream, tmp_path, msg
     # TMP:surface twice in the index: the first is taken, so one message arrives
     with pytest.raises(FetchError, match=r"expected 2 GRIB message"):
         fetch_file(upstream.url, both, tmp_path, http=FAST, sleep=lambda s: None)
-    with pytest.raises(FetchError, match=r"field\(s\) \['UGRD:x'\] not in the index"):
+    with pytest.raises(FetchError, match=r"/run/two\.grib2\.idx: field\(s\) \['UGRD:x'\] not in "
+                                         r"the index"):
         fetch_file(upstream.url, _rf("run/two.grib2", "u", fields=("UGRD:x",)), tmp_path,
                    http=FAST)
     with pytest.raises(FetchError, match=r"two\.grib2x\.idx: HTTP 404"):
@@ -505,3 +506,11 @@ def test_a_connection_dropped_every_time_names_the_loss(upstream, tmp_path):
     with pytest.raises(FetchError, match=r"failed after 3 attempts; last error: .*/run/t\.grib2: "
                                          r"connection lost after \d+ bytes"):
         fetch_file(upstream.url, _rf("run/t.grib2"), tmp_path, http=FAST, sleep=lambda s: None)
+
+
+def test_a_broken_index_is_named_by_its_url(upstream, tmp_path):
+    rf = _rf("run/two.grib2", "r.grib2", fields=("TMP:surface",))
+    (upstream.root / "run/two.grib2.idx").write_text("1:0:d\n")
+    with pytest.raises(FetchError, match=r"/run/two\.grib2\.idx: line 1 is not a wgrib2 "
+                                         r"inventory line"):
+        fetch_file(upstream.url, rf, tmp_path, http=FAST)
