@@ -514,3 +514,28 @@ def test_a_broken_index_is_named_by_its_url(upstream, tmp_path):
     with pytest.raises(FetchError, match=r"/run/two\.grib2\.idx: line 1 is not a wgrib2 "
                                          r"inventory line"):
         fetch_file(upstream.url, rf, tmp_path, http=FAST)
+
+
+def test_skip_and_download_check_the_expected_keys_and_count_attempts(upstream, tmp_path, msgs):
+    """A local file of another step is not "already there"; a served file of another step is
+    not accepted; a file failing every time is asked for exactly ``retries`` times."""
+    dest = tmp_path / "d"
+    _write(dest / "t.grib2", msgs["t6"])  # left by a run of another step
+    rf = _rf("run/t.grib2", expect={"step": "0"})
+    r = fetch_file(upstream.url, rf, dest, http=FAST)
+    assert r.status == "downloaded" and (dest / "t.grib2").read_bytes() == msgs["t"]
+    r = fetch_file(upstream.url, rf, dest, http=FAST)
+    assert r == FetchResult(upstream.url + "/run/t.grib2", str(dest / "t.grib2"), "skipped", 0,
+                            0, r.seconds)
+    with pytest.raises(FetchError, match=r"downloaded file is not valid: .*none of its 1 GRIB"):
+        fetch_file(upstream.url, _rf("run/t.grib2", "six.grib2", expect={"step": "6"}), dest,
+                   http=FAST, sleep=lambda s: None)
+    upstream.clear_log()
+    upstream.fail("run/t.grib2", times=9, status=503)
+    with pytest.raises(FetchError, match="failed after 3 attempts"):
+        fetch_file(upstream.url, _rf("run/t.grib2", "x.grib2"), dest, http=FAST,
+                   sleep=lambda s: None)
+    assert [(q.method, q.path, q.status) for q in upstream.requests] == [
+        ("GET", "run/t.grib2", 503)] * 3
+    upstream.faults.errors.clear()
+    assert sorted(p.name for p in dest.iterdir()) == ["t.grib2"]
