@@ -4,6 +4,7 @@
     python scripts/mutation.py [NAME ...]      # `make mutation`; NAME from MODULES below
     python scripts/mutation.py --sample 7 NAME  # only mutants numbered ...7 (a 10% sample)
     python scripts/mutation.py --jobs 2 NAME    # two mutants at a time
+    python scripts/mutation.py --mutants FILE NAME  # only the mutants named in FILE
 
 Each module runs on its own: a copy of the package and the tests under
 ``var/mutation/<name>/`` (mutmut mutates ``src/``; the package lives in ``include/`` here), with
@@ -13,7 +14,10 @@ processes (default 1). The sample model runs the download tests serve are genera
 target (``FRAMECAST_TEST_SAMPLE_RUNS``), not once per mutant. Printed per module: killed / total
 mutants and the score; the exit code is 1 when a module scores below ``THRESHOLD``. Surviving
 mutants are listed with ``--show-survivors`` (their diffs: ``cd var/mutation/<name> && mutmut
-show <mutant>``).
+show <mutant>``). ``--mutants FILE`` runs only the mutants named in FILE (one a line, e.g. the
+survivors a full run listed with ``--show-survivors``) on a fresh staging of the current code
+and tests: when tests were only added, a mutant killed before stays killed, so the full run's
+killed count plus the re-run's gives the current score without another full run.
 """
 
 from __future__ import annotations
@@ -48,9 +52,13 @@ MODULES = (
     Target("sampling", ("framecast/render/sampling.py",),
            ("tests/core/test_sampling.py", "tests/core/test_placement_and_smoothness.py", "-k",
             "not placement and not isobars")),
+    # the increment and latest-order tests on the local folder only (their FTP/SFTP variants
+    # start servers per test; the manifest logic they check is the same)
     Target("publish", ("framecast/publish/manifest.py", "framecast/publish/publisher.py",
                        "framecast/publish/local.py"),
-           ("tests/publish/test_local.py", "tests/publish/test_manifest.py")),
+           ("tests/publish/test_local.py", "tests/publish/test_manifest.py",
+            "tests/publish/test_increments.py", "tests/publish/test_latest_order.py",
+            "-k", "not ftp")),
     # the whole-run ICON-EU download test (about 12 s, full-size fields) is left out: the
     # same paths are covered by tiny real GRIB messages in test_fetch_units.py
     Target("fetch", ("framecast/fetch.py",),
@@ -98,7 +106,8 @@ def results(d: Path) -> dict[str, str]:
     return out
 
 
-def run(t: Target, show: bool, sample: str = "", jobs: int = 1) -> tuple[int, int, float]:
+def run(t: Target, show: bool, sample: str = "", jobs: int = 1,
+        only: tuple[str, ...] = ()) -> tuple[int, int, float]:
     d = stage(t)
     env = dict(os.environ)
     env.setdefault("CARTOPY_DATA_DIR", str(REPO.parent / "shared" / "cartopy-data"))
@@ -106,7 +115,7 @@ def run(t: Target, show: bool, sample: str = "", jobs: int = 1) -> tuple[int, in
     env["FRAMECAST_TEST_SAMPLE_RUNS"] = str(d / "sample-runs")
     t0 = time.monotonic()
     # a sample: every mutant whose number ends in one of the digits (spread over functions)
-    names = [f"*__mutmut_*{digit}" for digit in sample]
+    names = [f"*__mutmut_*{digit}" for digit in sample] + list(only)
     proc = subprocess.run([str(Path(sys.executable).parent / "mutmut"), "run",
                            "--max-children", str(jobs), *names], cwd=d, env=env,
                           capture_output=True, text=True)
@@ -140,18 +149,27 @@ def main() -> int:
                     help="run only mutants whose number ends in one of DIGITS (e.g. 7 = 10%%)")
     ap.add_argument("--jobs", type=int, default=1, metavar="N",
                     help="mutants tested at a time (mutmut --max-children; default 1)")
+    ap.add_argument("--mutants", type=Path, metavar="FILE",
+                    help="run only the mutants named in FILE, one a line")
     a = ap.parse_args()
+    only: tuple[str, ...] = ()
+    if a.mutants:
+        only = tuple(w for line in a.mutants.read_text().splitlines()
+                     for w in line.split()[-1:] if "__mutmut_" in w)
+        if not only:
+            ap.error(f"{a.mutants}: no mutant names in it")
     chosen = [t for t in MODULES if not a.names or t.name in a.names]
     if not chosen:
         ap.error(f"unknown target(s) {a.names}; known: {[t.name for t in MODULES]}")
     load = os.getloadavg()
-    what = f"sample: mutants numbered *{'|'.join(a.sample)}" if a.sample else "all mutants"
+    what = (f"{len(only)} named mutants" if only else
+            f"sample: mutants numbered *{'|'.join(a.sample)}" if a.sample else "all mutants")
     print(f"mutmut, {a.jobs} process(es), {what}; "
           f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     ok = True
     rows = []
     for t in chosen:
-        killed, total, took = run(t, a.show_survivors, a.sample, a.jobs)
+        killed, total, took = run(t, a.show_survivors, a.sample, a.jobs, only)
         score = killed / total if total else 0.0
         ok &= score >= THRESHOLD
         rows.append((t, killed, total, score, took))

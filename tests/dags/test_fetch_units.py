@@ -7,7 +7,9 @@ retrying what must not be retried (or the reverse); leaving a temp file; a wrong
 
 from __future__ import annotations
 
+import base64
 import bz2
+import io
 from pathlib import Path
 
 import pytest
@@ -80,7 +82,11 @@ def test_message_count_walks_editions_and_rejects_damage(tmp_path, msgs):
         "tail": (msgs["t"] + b"GRIB", f"no GRIB message at byte {n}"),
         "trunc": (msgs["t"][:-10], f"message 1 at byte 0 claims {n} bytes but the file has "
                                    f"{n - 10} left"),
-        "trunc2": (msgs["t"] + msgs["t"][:-1], f"message 2 at byte {n} claims {n} bytes"),
+        "trunc2": (msgs["t"] + msgs["t"][:-1], f"message 2 at byte {n} claims {n} bytes but "
+                                               f"the file has {n - 1} left"),
+        # a length whose high byte is set is not read as a small one
+        "huge": (b"GRIB\x00\x00\x00\x02\x01" + (32).to_bytes(7, "big") + bytes(12) + b"7777",
+                 f"claims {(1 << 56) + 32} bytes but the file has 32 left"),
         "marker": (msgs["t"][:-4] + b"7770", "message 1 at byte 0 lacks its end marker"),
         "edition": (msgs["t"][:7] + b"\x03" + msgs["t"][8:], "unknown GRIB edition 3 at byte 0"),
         "tiny": (b"GRIB\x00\x00\x00\x02" + (19).to_bytes(8, "big") + b"7777",
@@ -91,6 +97,9 @@ def test_message_count_walks_editions_and_rejects_damage(tmp_path, msgs):
         with pytest.raises(GribError, match="^" + str(p).replace(".", r"\.")) as ei:
             grib_message_count(p)
         assert message in str(ei.value), (name, str(ei.value))
+    # a GRIB1 length is 3 bytes: a message of 70,000 bytes (more than 2 bytes can count)
+    g1 = b"GRIB" + (70_000).to_bytes(3, "big") + b"\x01" + bytes(70_000 - 12) + b"7777"
+    assert grib_message_count(_write(tmp_path / "big1", g1 + msgs["g1"])) == 2
     # exactly 20 bytes is the smallest length accepted by the walk
     p = _write(tmp_path / "twenty", b"GRIB\x00\x00\x00\x02" + (20).to_bytes(8, "big") + b"7777")
     assert grib_message_count(p) == 1
@@ -139,6 +148,8 @@ def test_idx_parsing_and_ranges():
     with pytest.raises(FetchError, match=r"line 1: bad message number/offset"):
         parse_idx("1:zz:d=x:TMP:sfc\n", "f.idx")
     assert parse_idx("") == []
+    with pytest.raises(FetchError, match=r"^\.idx: line 1 is not a wgrib2 inventory line"):
+        parse_idx("1:0:d")  # no source given: named after the kind of file
     assert parse_idx("1:0:d:V:L") == [IdxEntry(1, 0, None, "V", "L")]
 
 
@@ -148,6 +159,60 @@ def test_urls_and_sessions():
     with new_session() as s:
         assert s.headers["User-Agent"] == USER_AGENT
     assert {500, 502, 503, 504, 429, 408, 425} == set(RETRY_STATUS)
+
+
+# ------------------------------------------------------------------ the body sink
+
+
+def test_sink_caps_the_bytes_across_chunks_and_names_the_limit():
+    from framecast.fetch import _Sink
+
+    mib3 = 3 << 20
+    buf = io.BytesIO()
+    sink = _Sink(buf, "http://h/f", mib3, "http.max_bytes")
+    sink.write(b"GR")
+    sink.write(b"IB" + bytes(mib3 - 6))
+    sink.write(b"77")  # exactly the limit: accepted
+    assert buf.getvalue() == b"GRIB" + bytes(mib3 - 6) + b"77"
+    with pytest.raises(FetchError, match=r"^http://h/f: more than 3145728 bytes \(3\.0 MiB\) "
+                                         r"\(http\.max_bytes\); refusing the file$"):
+        sink.write(b"7")
+    assert len(buf.getvalue()) == mib3  # the byte over the limit was not written
+    # the magic is checked across chunk boundaries too
+    bad = _Sink(io.BytesIO(), "http://h/g", 100, "x")
+    bad.write(b"GR")
+    with pytest.raises(Exception, match=r"^http://h/g: body does not start with b'GRIB'"):
+        bad.write(b"IX")
+
+
+class _RecordingBz2:
+    """A real bz2 decompressor that records the size of every piece it hands out."""
+
+    def __init__(self):
+        self.dec = bz2.BZ2Decompressor()
+        self.pieces: list[int] = []
+
+    def decompress(self, data, max_length=-1):
+        out = self.dec.decompress(data, max_length=max_length)
+        self.pieces.append(len(out))
+        return out
+
+    eof = property(lambda self: self.dec.eof)
+    needs_input = property(lambda self: self.dec.needs_input)
+
+
+def test_decompression_runs_in_bounded_steps():
+    """8 MiB of zeros compress to a few hundred bytes: they come out 1 MiB at a time, never at
+    once (a bz2 bomb must hit the cap before it fills memory)."""
+    from framecast.fetch import CHUNK, _Sink
+
+    body = b"GRIB" + bytes((8 << 20) - 4)
+    dec = _RecordingBz2()
+    buf = io.BytesIO()
+    _Sink(buf, "http://h/f.bz2", 9 << 20, "http.max_decompressed_bytes", dec).write(
+        bz2.compress(body))
+    assert buf.getvalue() == body and dec.eof
+    assert max(dec.pieces) == CHUNK == 1 << 20 and sum(dec.pieces) == len(body)
 
 
 # ------------------------------------------------------------------ real server
@@ -250,7 +315,8 @@ def test_ranged_download_fetches_only_the_wanted_message(upstream, tmp_path, msg
     # TMP:surface twice in the index: the first is taken, so one message arrives
     with pytest.raises(FetchError, match=r"expected 2 GRIB message"):
         fetch_file(upstream.url, both, tmp_path, http=FAST, sleep=lambda s: None)
-    with pytest.raises(FetchError, match=r"field\(s\) \['UGRD:x'\] not in the index"):
+    with pytest.raises(FetchError, match=r"/run/two\.grib2\.idx: field\(s\) \['UGRD:x'\] not in "
+                                         r"the index"):
         fetch_file(upstream.url, _rf("run/two.grib2", "u", fields=("UGRD:x",)), tmp_path,
                    http=FAST)
     with pytest.raises(FetchError, match=r"two\.grib2x\.idx: HTTP 404"):
@@ -275,6 +341,14 @@ def test_fetch_files_in_order_and_missing_files(upstream, tmp_path):
                                                             ("2.grib2", "downloaded")]
     assert [r.status for r in fetch_files(upstream.url, files, tmp_path, http=FAST)] == [
         "skipped", "skipped"]
+    # the download settings and the sleep reach every file
+    sleeps = []
+    upstream.fail("run/two.grib2", times=5, status=503)
+    with pytest.raises(FetchError, match="failed after 3 attempts"):
+        fetch_files(upstream.url, [_rf("run/two.grib2", "3.grib2", messages=2)], tmp_path,
+                    http=FAST, sleep=sleeps.append)
+    assert sleeps == [0.01, 0.02]
+    upstream.faults.errors.clear()
     gfs = _rf("run/two.grib2", fields=("TMP:surface",))
     no_idx = _rf("run/t.grib2", fields=("TMP:surface",))
     upstream.hide("run/t.grib2.bz2")
@@ -297,6 +371,10 @@ def test_head_errors_other_than_missing_raise(tmp_path):
     class H(http.server.BaseHTTPRequestHandler):
         def do_HEAD(self):  # noqa: N802 - stdlib name
             code = {"/forbidden": 403, "/redirect": 302, "/error": 500}.get(self.path, 200)
+            if self.path == "/private":  # a mirror that wants its credentials
+                code = 200 if self.headers.get("Authorization") == AUTH else 403
+            if self.path == "/slow":
+                stop.wait(3)
             self.send_response(code)
             if code == 302:
                 self.send_header("Location", "/ok")
@@ -306,6 +384,8 @@ def test_head_errors_other_than_missing_raise(tmp_path):
         def log_message(self, *a):
             pass
 
+    AUTH = "Basic " + base64.b64encode(b"fc:s3cret").decode()
+    stop = threading.Event()
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{srv.server_address[1]}"
@@ -315,7 +395,17 @@ def test_head_errors_other_than_missing_raise(tmp_path):
             assert remote_exists(s, base + "/redirect", 5) is True  # redirects are followed
             with pytest.raises(FetchError, match=r"/error: HEAD returned HTTP 500$"):
                 remote_exists(s, base + "/error", 5)
+            # the timeout bounds a server that does not answer
+            with pytest.raises(FetchError, match=r"/slow: upstream unreachable \(ReadTimeout\)"):
+                remote_exists(s, base + "/slow", 0.2)
+        with pytest.raises(FetchError, match=r"/slow: upstream unreachable \(ReadTimeout\)"):
+            missing_files(base, [_rf("slow")], timeout=0.2)
+        # a mirror's credentials are sent with every HEAD, the URL stays bare
+        private = base.replace("://", "://fc:s3cret@", 1)
+        assert missing_files(private, [_rf("private")]) == []
+        assert missing_files(base, [_rf("private")]) == ["private"]
     finally:
+        stop.set()
         srv.shutdown()
         srv.server_close()
 
@@ -334,3 +424,118 @@ def test_credentials_leave_the_url_for_the_session(upstream, tmp_path):
     with pytest.raises(FetchError, match=r"nope\.grib2: HTTP 404") as err:
         fetch_file(base, _rf("run/nope.grib2", "nope.grib2"), tmp_path, http=FAST)
     assert "s3cret" not in str(err.value)
+
+
+# ------------------------------------------------------------------ what a server announces
+
+
+def _odd_server(msgs):
+    """A stdlib HTTP server on 127.0.0.1 whose answers break the rules in one way per path."""
+    import http.server
+    import threading
+
+    t = msgs["t"]
+    stop = threading.Event()
+
+    class H(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):  # noqa: N802 - stdlib name
+            if self.path == "/slow":  # headers only after the client gave up
+                stop.wait(3)
+            if self.path == "/bad":
+                self.send_response(400)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(200)
+            if self.path == "/announce":  # a length over the cap, announced up front
+                self.send_header("Content-Length", str(10**9))
+                self.end_headers()
+                return
+            if self.path == "/endless":  # no length: read until the cap
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(t * 4)
+                self.close_connection = True
+                return
+            self.send_header("Content-Length", str(len(t)))
+            self.end_headers()
+            self.wfile.write(t)
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, stop
+
+
+def test_announced_and_received_lengths_against_the_cap(tmp_path, msgs):
+    srv, stop = _odd_server(msgs)
+    base = f"http://127.0.0.1:{srv.server_address[1]}"
+    n = len(msgs["t"])
+    try:
+        # exactly the cap is fine, on the wire and as announced
+        r = fetch_file(base, _rf("exact"), tmp_path, http=HttpSpec(5, 1, 0.0, max_bytes=n))
+        assert r.status == "downloaded" and r.bytes == n
+        with pytest.raises(FetchError, match=r"/announce: server announces 1000000000 bytes, more "
+                                             r"than 3145728 bytes \(3\.0 MiB\) \(http\.max_bytes\); "
+                                             r"refusing the file$"):
+            fetch_file(base, _rf("announce", "a"), tmp_path,
+                       http=HttpSpec(5, 1, 0.0, max_bytes=3 << 20))
+        with pytest.raises(FetchError, match=rf"/endless: more than {2 * n} bytes \(0\.0 MiB\) "
+                                             r"on the wire \(http\.max_bytes\); refusing the file$"):
+            fetch_file(base, _rf("endless", "e"), tmp_path,
+                       http=HttpSpec(5, 1, 0.0, max_bytes=2 * n))
+        with pytest.raises(FetchError, match=r"/bad: HTTP 400 Bad Request$"):
+            fetch_file(base, _rf("bad", "b"), tmp_path, http=HttpSpec(5, 1, 0.0))
+        # the read timeout bounds a server that does not answer
+        with pytest.raises(FetchError, match=r"/slow: failed after 1 attempts; last error: .*"
+                                             r"/slow: ReadTimeout: "):
+            fetch_file(base, _rf("slow", "s"), tmp_path, http=HttpSpec(0.2, 1, 0.0))
+    finally:
+        stop.set()
+        srv.shutdown()
+        srv.server_close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.grib2"]
+
+
+def test_a_connection_dropped_every_time_names_the_loss(upstream, tmp_path):
+    upstream.drop("run/t.grib2", times=5)
+    with pytest.raises(FetchError, match=r"failed after 3 attempts; last error: .*/run/t\.grib2: "
+                                         r"connection lost after \d+ bytes"):
+        fetch_file(upstream.url, _rf("run/t.grib2"), tmp_path, http=FAST, sleep=lambda s: None)
+
+
+def test_a_broken_index_is_named_by_its_url(upstream, tmp_path):
+    rf = _rf("run/two.grib2", "r.grib2", fields=("TMP:surface",))
+    (upstream.root / "run/two.grib2.idx").write_text("1:0:d\n")
+    with pytest.raises(FetchError, match=r"/run/two\.grib2\.idx: line 1 is not a wgrib2 "
+                                         r"inventory line"):
+        fetch_file(upstream.url, rf, tmp_path, http=FAST)
+
+
+def test_skip_and_download_check_the_expected_keys_and_count_attempts(upstream, tmp_path, msgs):
+    """A local file of another step is not "already there"; a served file of another step is
+    not accepted; a file failing every time is asked for exactly ``retries`` times."""
+    dest = tmp_path / "d"
+    _write(dest / "t.grib2", msgs["t6"])  # left by a run of another step
+    rf = _rf("run/t.grib2", expect={"step": "0"})
+    r = fetch_file(upstream.url, rf, dest, http=FAST)
+    assert r.status == "downloaded" and (dest / "t.grib2").read_bytes() == msgs["t"]
+    r = fetch_file(upstream.url, rf, dest, http=FAST)
+    assert r == FetchResult(upstream.url + "/run/t.grib2", str(dest / "t.grib2"), "skipped", 0,
+                            0, r.seconds)
+    with pytest.raises(FetchError, match=r"downloaded file is not valid: .*none of its 1 GRIB"):
+        fetch_file(upstream.url, _rf("run/t.grib2", "six.grib2", expect={"step": "6"}), dest,
+                   http=FAST, sleep=lambda s: None)
+    upstream.clear_log()
+    upstream.fail("run/t.grib2", times=9, status=503)
+    with pytest.raises(FetchError, match="failed after 3 attempts"):
+        fetch_file(upstream.url, _rf("run/t.grib2", "x.grib2"), dest, http=FAST,
+                   sleep=lambda s: None)
+    assert [(q.method, q.path, q.status) for q in upstream.requests] == [
+        ("GET", "run/t.grib2", 503)] * 3
+    upstream.faults.errors.clear()
+    assert sorted(p.name for p in dest.iterdir()) == ["t.grib2"]

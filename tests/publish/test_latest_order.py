@@ -5,6 +5,7 @@ explicit ``force_latest`` points ``latest`` back at it."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,7 +44,7 @@ def _pointers(www: Path) -> tuple[str, str, str | None]:
 
 @pytest.mark.parametrize("kind", ["local", "ftp", "sftp"])
 def test_backfill_of_older_cycles_leaves_latest_on_the_newer_run(
-    kind, tmp_path, make_run_dir, check_published, ftp_server, sftp_server,
+    kind, tmp_path, make_run_dir, check_published, ftp_server, sftp_server, caplog,
 ):
     """Guards the comparison in ``_switch_pointers``: without it, publishing 2026112912 after
     2026113000 switches latest.json, runs.json and the symlink back to the older run."""
@@ -55,7 +56,11 @@ def test_backfill_of_older_cycles_leaves_latest_on_the_newer_run(
     assert first.latest == "2026113000" and not first.kept_newer_latest
     # a backfill of two past cycles, oldest first, as `airflow backfill create` runs them
     for t in (OLD_1, OLD_2):
-        report = publish_run(runs[t], new_target(), model="icon-eu", run_time=t, retention=4)
+        with caplog.at_level(logging.INFO, logger="framecast.publish.publisher"):
+            report = publish_run(runs[t], new_target(), model="icon-eu", run_time=t,
+                                 retention=4)
+        assert (f"run {t:%Y%m%d%H} is older than latest 2026113000: published beside it, "
+                "latest stays (force_latest moves it back)") in caplog.text
         assert report.latest == "2026113000" and report.kept_newer_latest, report.summary()
         assert "(newer, kept)" in report.summary()
         check_published(www, "icon-eu", runs[t])  # the older run is complete beside it
