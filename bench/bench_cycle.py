@@ -36,6 +36,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import statistics
 import sys
 import threading
@@ -216,6 +217,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="how the wait-for-everything run is made (see the module docstring)")
     ap.add_argument("--workspace", type=Path, default=ROOT / "var" / "bench-cycle")
     args = ap.parse_args(argv)
+    # A stopped benchmark (SIGTERM, e.g. from `timeout`) unwinds like Ctrl-C, so the stack it
+    # started is stopped with it instead of leaving task workers running.
+    def stop(*_: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second TERM must not cut the clean-up
+        sys.exit(143)
+
+    signal.signal(signal.SIGTERM, stop)
     args.products, args.regions = args.products.split(","), args.regions.split(",")
 
     ws = args.workspace.resolve()
