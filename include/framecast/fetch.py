@@ -240,6 +240,10 @@ def split_credentials(base_url: str) -> tuple[str, tuple[str, str] | None]:
 def new_session() -> requests.Session:
     s = requests.Session()
     s.headers["User-Agent"] = USER_AGENT
+    # The files are compressed already (bz2, GRIB packing): a gzip layer costs both ends CPU for
+    # nothing and drops byte ranges. A server that encodes anyway is still read right: the wire
+    # bytes, not the decoded ones, are checked against Content-Length (_stream_to).
+    s.headers["Accept-Encoding"] = "identity"
     s.hooks["response"].append(_refuse_downgrade)
     return s
 
@@ -293,7 +297,10 @@ def _stream_to(resp: requests.Response, sink: _Sink, url: str, http: HttpSpec,
     """Copy a response body into ``sink``; return bytes received on the wire.
 
     Reads whatever has arrived (``read1``), so a server trickling bytes cannot hold a read
-    open past the deadline, and the wire and output caps are checked on every chunk.
+    open past the deadline, and the wire and output caps are checked on every chunk. A body
+    with a ``Content-Encoding`` (gzip, deflate) is decoded on the way; ``received`` counts the
+    bytes on the wire (what ``Content-Length`` and ``http.max_bytes`` are about), the sink caps
+    the decoded output.
     """
     received = 0
     expected = resp.headers.get("Content-Length")
@@ -303,9 +310,9 @@ def _stream_to(resp: requests.Response, sink: _Sink, url: str, http: HttpSpec,
     try:
         while True:
             chunk = resp.raw.read1(CHUNK, decode_content=True)
+            received = resp.raw.tell()
             if not chunk:
                 break
-            received += len(chunk)
             if received > http.max_bytes:
                 raise FetchError(f"{url}: more than {_limit_text(http.max_bytes)} on the wire "
                                  f"(http.max_bytes); refusing the file")

@@ -15,6 +15,7 @@ Run it by hand: ``python -m framecast.upstream ROOT [--port N]``.
 from __future__ import annotations
 
 import argparse
+import gzip
 import re
 import shutil
 import ssl
@@ -49,6 +50,10 @@ class Faults:
     trickle: set[str] = field(default_factory=set)
     redirects: dict[str, str] = field(default_factory=dict)
     trickle_interval: float = 0.05
+    #: paths served gzip-encoded (``Content-Encoding: gzip``, the length of the encoded body),
+    #: as a compressing proxy or CDN in front of the file server does: ``True`` only to
+    #: clients that accept gzip, ``False`` whatever the client asked for (a misconfigured one)
+    gzip: dict[str, bool] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -137,6 +142,18 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             pass  # the client gave up: what a downloader with a deadline does
 
+    def _gzipped(self, p: Path, head: bool) -> None:
+        """The whole file gzip-encoded (no ranges: proxies drop them when they compress)."""
+        body = gzip.compress(p.read_bytes(), mtime=0)
+        self._record(200)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if not head:
+            self.wfile.write(body)
+
     def _serve(self, head: bool) -> None:
         rel = self._rel()
         faults = self.server.faults
@@ -152,6 +169,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if not head and self._take(faults.errors, rel):
             self._error(faults.error_status)
+            return
+        if rel in faults.gzip and (
+                not faults.gzip[rel]
+                or "gzip" in self.headers.get("Accept-Encoding", "").lower()):
+            self._gzipped(p, head)
             return
         size = p.stat().st_size
         start, end = 0, size - 1
@@ -288,6 +310,10 @@ class UpstreamServer:
 
     def corrupt(self, path: str, times: int = 1) -> None:
         self.faults.corrupt[path] += times
+
+    def gzip(self, path: str, *, always: bool = False) -> None:
+        """Serve ``path`` gzip-encoded to clients that accept it (``always``: to every client)."""
+        self.faults.gzip[path] = not always
 
     def hide(self, path: str) -> None:
         self.faults.missing.add(path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bz2
+import gzip
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -82,6 +83,26 @@ def test_corrupt_download_is_detected_and_fetched_again(icon_eu, tmp_path):
     assert result.attempts == 2 and result.status == "downloaded"
     assert (tmp_path / rf.local_path).read_bytes() == bz2.decompress(
         (server.root / rf.url_path).read_bytes())
+
+
+def test_gzip_encoding_proxy_is_declined_and_still_read_when_forced(icon_eu, tmp_path):
+    """A compressing proxy in front of the file server: framecast asks for the identity
+    encoding, and a server that gzips anyway (Content-Length of the gzipped body) is decoded
+    and verified against the wire length, not refused as short or retried."""
+    server, files = icon_eu
+    asked, forced = files[0], files[1]
+    server.gzip(asked.url_path)
+    server.gzip(forced.url_path, always=True)
+    wire = {}
+    for rf in (asked, forced):
+        result = fetch_file(server.url, rf, tmp_path, http=FAST)
+        assert (result.attempts, result.status) == (1, "downloaded")
+        raw = (server.root / rf.url_path).read_bytes()
+        assert (tmp_path / rf.local_path).read_bytes() == bz2.decompress(raw)
+        wire[rf.url_path] = (result.bytes, len(raw), len(gzip.compress(raw, mtime=0)))
+    assert wire[asked.url_path][0] == wire[asked.url_path][1]  # identity asked for: served as stored
+    assert wire[forced.url_path][0] == wire[forced.url_path][2] != wire[forced.url_path][1]  # the gzipped length
+    assert len(server.gets()) == 2
 
 
 def test_persistent_failure_names_the_url_and_leaves_nothing(icon_eu, tmp_path):
