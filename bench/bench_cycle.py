@@ -21,7 +21,7 @@ DWD's layout (``.grib2.bz2``) and releases its files on the ICON-EU arrival tabl
 Printed per shape: from the last upstream file's release to the run's manifest ``complete`` on
 the publish folder (goal <= 90 s for streaming), the median over chunks of a chunk's last file
 released -> its charts published (the latency records; goal <= 60 s), the mean arrival interval
-per step against the render time per step (render task time / slots: steps should arrive at least
+per step against the render time per step (time a render task was running / steps: steps should arrive at least
 as fast as they render), metadata-DB errors, listening sockets (loopback only) and the load
 average before and after (the machine may be shared). Usage::
 
@@ -175,21 +175,35 @@ def shape_run(ws: Path, args, steps: list[int], shape: str) -> dict:
         chunks.setdefault(r.chunk, ([], r.published_at))[0].append(r.step)
     chunk_latency = [published - max(released[s] for s in st)
                      for st, published in chunks.values()]
-    spans = render_spans(airflow)
-    render_task_s = sum((e - s).total_seconds() for s, e in spans)
+    render_busy_s = busy_seconds(render_spans(airflow))
     return {
         "state": run.state, "run_s": run.seconds, "status": watch.status,
         "last_to_complete_s": None if watch.final_at is None else watch.final_at - last,
         "chunk_median_s": statistics.median(chunk_latency) if chunk_latency else None,
         "chunk_max_s": max(chunk_latency) if chunk_latency else None,
         "chunks": len(chunks), "frames": count_frames(ws / "data" / "frames"),
-        "render_s_per_step": render_task_s / localstack.slots() / len(steps),
+        "render_s_per_step": render_busy_s / len(steps),
         "arrival_s_per_step": span / max(1, len(steps) - 1),
         "db_errors": len(localstack.db_errors(airflow.home)),
         "exposed": sorted(x for x in listening if not localstack.is_loopback(x[1])),
         "listening": sorted(listening), "left": left,
         "load_before": load_before, "load_after": load_average(),
     }
+
+
+def busy_seconds(spans: list) -> float:
+    """Wall time during which at least one of ``spans`` ((start, end) datetimes) was running:
+    render tasks use every core (one at a time) or one core each (several at once), so the
+    union, not the sum, is the time the machine spent rendering."""
+    total, end_seen = 0.0, None
+    for start, end in sorted(spans):
+        if end_seen is None or start > end_seen:
+            total += (end - start).total_seconds()
+            end_seen = end
+        elif end > end_seen:
+            total += (end - end_seen).total_seconds()
+            end_seen = end
+    return total
 
 
 def _s(value: float | None) -> str:
@@ -253,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
               f"  chunk's last file -> its charts published: median {_s(r['chunk_median_s'])}, "
               f"max {_s(r['chunk_max_s'])}\n"
               f"  steps arrived every {r['arrival_s_per_step']:.1f} s on average; rendering took "
-              f"{r['render_s_per_step']:.1f} s per step (render task time / slots)\n"
+              f"{r['render_s_per_step']:.1f} s per step (time any render task ran / steps)\n"
               f"  metadata-DB errors in logs: {r['db_errors']}; listening: "
               f"{', '.join(f'{c} {a}:{p}' for c, a, p in r['listening']) or 'nothing seen'}; "
               f"processes left after the run: {len(r['left'])}\n"

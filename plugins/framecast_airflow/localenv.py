@@ -89,12 +89,13 @@ class LocalAirflow:
         return self.airflow(*args, timeout=timeout, check=False)
 
     def task_states(self, dag_id: str) -> list[dict]:
-        """Every task instance of ``dag_id``: run, task, map index, label, state, try, times."""
+        """Every task instance of ``dag_id``: run, task, map index, label, state, try, pool,
+        times."""
         with sqlite3.connect(self.db_path) as db:
             db.row_factory = sqlite3.Row
             rows = db.execute(
                 "SELECT ti.run_id, ti.task_id, ti.map_index, ti.rendered_map_index, ti.state, "
-                "ti.try_number, ti.start_date, ti.end_date, dr.logical_date "
+                "ti.try_number, ti.pool, ti.start_date, ti.end_date, dr.logical_date "
                 "FROM task_instance ti JOIN dag_run dr "
                 "ON dr.dag_id = ti.dag_id AND dr.run_id = ti.run_id WHERE ti.dag_id = ? "
                 "ORDER BY dr.logical_date, ti.task_id, ti.map_index", (dag_id,)).fetchall()

@@ -87,6 +87,12 @@ def slots(cpus: int | None = None) -> int:
     return max(2, cpus or os.cpu_count() or 1)
 
 
+#: The pool every render task of the embedded default runs in: one slot, so one chunk renders at
+#: a time with every core (``FRAMECAST_RENDER_PROCESSES``) and is public in half the time a
+#: one-core render per chunk would take; the other task slots download and publish meanwhile.
+RENDER_POOL = "framecast_render"
+
+
 def stack_env(home: LocalAirflow, port: int, cpus: int | None = None) -> dict[str, str]:
     """Settings of the running embedded default on top of ``home``'s environment."""
     n = slots(cpus)
@@ -107,6 +113,9 @@ def stack_env(home: LocalAirflow, port: int, cpus: int | None = None) -> dict[st
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__WORKERS": "1",
+        # deploy/airflow/airflow_local_settings.py puts chunk.render tasks in this pool
+        "FRAMECAST_RENDER_POOL": RENDER_POOL,
+        "FRAMECAST_RENDER_PROCESSES": str(n),
         "PYTHONPATH": os.pathsep.join(p for p in (str(DEPLOY_AIRFLOW_DIR),
                                                   str(REPO / "plugins"),
                                                   os.environ.get("PYTHONPATH", "")) if p),
@@ -375,6 +384,8 @@ def start(airflow: LocalAirflow, port: int | None = None, cpus: int | None = Non
     full = stack_env(airflow, port, cpus)
     full.update(env or {})
     enable_wal(airflow.db_path)
+    airflow.airflow("pools", "set", RENDER_POOL, "1",
+                    "framecast rendering: one chunk at a time, on every core")
     stack = RunningStack(airflow=airflow, env=full, api_url=f"http://127.0.0.1:{port}")
     exe = Path(sys.executable).with_name("airflow")
     try:

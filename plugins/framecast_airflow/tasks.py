@@ -11,6 +11,7 @@ import os
 from typing import Any
 
 from framecast.catalog import needed_variables, run_files
+from framecast.errors import SpecError
 from framecast.publish import PublishTarget
 from framecast_airflow.hooks import FramecastUpstreamHook
 from framecast_airflow.runtime import metrics_db, run_context
@@ -40,26 +41,43 @@ def download_chunk(model: str, chunk: dict[str, Any], context: Any) -> dict[str,
     }
 
 
+def render_processes() -> int:
+    """Processes one render task renders with: ``FRAMECAST_RENDER_PROCESSES`` (default 1).
+
+    Why more than one: a chunk's charts are public only when all of them are rendered, so its
+    latency is its render time. The embedded default gives the one render slot of its
+    ``framecast_render`` pool every core (a chunk of 4 steps x 66 charts in half the time), while
+    downloads and increments use the other task slots; a Celery deployment leaves it at 1 and
+    sizes the pool to its render workers' CPUs instead (docs/airflow.md).
+    """
+    raw = os.environ.get("FRAMECAST_RENDER_PROCESSES", "").strip() or "1"
+    try:
+        n = int(raw)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise SpecError(f"FRAMECAST_RENDER_PROCESSES={raw!r}: expected a whole number >= 1")
+    return n
+
+
 def render_steps(model: str, chunk: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Every product on every region for one chunk of steps (one process keeps the static
-    maps and imports warm across them); frames and timing records go to the run folder."""
-    from framecast.render.runner import render_chunk
+    """Every product on every region for one chunk of steps, in :func:`render_processes`
+    processes (one process keeps the static maps and imports warm across its charts); frames
+    and timing records go to the run folder."""
+    from framecast.render.runner import Chunk, render_run
 
     rc = run_context(model, context)
     ti = context.get("ti")
     climatology = (rc.spec.climatology.resolve(rc.data_root)
                    if rc.spec.climatology is not None else None)
-    frames = nbytes = 0
-    for product in rc.spec.products:
-        for region in rc.spec.regions:
-            records = render_chunk(
-                rc.raw_dir, rc.frames_root, model=model, run_time=rc.run_time,
-                product=product, region=region, steps=list(chunk["steps"]),
-                try_number=int(getattr(ti, "try_number", 0) or 0), climatology=climatology,
-            )
-            frames += len(records)
-            nbytes += sum(r.bytes for r in records)
-    return {"frames": frames, "bytes": nbytes}
+    steps = tuple(chunk["steps"])
+    work = [Chunk(product, region, steps)
+            for product in rc.spec.products for region in rc.spec.regions]
+    records = render_run(rc.raw_dir, rc.frames_root, model=model, run_time=rc.run_time,
+                         chunks=work, workers=min(render_processes(), len(work)),
+                         climatology=climatology, start_method="fork",
+                         try_number=int(getattr(ti, "try_number", 0) or 0))
+    return {"frames": len(records), "bytes": sum(r.bytes for r in records)}
 
 
 PUBLISH_CONN_ID = "framecast_publish_default"

@@ -8,6 +8,7 @@ Each chunk rewrites exactly its own frames and its own records file, so re-runni
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -150,19 +151,31 @@ def render_chunk(data_dir: Path, out_root: Path, *, model: str, run_time: dateti
     return records
 
 
+#: What a render worker process is called in ``ps``/``top`` (Linux ``comm``, 15 bytes at most):
+#: a forked worker would otherwise look exactly like the task process or CLI that started it.
+WORKER_NAME = "fc-render"
+
+
 def _worker_init() -> None:
     from framecast.geo import ensure_cartopy
 
     ensure_cartopy()  # pyproj/cartopy before eccodes, see framecast.geo
 
 
+def _pool_worker_init() -> None:
+    with contextlib.suppress(OSError):  # Linux only; elsewhere the name stays
+        Path("/proc/self/comm").write_text(WORKER_NAME)
+    _worker_init()
+
+
 def _run_chunk(args: tuple) -> list[FrameRecord]:
     (data_dir, out_root, model, run_time, chunk, products_file, regions_file, decoder,
-     climatology) = args
+     climatology, try_number) = args
     catalog = load_catalog(products_file, regions_file)
     return render_chunk(data_dir, out_root, model=model, run_time=run_time,
                         product=chunk.product, region=chunk.region, steps=chunk.steps,
-                        catalog=catalog, decoder=decoder, climatology=climatology)
+                        catalog=catalog, decoder=decoder, climatology=climatology,
+                        try_number=try_number)
 
 
 def render_run(data_dir: Path, out_root: Path, *, model: str, run_time: datetime,
@@ -170,14 +183,19 @@ def render_run(data_dir: Path, out_root: Path, *, model: str, run_time: datetime
                products_file: Path | None = None, regions_file: Path | None = None,
                progress: Callable[[int], None] | None = None,
                decoder: str = "eccodes",
-               climatology: Path | None = None) -> list[FrameRecord]:
+               climatology: Path | None = None, try_number: int = 0,
+               start_method: str = "spawn") -> list[FrameRecord]:
     """Render all ``chunks`` with a process pool (``workers=1`` renders in this process).
 
     The first error stops the run: pending chunks are cancelled and the error re-raised.
+    ``try_number`` is stored in every frame record (the Airflow try that rendered it).
+    ``start_method`` ``"spawn"`` starts clean interpreters (safe from any caller); ``"fork"``
+    lets the workers inherit this process's imports and warm caches, for a caller that knows it
+    runs no other threads (an Airflow task process; its ``__main__`` cannot be re-run by spawn).
     """
     workers = workers or max(1, min(len(chunks), os.cpu_count() or 1))
     jobs = [(Path(data_dir), Path(out_root), model, run_time, c, products_file, regions_file,
-             decoder, climatology) for c in chunks]
+             decoder, climatology, try_number) for c in chunks]
     out: list[FrameRecord] = []
     if workers == 1:
         _worker_init()
@@ -189,8 +207,8 @@ def render_run(data_dir: Path, out_root: Path, *, model: str, run_time: datetime
         return out
     import multiprocessing as mp
 
-    ctx = mp.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init) as pool:
+    ctx = mp.get_context(start_method)
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_pool_worker_init) as pool:
         futures = [pool.submit(_run_chunk, j) for j in jobs]
         try:
             for fut in as_completed(futures):
