@@ -87,13 +87,19 @@ class ManifestWatch(threading.Thread):
         self.status = ""
 
     def run(self) -> None:
+        last = None
         while not self.done.is_set() and self.final_at is None:
             try:
-                status = json.loads(self.manifest.read_bytes()).get("status", "")
+                st = self.manifest.stat()
+                # parsed only when it changed: a whole run's manifest is megabytes of JSON,
+                # and this thread must not take CPU from the run it measures
+                if (st.st_mtime_ns, st.st_size, st.st_ino) != last:
+                    last = (st.st_mtime_ns, st.st_size, st.st_ino)
+                    status = json.loads(self.manifest.read_bytes()).get("status", "")
+                    if status in ("complete", "incomplete"):
+                        self.final_at, self.status = time.time(), status
             except (FileNotFoundError, json.JSONDecodeError):
-                status = ""
-            if status in ("complete", "incomplete"):
-                self.final_at, self.status = time.time(), status
+                last = None
             time.sleep(0.1)
 
 

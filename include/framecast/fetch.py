@@ -30,7 +30,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
@@ -491,15 +491,41 @@ def remote_exists(session: requests.Session, url: str, timeout: float) -> bool:
     raise FetchError(f"{url}: HEAD returned HTTP {resp.status_code}")
 
 
+def _paths(rf: RemoteFile) -> list[str]:
+    """What must exist upstream for ``rf``: the file and, for GFS (byte ranges), its ``.idx``."""
+    return [rf.url_path] + ([rf.url_path + ".idx"] if rf.fields else [])
+
+
 def missing_files(base_url: str, files: Iterable[RemoteFile], timeout: float = 30.0) -> list[str]:
-    """URL paths of ``files`` not (yet) on the server; for GFS the ``.idx`` must exist too."""
+    """URL paths of ``files`` not (yet) on the server; for GFS the ``.idx`` must exist too.
+
+    One HEAD request per path: for a full report (what a timeout names). A waiting sensor
+    polls with :func:`present_prefix` instead."""
     missing = []
     base_url, auth = split_credentials(base_url)
     with new_session() as session:
         session.auth = auth
         for rf in files:
-            paths = [rf.url_path] + ([rf.url_path + ".idx"] if rf.fields else [])
-            for p in paths:
+            for p in _paths(rf):
                 if not remote_exists(session, join_url(base_url, p), timeout):
                     missing.append(p)
     return missing
+
+
+def present_prefix(base_url: str, files: Sequence[RemoteFile], timeout: float = 30.0) -> int:
+    """How many of ``files``, in order, are on the server before the first one that is not.
+
+    Why not :func:`missing_files` on every poll: a run has thousands of files and every chunk
+    of it waits at once, so checking all of them every poke interval is a storm of HEAD
+    requests against the upstream (and the triggerer's CPU) for an answer that only needs the
+    first missing file. Files are listed by step, as they are published, and a published file
+    stays, so a poller keeps the prefix it saw and asks about the rest only.
+    """
+    base_url, auth = split_credentials(base_url)
+    with new_session() as session:
+        session.auth = auth
+        for i, rf in enumerate(files):
+            if not all(remote_exists(session, join_url(base_url, p), timeout)
+                       for p in _paths(rf)):
+                return i
+    return len(files)

@@ -11,7 +11,7 @@ public DWD/NOAA server) is used, so a fresh deployment works without configurati
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from airflow.sdk import BaseHook
@@ -19,7 +19,7 @@ from airflow.sdk.exceptions import AirflowNotFoundException
 
 from framecast.catalog import ModelSpec, RemoteFile
 from framecast.errors import SpecError
-from framecast.fetch import FetchResult, fetch_files, missing_files
+from framecast.fetch import FetchResult, fetch_files, present_prefix
 
 
 def base_url_from_connection(host: str, port: int | None, schema: str | None,
@@ -77,6 +77,7 @@ class FramecastUpstreamHook(BaseHook):
         """Fetch ``files`` into ``dest_root`` (skipping valid ones); FetchError names the URL."""
         return fetch_files(self.base_url, files, dest_root, http=self.spec.http)
 
-    def missing(self, files: Iterable[RemoteFile]) -> list[str]:
-        """URL paths of ``files`` the server does not have yet."""
-        return missing_files(self.base_url, files, timeout=self.spec.http.timeout)
+    def present(self, files: Sequence[RemoteFile]) -> int:
+        """How many of ``files``, in order, the server has before the first it has not (one
+        HEAD per file up to there: what a waiting sensor needs, see ``present_prefix``)."""
+        return present_prefix(self.base_url, files, timeout=self.spec.http.timeout)

@@ -60,26 +60,28 @@ class UpstreamRunSensor(BaseSensorOperator):
 
     def poke(self, context: Any) -> bool:
         hook, files, run = self._watch(context)
-        missing = hook.missing(files)
-        self.log.info("%s %s: %d of %d file(s) missing upstream", self.model, run,
-                      len(missing), len(files))
-        return not missing
+        seen = hook.present(files)
+        if seen < len(files):
+            self.log.info("%s %s: %s not upstream yet (%d of %d file(s) before it are)",
+                          self.model, run, files[seen].url_path, seen, len(files))
+        return seen == len(files)
 
     def execute(self, context: Any) -> dict[str, Any]:
         if not self.deferrable:
             super().execute(context)
             return _seen(time.time())
         hook, files, run = self._watch(context)
-        missing = hook.missing(files)
-        if not missing:
+        seen = hook.present(files)
+        if seen == len(files):
             self.log.info("%s %s complete upstream (%d files checked)", self.model, run, len(files))
             return _seen(time.time())
-        self.log.info("%s %s: %d of %d file(s) missing upstream, deferring (timeout %ss)",
-                      self.model, run, len(missing), len(files), self.timeout)
+        self.log.info("%s %s: %s not upstream yet (%d of %d file(s) before it are), deferring "
+                      "(timeout %ss)", self.model, run, files[seen].url_path, seen, len(files),
+                      self.timeout)
         self.defer(
             trigger=UpstreamRunTrigger(
                 base_url=hook.base_url,
-                files=[f.to_dict() for f in files],
+                files=[f.to_dict() for f in files[seen:]],  # the ones not seen yet
                 deadline=time.time() + float(self.timeout),
                 poke_interval=float(self.poke_interval),
                 http_timeout=hook.spec.http.timeout,

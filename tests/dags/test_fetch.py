@@ -19,6 +19,7 @@ from framecast.fetch import (
     idx_ranges,
     missing_files,
     parse_idx,
+    present_prefix,
     validate_file,
 )
 from framecast.upstream import UpstreamServer
@@ -174,6 +175,24 @@ def test_missing_files_reports_what_is_not_published(icon_eu, gfs):
     gserver, gfiles = gfs
     gserver.hide(gfiles[0].url_path + ".idx")
     assert missing_files(gserver.url, gfiles) == [gfiles[0].url_path + ".idx"]
+
+
+def test_present_prefix_stops_at_the_first_missing_file(icon_eu, gfs):
+    """A waiting chunk's poll: one HEAD per file up to the first one missing, none after it."""
+    server, files = icon_eu
+    assert len(files) == 4
+    assert present_prefix(server.url, files) == 4
+    server.hide(files[1].url_path)
+    server.hide(files[3].url_path)
+    server.clear_log()
+    assert present_prefix(server.url, files) == 1
+    assert [(r.method, r.path) for r in server.requests] == [
+        ("HEAD", files[0].url_path), ("HEAD", files[1].url_path)]
+    server.publish(files[1].url_path)
+    assert present_prefix(server.url, files[1:]) == 2  # files[3] still missing
+    gserver, gfiles = gfs
+    gserver.hide(gfiles[0].url_path + ".idx")  # GFS: the file without its index is not there
+    assert present_prefix(gserver.url, gfiles) == 0
 
 
 def test_idx_parsing_and_range_merging():
