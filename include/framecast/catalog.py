@@ -121,7 +121,7 @@ class ModelSpec:
     products: tuple[str, ...]
     regions: tuple[str, ...]
     time_invariant: tuple[str, ...] = ()
-    chunk_size: int = 4
+    chunk_size: int = 2
     download_batch_size: int = 24
     download_pool: str = "framecast_download"
     download_pool_slots: int = 4
@@ -405,7 +405,7 @@ def parse_model(name: str, d: Mapping[str, Any], source: str) -> ModelSpec:
     )
     ints = {}
     for key, default, minimum in (
-        ("chunk_size", 4, 1), ("download_batch_size", 24, 1), ("download_pool_slots", 4, 1),
+        ("chunk_size", 2, 1), ("download_batch_size", 24, 1), ("download_pool_slots", 4, 1),
         ("retention_runs", 4, 1), ("max_active_runs", 2, 1), ("retries", 2, 0),
         ("retry_delay_seconds", 60, 0),
     ):
