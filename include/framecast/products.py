@@ -63,6 +63,14 @@ def base_variables(name: str) -> set[str]:
         raise KeyError(name) from None
 
 
+def layer_fields(product: Product) -> list[str]:
+    """The names a product's layers read, as written in the spec (``tp_24h``, not ``tp``)."""
+    out: list[str] = []
+    for layer in product.layers:
+        out.extend([layer.u, layer.v] if isinstance(layer, BarbsLayer) else [layer.field])
+    return out
+
+
 class _Where:
     """Builds error messages that name the file and the path inside it."""
 

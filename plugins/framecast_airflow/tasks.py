@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from framecast.catalog import needed_variables, run_files
+from framecast.catalog import chunk_files, needed_variables, window_variables
 from framecast.errors import SpecError
 from framecast.publish import PublishTarget
 from framecast_airflow.hooks import FramecastUpstreamHook
@@ -31,7 +31,8 @@ def download_chunk(model: str, chunk: dict[str, Any], context: Any) -> dict[str,
     waits on another chunk's download and clearing one chunk re-downloads nothing it has.
     """
     rc = run_context(model, context)
-    files = run_files(rc.spec, rc.run_time, wanted_variables(model, rc.spec), chunk["inputs"])
+    files = chunk_files(rc.spec, rc.run_time, chunk, wanted_variables(model, rc.spec),
+                        window_variables(rc.spec))
     results = FramecastUpstreamHook(rc.spec).download(files, rc.raw_dir)
     return {
         "downloaded": sum(r.status == "downloaded" for r in results),

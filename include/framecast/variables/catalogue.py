@@ -363,6 +363,21 @@ class Catalogue:
             return out
         return {name}
 
+    def window_inputs(self, name: str) -> set[str]:
+        """The names read from GRIB that ``name`` needs at earlier steps too: the inputs of
+        its windows (sums, increases, maxima, minima over the last N h). Empty for anything
+        that reads only its own step, so a download need not fetch earlier steps for it."""
+        from framecast.variables.derived import WINDOW_FUNCTIONS
+
+        found = self.resolve(name)
+        if not isinstance(found, Derived):
+            return set()
+        out: set[str] = set()
+        for i in found.inputs:
+            out |= (self.base_inputs(i) if found.function in WINDOW_FUNCTIONS
+                    else self.window_inputs(i))
+        return out
+
     def climatology_inputs(self, name: str) -> set[str]:
         """The names whose long-term mean ``name`` needs (the inputs of its anomalies).
 
