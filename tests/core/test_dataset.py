@@ -474,3 +474,32 @@ def test_accumulation_from_the_run_start_wins_over_buckets(tmp_path):
     index.add(Entry("tp", 9, tmp_path / "f", 200, 10, start_step=0), RUN)
     index.add(Entry("tp", 9, tmp_path / "f", 300, 10, start_step=6), RUN)
     assert index.entries[("tp", 9)].offset == 200
+
+
+def test_index_is_reused_until_a_file_changes(icon_eu_run, tmp_path, monkeypatch):
+    """A render task opens the run once per product and region: the index is built once, and
+    a file added (a step arriving) or changed is seen at the next open."""
+    from framecast.dataset import index as index_mod
+
+    step6 = f"_{RUN:%Y%m%d%H}_006_"
+    run = _link_tree(icon_eu_run, tmp_path / "run", skip=lambda p: step6 in p.name)
+    built: list[int] = []
+    real = index_mod._build_index
+    monkeypatch.setattr(index_mod, "_build_index", lambda files: built.append(1) or real(files))
+
+    with RunDataset.open(run) as ds:
+        steps = ds.steps
+    with RunDataset.open(run) as again:
+        assert again.steps == steps
+    assert len(built) == 1  # the second open reused the index
+    for p in icon_eu_run.rglob(f"*{step6}*"):  # a step arrives: its files are indexed
+        target = run / p.relative_to(icon_eu_run)
+        shutil.copyfile(p, target)
+    with RunDataset.open(run) as grown:
+        assert grown.steps == sorted([*steps, 6])
+    assert len(built) == 2
+    victim = _replace_with_copy(_path(run, "t2m", 0))  # truncated: checked again, refused
+    victim.write_bytes(victim.read_bytes()[:100])
+    with pytest.raises(GribError):
+        RunDataset.open(run)
+    assert len(built) == 3

@@ -82,6 +82,14 @@ class RunIndex:
     idx_files: list[Path] = field(default_factory=list)  # indexed from a .idx only
     by_run: dict[datetime, dict[tuple[str, int], Entry]] = field(default_factory=dict)
 
+    def copy(self) -> RunIndex:
+        """An independent copy (entries are immutable; the tables holding them are copied)."""
+        return RunIndex(entries=dict(self.entries), run_times=dict(self.run_times),
+                        models=set(self.models), invariants=dict(self.invariants),
+                        files=self.files, centres=set(self.centres),
+                        named_runs=set(self.named_runs), idx_files=list(self.idx_files),
+                        by_run={k: dict(v) for k, v in self.by_run.items()})
+
     def add(self, entry: Entry, run_time: datetime) -> None:
         self.run_times.setdefault(run_time, entry.path)
         entry = Entry(entry.name, entry.step, entry.path, entry.offset, entry.length,
@@ -277,8 +285,40 @@ def _index_headers(path: Path, index: RunIndex, *, raw_only: bool = False) -> No
             index.add(Entry(name, step, path, offset, length, start), run)
 
 
+#: Indexes built in this process, by the files' identities (see :func:`build_index`).
+_BUILT: dict[tuple, RunIndex] = {}
+_BUILT_MAX = 4
+
+
+def _identity(files: list[Path]) -> tuple:
+    """What makes an index still true: each file's path, inode, size and change times (a
+    download replaces a file by an atomic rename: a new inode)."""
+    out = []
+    for p in files:
+        st = p.stat()
+        out.append((str(p), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+    return tuple(out)
+
+
 def build_index(files: list[Path]) -> RunIndex:
-    """Index ``files`` (see module docstring); GribError names any malformed file."""
+    """Index ``files`` (see module docstring); GribError names any malformed file.
+
+    Remembered per process while none of the files changes: a render task opens the run once
+    per product and region (66 times for a shipped ICON-EU chunk), and indexing a run's
+    thousands of files (names, catalogue lookups, a header read each) took 0.5-1.2 s per
+    open, more the further the run got. A caller gets its own copy (it may reorder entries).
+    """
+    key = _identity(files)
+    hit = _BUILT.get(key)
+    if hit is None:
+        hit = _build_index(files)
+        while len(_BUILT) >= _BUILT_MAX:
+            _BUILT.pop(next(iter(_BUILT)))
+        _BUILT[key] = hit
+    return hit.copy()
+
+
+def _build_index(files: list[Path]) -> RunIndex:
     index = RunIndex()
     for path in files:
         index.files += 1

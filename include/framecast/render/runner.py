@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from framecast.errors import DataError, RenderError
+from framecast.errors import DataError, FramecastError, RenderError
 from framecast.products import BarbsLayer, Catalog, Product, load_catalog
 from framecast.records import FrameRecord, chunk_name, run_dir, write_records
 
@@ -168,6 +168,16 @@ def _pool_worker_init() -> None:
     _worker_init()
 
 
+def _index_before_fork(data_dir: Path) -> None:
+    """Index the run once here, so every forked worker starts with it (each worker opens the
+    run for every product and region it draws; see ``framecast.dataset.index.build_index``).
+    A run that cannot be indexed is left to the workers, which report it per chart."""
+    from framecast.dataset.index import build_index, find_files
+
+    with contextlib.suppress(FramecastError, OSError):
+        build_index(find_files(data_dir))
+
+
 def _run_chunk(args: tuple) -> list[FrameRecord]:
     (data_dir, out_root, model, run_time, chunk, products_file, regions_file, decoder,
      climatology, try_number) = args
@@ -207,6 +217,8 @@ def render_run(data_dir: Path, out_root: Path, *, model: str, run_time: datetime
         return out
     import multiprocessing as mp
 
+    if start_method == "fork":
+        _index_before_fork(Path(data_dir))
     ctx = mp.get_context(start_method)
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_pool_worker_init) as pool:
         futures = [pool.submit(_run_chunk, j) for j in jobs]

@@ -38,6 +38,9 @@ def prewarm() -> None:
 
     load_catalog()  # the shipped specs, parsed once (cached by path and mtime)
     load_catalogue()
+    from framecast.variables.derived import _units
+
+    _units()  # MetPy's unit registry (pint): about 1.5-3 s to import, on first derived field
     from framecast.dataset.grib import eccodes
 
     # ecCodes reads its definition files on first use (about 0.5 s); one lookup loads them.
