@@ -33,7 +33,7 @@ class SensorSpec:
     """How the upstream sensor decides a run is complete, and how long it waits."""
 
     mode: str = "last_step"
-    poke_interval: float = 60.0
+    poke_interval: float = 20.0
     timeout: float = 21600.0
 
 
@@ -384,7 +384,7 @@ def parse_model(name: str, d: Mapping[str, Any], source: str) -> ModelSpec:
         )
     sensor = SensorSpec(
         mode=sensor_d.get("mode", "last_step"),
-        poke_interval=_number({"p": sensor_d.get("poke_interval", 60)}, "p", f"{where}.sensor"),
+        poke_interval=_number({"p": sensor_d.get("poke_interval", 20)}, "p", f"{where}.sensor"),
         timeout=_number({"t": sensor_d.get("timeout", 21600)}, "t", f"{where}.sensor"),
     )
     http_d = d.get("http", {}) or {}
