@@ -36,7 +36,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import statistics
 import sys
 import threading
@@ -54,6 +53,7 @@ from bench_cycle_overhead import (  # noqa: E402 - the DAG-run benchmark's helpe
     count_frames,
     load_average,
     render_spans,
+    stop_on_sigterm,
 )
 
 from framecast.arrival import load_arrival  # noqa: E402
@@ -250,13 +250,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="how the wait-for-everything run is made (see the module docstring)")
     ap.add_argument("--workspace", type=Path, default=ROOT / "var" / "bench-cycle")
     args = ap.parse_args(argv)
-    # A stopped benchmark (SIGTERM, e.g. from `timeout`) unwinds like Ctrl-C, so the stack it
-    # started is stopped with it instead of leaving task workers running.
-    def stop(*_: object) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second TERM must not cut the clean-up
-        sys.exit(143)
-
-    signal.signal(signal.SIGTERM, stop)
+    stop_on_sigterm()
     args.products, args.regions = args.products.split(","), args.regions.split(",")
 
     ws = args.workspace.resolve()

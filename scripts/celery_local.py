@@ -516,9 +516,10 @@ class LocalCluster:
                            f"{self.run_state(dag_id, run_id)})\n{self.logs_tail()}")
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        """Current task instances: task, map index, label, state, try, hostname, queue, pool."""
+        """Current task instances: task, map index, label, state, try, hostname, queue, pool,
+        start and end time (timezone-aware; the cycle benchmark's render phase)."""
         cols = ("task_id", "map_index", "rendered_map_index", "state", "try_number",
-                "hostname", "queue", "pool")
+                "hostname", "queue", "pool", "start_date", "end_date")
         rows = self.sql(f"SELECT {', '.join(cols)} FROM task_instance WHERE dag_id = %s AND "
                         "run_id = %s ORDER BY task_id, map_index", dag_id, run_id)
         return [dict(zip(cols, r, strict=True)) for r in rows]

@@ -37,6 +37,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -141,17 +142,37 @@ def enable_wal(db_path: Path) -> None:
         raise StackError(f"{db_path}: SQLite refused WAL journal mode (got {mode!r})")
 
 
-def db_errors(home: Path) -> list[str]:
-    """Lines of the component logs (``<home>/<component>.log``) and task logs reporting a
-    metadata-DB failure."""
-    home = Path(home).resolve()
-    logs = [home / f"{n}.log" for n in COMPONENTS] + sorted((home / "logs").rglob("*.log"))
+def log_db_errors(logs: Iterable[Path]) -> list[str]:
+    """Lines of ``logs`` reporting a metadata-DB failure (:data:`DB_ERROR`), wherever the
+    deployment keeps its logs (the Celery benchmark scans its cluster's the same way)."""
     out = []
     for log in logs:
         if log.is_file():
             out += [f"{log.name}: {line.strip()[:300]}"
                     for line in log.read_text(errors="replace").splitlines()
                     if DB_ERROR.search(line)]
+    return out
+
+
+def db_errors(home: Path) -> list[str]:
+    """Lines of the component logs (``<home>/<component>.log``) and task logs reporting a
+    metadata-DB failure."""
+    home = Path(home).resolve()
+    return log_db_errors([home / f"{n}.log" for n in COMPONENTS]
+                         + sorted((home / "logs").rglob("*.log")))
+
+
+def own_cpu_seconds(procs: Mapping[str, subprocess.Popen]) -> dict[str, float]:
+    """CPU time each process of ``procs`` used itself so far (not its task children): what
+    Airflow's own machinery takes from the cores the tasks render on. Exited ones are left out."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for name, p in procs.items():
+        try:
+            fields = Path(f"/proc/{p.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited
+        out[name] = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
     return out
 
 
@@ -249,17 +270,8 @@ class RunningStack:
         return self.home / f"{name}.log"
 
     def cpu_seconds(self) -> dict[str, float]:
-        """CPU time each component process used itself so far (not its task children): what
-        Airflow's own machinery takes from the cores the tasks render on."""
-        tick = os.sysconf("SC_CLK_TCK")
-        out = {}
-        for name, p in self.procs.items():
-            try:
-                fields = Path(f"/proc/{p.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue  # exited
-            out[name] = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
-        return out
+        """CPU time each component process used itself so far (:func:`own_cpu_seconds`)."""
+        return own_cpu_seconds(self.procs)
 
     def check_alive(self) -> None:
         dead = {n: p.returncode for n, p in self.procs.items() if p.poll() is not None}

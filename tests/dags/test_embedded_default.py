@@ -214,3 +214,21 @@ def _edit_while_locked(stack, db_path, path: str, hold: float = 5.0) -> float:
         held.result()
         assert edit.result()["note"] == "edited while locked"
     return worst
+
+
+def test_db_errors_are_read_from_component_and_task_logs(tmp_path):
+    """What the demo, this module and the cycle benchmark (both executors) count as metadata-DB
+    failures: matching lines of the component logs and of every task log, and of any log
+    files the caller names (a Celery cluster keeps its logs elsewhere)."""
+    from framecast_airflow import localstack
+
+    home = tmp_path / "airflow"
+    task_logs = home / "logs" / "dag_id=d" / "run_id=r" / "task_id=t"
+    task_logs.mkdir(parents=True)
+    (home / "scheduler.log").write_text("started\nsqlite3.OperationalError: database is locked\n")
+    (task_logs / "attempt=1.log").write_text('{"event": "Database error"}\n{"event": "done"}\n')
+    (home / "worker-1.log").write_text("psycopg2.OperationalError: server closed\n")
+    assert [e.split(":")[0] for e in localstack.db_errors(home)] == [
+        "scheduler.log", "attempt=1.log"]  # worker-1.log is no component of the embedded default
+    assert localstack.log_db_errors([home / "worker-1.log", home / "missing.log"]) == [
+        "worker-1.log: psycopg2.OperationalError: server closed"]
