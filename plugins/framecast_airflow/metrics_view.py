@@ -17,14 +17,19 @@ of queries (three) and at most :data:`MAX_RUNS` runs.
 A run's page also shows its publish latency by step (inputs upstream -> charts public), read
 from the run's latency records (:mod:`framecast.metrics.latency`) in the data root the tasks
 write to, with the run report's own table. Those records exist from the first published chunk
-on, so a run still in progress (not yet in the metrics database) has a page too.
+on, so a run still in progress (not yet in the metrics database) has a page too, and the
+listing shows it, marked "in progress", among the stored runs: found by
+:func:`framecast.metrics.latency.in_progress_runs`, which walks each model folder's run
+folders newest first, reads only those not stored, never one older than the listing's oldest
+stored run once the listing is full, and stops after ``last`` runs (plus a few folders without
+records): a bounded cost however many run folders were ever written.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -36,7 +41,13 @@ from fastapi.responses import HTMLResponse
 
 from framecast.errors import FramecastError
 from framecast.metrics import messages, report, store
-from framecast.metrics.latency import StepLatency, read_latency
+from framecast.metrics.latency import (
+    MODEL_NAME,
+    RunProgress,
+    StepLatency,
+    in_progress_runs,
+    read_latency,
+)
 from framecast.records import run_dir
 
 URL_PREFIX = "/framecast-metrics"
@@ -46,7 +57,7 @@ MAX_RUNS = 100
 _STYLE = (
     "body{font-family:sans-serif;margin:1em}table{border-collapse:collapse}"
     "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#eee}"
-    "td.l{text-align:left}.warn{color:#b00;font-weight:bold}"
+    "td.l{text-align:left}.warn{color:#b00;font-weight:bold}tr.progress td{background:#fff8dc}"
 )
 
 
@@ -61,7 +72,7 @@ def metrics_db_url() -> str:
 
 
 #: A model name as a folder name: no path separators, no dot segments.
-_MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+_MODEL: re.Pattern[str] = MODEL_NAME
 
 
 def data_root() -> Path:
@@ -113,8 +124,39 @@ def _page(title: str, body: str) -> HTMLResponse:
     )
 
 
-def runs_table(rows: list[store.RunSummary], ui_base: str) -> str:
-    """HTML table of run summaries with links (pure, tested directly)."""
+def listing(stored: list[store.RunSummary], progress: list[RunProgress],
+            last: int) -> list[store.RunSummary | RunProgress]:
+    """Stored runs and runs in progress in one list: newest run first, then by model (the
+    metrics database's order), at most ``last`` (pure, tested directly)."""
+    rows: list[store.RunSummary | RunProgress] = sorted([*stored, *progress],
+                                                        key=lambda r: r.model)
+    rows.sort(key=lambda r: r.run, reverse=True)
+    return rows[:last]
+
+
+def _hms(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%H:%M:%S")
+
+
+def progress_cells(p: RunProgress) -> str:
+    """The timing columns of a run in progress: what is published so far, its newest chunk."""
+    if p.error:
+        return (f'<td colspan="7" class="l"><b>in progress</b>: '
+                f'<span class="warn">latency records unreadable: {escape(p.error)}</span></td>')
+    what = (f"<b>in progress</b>: {p.steps} step{'s' * (p.steps != 1)} "
+            f"(+{p.first_step:03d}..+{p.last_step:03d}) in {p.chunks} "
+            f"chunk{'s' * (p.chunks != 1)} published")
+    n = p.newest
+    if n is not None:
+        lat = "-" if n.latency_s is None else f"{n.latency_s:.1f} s"
+        what += (f"; newest {escape(n.chunk)} public {_hms(n.published_at)} UTC, "
+                 f"{n.since_run_s / 60:.1f} min after run time, latency {lat}")
+    return f'<td colspan="7" class="l">{what}</td>'
+
+
+def runs_table(rows: list[store.RunSummary | RunProgress], ui_base: str) -> str:
+    """HTML table of run summaries with links; runs in progress span the timing columns
+    (pure, tested directly)."""
     if not rows:
         return "<p>No runs recorded yet.</p>"
     head = (
@@ -129,6 +171,11 @@ def runs_table(rows: list[store.RunSummary], ui_base: str) -> str:
         if r.dag_id and r.run_id:
             link = messages.run_url(ui_base, r.dag_id, r.run_id)
             links.append(f'<a href="{escape(link, quote=True)}" target="_top">Airflow run</a>')
+        if isinstance(r, RunProgress):
+            out.append(f'<tr class="progress"><td class="l">{escape(r.model)}</td>'
+                       f'<td class="l">{escape(r.run)}</td>{progress_cells(r)}'
+                       f"<td class=\"l\">{' | '.join(links)}</td></tr>")
+            continue
         if r.report_url:
             links.append(f'<a href="{escape(r.report_url, quote=True)}" target="_blank">report</a>')
         retry = f'<span class="warn">{r.max_try}</span>' if r.max_try > 1 else str(r.max_try)
@@ -176,11 +223,20 @@ def create_app() -> FastAPI:
     @app.get("/", response_class=HTMLResponse)
     def index(model: str | None = Query(None), last: int = Query(30, ge=1, le=MAX_RUNS)):
         try:
-            rows = store.recent_runs(metrics_db_url(), model=model or None, last=last)
+            stored = store.recent_runs(metrics_db_url(), model=model or None, last=last)
         except FramecastError as exc:
             raise HTTPException(status_code=503, detail=str(exc)) from exc
+        note = ""
+        try:
+            progress = in_progress_runs(data_root() / "frames",
+                                        [(r.model, r.run) for r in stored],
+                                        model=model or None, last=last)
+        except OSError as exc:  # the stored runs are still worth showing
+            progress = []
+            note = f'<p class="warn">Runs in progress unreadable: {escape(str(exc))}</p>'
         what = f" of {model}" if model else ""
-        return _page(f"Frame timings: recent runs{what}", runs_table(rows, _ui_base()))
+        return _page(f"Frame timings: recent runs{what}",
+                     note + runs_table(listing(stored, progress, last), _ui_base()))
 
     @app.get("/runs/{model}/{run}", response_class=HTMLResponse)
     def run_detail(model: str, run: str):

@@ -114,7 +114,8 @@ def publish_chunk(model: str, chunk: dict[str, Any], context: Any,
     this run once the model's ``latest_when`` rule holds (never backwards). Increments of one
     run are serialised by the task's ``max_active_tis_per_dagrun=1``; the publisher also merges
     with the manifest as the target has it now. When ``available_at`` (the chunk's files seen
-    upstream, from its wait) is given, the chunk's latency is recorded for the run report.
+    upstream, from its wait) is given, the chunk's latency is recorded for the run report, with
+    the DAG run that published it (the ops view links runs in progress to it).
     """
     import time
 
@@ -126,8 +127,10 @@ def publish_chunk(model: str, chunk: dict[str, Any], context: Any,
         rc.frames_dir, publish_target(rc), chunk["steps"], model=model, run_time=rc.run_time,
         expected_steps=rc.spec.steps, latest_after_step=rc.spec.latest_after_step(),
         force_latest=_force_latest(context))
+    dag = context.get("dag")
     write_latency(rc.frames_dir, chunk["label"], chunk["steps"], run_time=rc.run_time,
-                  available_at=available_at, published_at=time.time())
+                  available_at=available_at, published_at=time.time(),
+                  dag_id=getattr(dag, "dag_id", "") or "", run_id=context.get("run_id") or "")
     return report.summary()
 
 

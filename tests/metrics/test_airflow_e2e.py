@@ -152,8 +152,23 @@ def test_ui_page_lists_runs_with_links(stack):
     assert detail.count('<tr><td class="l">') == 3  # t_2m/alps, t_2m/europe, pmsl/europe
 
 
+def _publish_chunk_in_progress(stack) -> None:
+    """A newer run of the test model that has published one chunk (latency record written as
+    the publish task writes it) and is not in the metrics database: a run still streaming."""
+    from framecast.metrics.latency import write_latency
+    from framecast.records import run_dir
+
+    data_root = Path(stack.env.get("FRAMECAST_DATA_ROOT") or stack.home / "framecast")
+    run = datetime(2026, 11, 24, 0, tzinfo=UTC)
+    write_latency(run_dir(data_root / "frames", "testmodel", run), "+000..+001", [0, 1],
+                  run_time=run, available_at=run.timestamp() + 7200,
+                  published_at=run.timestamp() + 7260, dag_id="fc_pipeline_slow",
+                  run_id="streaming-1")
+
+
 def test_ui_page_renders_inside_airflow_ui_in_chromium(stack, tmp_path):
-    """The Airflow UI's plugin route embeds the page; a real browser shows the runs table."""
+    """The Airflow UI's plugin route embeds the page; a real browser shows the runs table, a
+    run still streaming at its top."""
     chromium = services.require_executable("chromium", "chromium")
     chromedriver = services.require_executable("chromedriver", "chromium-driver")
     from selenium import webdriver
@@ -163,6 +178,7 @@ def test_ui_page_renders_inside_airflow_ui_in_chromium(stack, tmp_path):
     from selenium.webdriver.support.ui import WebDriverWait
 
     stack.wait_run("fc_pipeline_slow")
+    _publish_chunk_in_progress(stack)
     opts = webdriver.ChromeOptions()
     opts.binary_location = chromium
     for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -181,7 +197,12 @@ def test_ui_page_renders_inside_airflow_ui_in_chromium(stack, tmp_path):
         table = wait.until(ec.presence_of_element_located((By.ID, "runs")))
         text = table.text
         assert "2026-11-23T12:00:00+00:00" in text and "testmodel" in text
-        detail = driver.find_element(By.LINK_TEXT, "timings").get_attribute("href")
+        top = [td.text for td in table.find_elements(By.CSS_SELECTOR, "tr:nth-child(2) td")]
+        assert top[:2] == ["testmodel", "2026-11-24T00:00:00+00:00"], top
+        assert top[2].startswith("in progress: 2 steps (+000..+001) in 1 chunk"), top
+        assert top[3] == "timings | Airflow run", top
+        detail = table.find_element(By.CSS_SELECTOR, "a[href*='2026-11-23T12']").get_attribute(
+            "href")
         driver.switch_to.default_content()
         driver.save_screenshot(str(tmp_path / "ui.png"))
         # the UI may re-render its iframe at any time: follow the link at top level instead

@@ -238,3 +238,38 @@ def test_window_deadline_mails_only_when_the_window_is_not_public(smtp, tmp_path
     kwargs["within_s"] = 7500.0  # the same records against a 2 h 05 min window: late
     asyncio.run(alerts.notify_window_missed(**kwargs))
     assert len(smtp) == 2
+
+
+def test_listing_merges_runs_in_progress_newest_first(tmp_path):
+    """A run still streaming (latency records, real writer and layout, nothing stored) is
+    listed above the stored runs, marked in progress, linked to its page and its DAG run."""
+    from framecast.metrics.latency import in_progress_runs, write_latency
+    from framecast.records import run_dir
+    from framecast_airflow.metrics_view import listing, runs_table
+
+    run = datetime(2026, 11, 23, 6, tzinfo=UTC)
+    t0 = run.timestamp()
+    for label, steps, at in (("+000..+001", [0, 1], 7200), ("+002..+003", [2, 3], 7500)):
+        write_latency(run_dir(tmp_path, "icon-eu", run), label, steps, run_time=run,
+                      available_at=t0 + at - 45, published_at=t0 + at, dag_id="icon_eu",
+                      run_id="scheduled__2026-11-23T08:00:00+00:00")
+    stored = [store.RunSummary("icon-eu", "2026-11-23T00:00:00+00:00", 10, 2, 5000.0, 400.0,
+                               700.0, 2_000_000, 1, None, "icon_eu", "manual__1", ""),
+              store.RunSummary("gfs", "2026-11-22T18:00:00+00:00", 4, 1, 100.0, 25.0, 25.0,
+                               1000, 1, None)]
+    progress = in_progress_runs(tmp_path, [(r.model, r.run) for r in stored], last=30)
+    rows = listing(stored, progress, 30)
+    assert [(r.model, r.run) for r in rows] == [
+        ("icon-eu", "2026-11-23T06:00:00+00:00"), ("icon-eu", "2026-11-23T00:00:00+00:00"),
+        ("gfs", "2026-11-22T18:00:00+00:00")]
+    assert listing(stored, progress, 2) == rows[:2]
+    html = runs_table(rows, "http://af")
+    first = html[html.index('<tr class="progress">'):]
+    first = first[:first.index("</tr>")]
+    assert "<b>in progress</b>: 4 steps (+000..+003) in 2 chunks published" in first
+    assert "newest +002..+003 public 08:05:00 UTC, 125.0 min after run time, latency 45.0 s" \
+        in first
+    assert 'href="runs/icon-eu/2026-11-23T06%3A00%3A00%2B00%3A00"' in first
+    assert 'href="http://af/dags/icon_eu/runs/scheduled__2026-11-23T08%3A00%3A00%2B00%3A00"' \
+        in first
+    assert html.count("in progress") == 1 and html.count("<tr>") == 3  # header + 2 stored

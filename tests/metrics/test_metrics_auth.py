@@ -145,7 +145,10 @@ def _write_latency_records(data_root: Path) -> None:
                   published_at=t0 + 9000)
     t1 = RUN_IN_PROGRESS.timestamp()
     write_latency(run_dir(data_root / "frames", "icon-eu", RUN_IN_PROGRESS), "+000..+000", [0],
-                  run_time=RUN_IN_PROGRESS, available_at=t1 + 7205, published_at=t1 + 7265)
+                  run_time=RUN_IN_PROGRESS, available_at=t1 + 7205, published_at=t1 + 7265,
+                  dag_id="framecast_icon_eu", run_id="scheduled__2026-11-23T20:00:00+00:00")
+    # a folder that is no model: never listed, never read
+    (data_root / "frames" / ".trash" / "2026112400" / "_latency").mkdir(parents=True)
 
 
 class _Tables(HTMLParser):
@@ -246,3 +249,30 @@ def test_run_page_shows_publish_latency_by_step(api):
     assert status == 404
     status, body = _request(f"{url}/framecast-metrics/runs/%2E%2E/2026112312", token=token)
     assert status == 400, body
+
+
+def test_listing_shows_the_run_in_progress_first(api):
+    """The 18 UTC run has published one chunk and is not in the metrics database: it heads the
+    listing, marked in progress and linked; the stored 12 UTC run is listed once, with timings."""
+    url, password, _ = api
+    token = _login(url, password)
+    for query in ("", "?model=icon-eu", "?last=2"):
+        status, html = _request(f"{url}/framecast-metrics/{query}", token=token)
+        assert status == 200, html[:500]
+        runs = _tables(html)["runs"]
+        assert [r[:2] for r in runs[1:]] == [["icon-eu", "2026-11-23T18:00:00+00:00"],
+                                            ["icon-eu", "2026-11-23T12:00:00+00:00"]], query
+        assert runs[1][2] == ("in progress: 1 step (+000..+000) in 1 chunk published; newest "
+                              "+000..+000 public 20:01:05 UTC, 121.1 min after run time, "
+                              "latency 60.0 s")
+        assert runs[2][2:4] == ["6", "2"]  # frames, products of the stored run
+        assert 'href="runs/icon-eu/2026-11-23T18%3A00%3A00%2B00%3A00"' in html
+        assert (f'href="{url}/dags/framecast_icon_eu/runs/'
+                'scheduled__2026-11-23T20%3A00%3A00%2B00%3A00"') in html
+    # newest first within ``last``: one row is the run in progress
+    status, html = _request(f"{url}/framecast-metrics/?last=1", token=token)
+    assert [r[:2] for r in _tables(html)["runs"][1:]] == [["icon-eu", "2026-11-23T18:00:00+00:00"]]
+    # another model, or a name that is no folder name: nothing listed, nothing read
+    for model in ("gfs", "..", "%2E%2E%2Fframes"):
+        status, html = _request(f"{url}/framecast-metrics/?model={model}", token=token)
+        assert status == 200 and "No runs recorded yet." in html, (model, html[:500])

@@ -174,6 +174,8 @@ def test_first_chunk_is_public_before_the_last_step_arrives(streaming):
 
     rows = read_latency(run_dir(st.work / "data" / "frames", "icon-eu", RUN))
     assert [r.step for r in rows] == STEPS
+    # each record names the DAG run that published it (the ops view links runs in progress)
+    assert {(r.dag_id, r.run_id) for r in rows} == {(dag_id, "streaming")}
     from framecast.catalog import run_files
 
     released: dict[int, float] = {}
