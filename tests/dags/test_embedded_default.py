@@ -63,6 +63,7 @@ def test_demo_run_on_the_real_scheduler_uses_both_slots_without_db_errors(tmp_pa
     def during_run(stack: localstack.RunningStack) -> None:
         """What operators' UIs do meanwhile: list the run and its task instances, and edit the
         run's note, four users at once (each edit is a write plus an audit-log write)."""
+        components.update(p.pid for p in stack.procs.values())
         t0 = time.monotonic()
         (run,) = stack.api("GET", f"/dags/{demo.DAG_ID}/dagRuns", timeout=300)["dag_runs"]
         path = f"/dags/{demo.DAG_ID}/dagRuns/{run['dag_run_id']}"
@@ -86,13 +87,17 @@ def test_demo_run_on_the_real_scheduler_uses_both_slots_without_db_errors(tmp_pa
         listeners.extend(stack.listening())
 
     workers_seen: list[int] = []
+    components: set[int] = set()  # the stack's processes, filled in at the first poll
     done = threading.Event()
 
     def count_render_workers() -> None:
-        """Render worker processes (started by a render task) alive, sampled."""
+        """Render worker processes (started by a render task of this stack) alive, sampled.
+
+        Found by name and ancestry, not by environment: Airflow retitles task processes
+        (setproctitle), which overwrites what /proc/PID/environ shows."""
         while not done.wait(0.1):
-            workers_seen.append(sum(_is_render_worker(p)
-                                    for p in localstack.processes_of(airflow.home)))
+            workers_seen.append(sum(_descends_from(p, components)
+                                    for p in _render_workers()))
 
     sampler = threading.Thread(target=count_render_workers, daemon=True)
     sampler.start()
@@ -165,16 +170,34 @@ def test_audit_log_guard_only_in_a_sqlite_api_server():
                     ("scheduler", "sqlite"): "False"}
 
 
-def _is_render_worker(pid: int) -> bool:
-    """A render task's worker process: named ``fc-render`` (``/proc/PID/comm``, as ps shows)."""
+def _render_workers() -> list[int]:
+    """Processes named like a render task's worker (``/proc/PID/comm``, as ps shows)."""
     from pathlib import Path
 
     from framecast.render.runner import WORKER_NAME
 
-    try:
-        return Path(f"/proc/{pid}/comm").read_text().strip() == WORKER_NAME
-    except OSError:
-        return False
+    out = []
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip() == WORKER_NAME:
+                out.append(int(comm.parent.name))
+        except OSError:
+            continue
+    return out
+
+
+def _descends_from(pid: int, roots: set[int]) -> bool:
+    """Whether ``pid`` is a descendant of one of ``roots`` (walking /proc/PID/stat parents)."""
+    from pathlib import Path
+
+    while pid > 1:
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return False
+        if pid in roots:
+            return True
+    return False
 
 
 def _edit_while_locked(stack, db_path, path: str, hold: float = 5.0) -> float:
