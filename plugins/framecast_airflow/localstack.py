@@ -89,8 +89,8 @@ def slots(cpus: int | None = None) -> int:
 
 
 #: The pool every render task of the embedded default runs in: one slot, so one chunk renders at
-#: a time with every core (``FRAMECAST_RENDER_PROCESSES``) and is public in half the time a
-#: one-core render per chunk would take; the other task slots download and publish meanwhile.
+#: a time with every core (``FRAMECAST_RENDER_PROCESSES``), instead of each chunk waiting on one
+#: core; the other task slots download and publish meanwhile.
 RENDER_POOL = "framecast_render"
 
 

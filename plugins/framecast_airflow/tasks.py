@@ -47,7 +47,7 @@ def render_processes() -> int:
 
     Why more than one: a chunk's charts are public only when all of them are rendered, so its
     latency is its render time. The embedded default gives the one render slot of its
-    ``framecast_render`` pool every core (a chunk of 4 steps x 66 charts in half the time), while
+    ``framecast_render`` pool every core (one chunk's charts split over all of them), while
     downloads and increments use the other task slots; a Celery deployment leaves it at 1 and
     sizes the pool to its render workers' CPUs instead (docs/airflow.md).
     """
