@@ -219,6 +219,14 @@ def listening_sockets(pgids: set[int]) -> list[tuple[int, str, int]]:
     return sorted(found)
 
 
+def parent_pid(pid: int) -> int:
+    """The parent of ``pid`` from /proc/PID/stat (0 once it has exited or cannot be read)."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def processes_of(home: Path) -> list[int]:
     """Processes of this user still running with ``AIRFLOW_HOME`` = ``home`` (components and
     the task processes they started), this process and its ancestors excepted."""
@@ -226,10 +234,7 @@ def processes_of(home: Path) -> list[int]:
     pid = os.getpid()
     while pid > 1:
         mine.add(pid)
-        try:
-            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        except OSError:
-            break
+        pid = parent_pid(pid)
     marker = f"AIRFLOW_HOME={Path(home).resolve()}".encode()
     out = []
     for proc in Path("/proc").iterdir():

@@ -188,13 +188,10 @@ def _render_workers() -> list[int]:
 
 def _descends_from(pid: int, roots: set[int]) -> bool:
     """Whether ``pid`` is a descendant of one of ``roots`` (walking /proc/PID/stat parents)."""
-    from pathlib import Path
+    from framecast_airflow.localstack import parent_pid
 
     while pid > 1:
-        try:
-            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            return False
+        pid = parent_pid(pid)
         if pid in roots:
             return True
     return False
