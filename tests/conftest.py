@@ -14,6 +14,7 @@ from pathlib import Path
 
 import psycopg  # noqa: F401  (load order, see above)
 import psycopg2  # noqa: F401
+import pytest
 
 from framecast.geo import ensure_cartopy
 
@@ -26,3 +27,14 @@ if "CARTOPY_DATA_DIR" not in os.environ and _SHARED.is_dir():
     os.environ["CARTOPY_DATA_DIR"] = str(_SHARED)
 os.environ.setdefault("MPLBACKEND", "Agg")
 ensure_cartopy()
+
+
+@pytest.fixture(autouse=True)
+def _no_shared_state_from_earlier_tests():
+    """Each test starts without the process-wide caches of the tests before it (decoded
+    fields, map points and samplers): what a test counts must not depend on test order."""
+    from framecast.dataset import _DECODED
+    from framecast.render.frame import forget_shared
+
+    _DECODED.clear()
+    forget_shared()

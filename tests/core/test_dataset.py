@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from framecast.dataset import LRU_SIZE, RunDataset, validate_grib
+from framecast.dataset import FIELD_CACHE_ENV, LRU_SIZE, RunDataset, validate_grib
 from framecast.errors import DataError, GribError
 from framecast.icongrid import icosahedral_grid
 from framecast.sampledata import VARIABLES, dwd_path, generate_run, gfs_path
@@ -100,7 +100,8 @@ def test_grid_is_shared_between_fields(icon_eu_run):
         assert a.grid.key == b.grid.key
 
 
-def test_lru_keeps_a_few_fields_only(icon_eu_run):
+def test_lru_keeps_a_few_fields_only(icon_eu_run, monkeypatch):
+    monkeypatch.setenv(FIELD_CACHE_ENV, "0")  # this dataset's own LRU alone
     with RunDataset.open(icon_eu_run) as ds:
         first = ds.field("msl", 0)
         assert ds.field("msl", 0) is first and ds.stats.cache_hits == 1
@@ -111,6 +112,38 @@ def test_lru_keeps_a_few_fields_only(icon_eu_run):
         assert len(ds._cache) == LRU_SIZE
         ds.field("msl", 0)
         assert ds.stats.messages_decoded == 8  # evicted, decoded again
+
+
+def test_datasets_of_one_process_share_decoded_fields(icon_eu_run, tmp_path, monkeypatch):
+    """A render task opens the run once per product and region: the second dataset takes the
+    fields the first decoded, a file replaced since is decoded anew, and the byte budget
+    evicts the least recently used."""
+    run = _link_tree(icon_eu_run, tmp_path / "run")
+    with RunDataset.open(run) as a:
+        msl = a.field("msl", 1)
+        a.field("t2m", 1)
+    with RunDataset.open(run) as b:
+        assert b.field("msl", 1) is msl
+        assert b.stats.messages_decoded == 0 and b.stats.cache_hits == 1
+    victim = _replace_with_copy(_path(run, "msl", 1))  # a new inode: a later download
+    with RunDataset.open(run) as c:
+        again = c.field("msl", 1)
+        assert again is not msl and c.stats.messages_decoded == 1
+        np.testing.assert_array_equal(again.values, msl.values)
+    assert victim.exists()
+    one_field_mb = msl.values.nbytes / 2**20
+    monkeypatch.setenv(FIELD_CACHE_ENV, str(one_field_mb * 1.5))  # room for one field
+    with RunDataset.open(run) as d:
+        d.field("msl", 2)
+        d.field("t2m", 2)
+    with RunDataset.open(run) as e:
+        e.field("t2m", 2)
+        assert e.stats.messages_decoded == 0  # the newest stayed
+        e.field("msl", 2)
+        assert e.stats.messages_decoded == 1  # the older was evicted
+    monkeypatch.setenv(FIELD_CACHE_ENV, "lots")
+    with RunDataset.open(run) as f, pytest.raises(DataError, match=f"{FIELD_CACHE_ENV}='lots'"):
+        f.field("msl", 3)
 
 
 def test_open_explicit_file_list(icon_eu_run):

@@ -34,6 +34,7 @@ def _fields() -> dict[str, Field]:
 
 
 def _render(prod, region) -> np.ndarray:
+    frame_mod.forget_shared()  # as in a new worker process
     return MapFrame(prod, region).render(_fields(), model="icon-eu", run_time=RUN, step=0)
 
 
@@ -126,6 +127,7 @@ def test_unstructured_samplers_are_loaded_not_rebuilt(tmp_path, monkeypatch):
     fresh = MapFrame(prod, region).render(fields, model="icon", run_time=RUN, step=0)
 
     monkeypatch.setenv(static_cache.ENV, str(tmp_path))
+    frame_mod.forget_shared()  # each MapFrame below as if in a new worker process
     MapFrame(prod, region).render(fields, model="icon", run_time=RUN, step=0)
     assert len(list(tmp_path.glob("*.npz"))) == 5  # layers, 2 pixel grids, 2 samplers
 
@@ -133,12 +135,15 @@ def test_unstructured_samplers_are_loaded_not_rebuilt(tmp_path, monkeypatch):
         raise AssertionError("sampler rebuilt although the cache holds it")
 
     monkeypatch.setattr(frame_mod, "build_sampler", no_building)
+    frame_mod.forget_shared()
     cached = MapFrame(prod, region).render(fields, model="icon", run_time=RUN, step=0)
     np.testing.assert_array_equal(cached, fresh)
 
     monkeypatch.setattr(frame_mod, "SAMPLING", "nearest")
+    frame_mod.forget_shared()
     with pytest.raises(AssertionError, match="rebuilt"):
         MapFrame(prod, region).render(fields, model="icon", run_time=RUN, step=0)
     monkeypatch.setattr(frame_mod, "SAMPLING", "linear")
+    frame_mod.forget_shared()
     with pytest.raises(AssertionError, match="rebuilt"):
         MapFrame(prod, region).render(_icon_fields(25), model="icon", run_time=RUN, step=0)

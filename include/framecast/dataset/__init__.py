@@ -23,6 +23,7 @@ than the frame needs; cfgrib stays the independent reference decoder in the test
 
 from __future__ import annotations
 
+import os
 import re
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -66,6 +67,50 @@ REGULAR_GRID_ONLY = frozenset({"vorticity", "divergence", "convergence"})
 #: Fields kept decoded (about 3.6 MB each for ICON-EU): enough for tp(step) - tp(step - N)
 #: and u/v pairs of consecutive frames.
 LRU_SIZE = 6
+
+
+FIELD_CACHE_ENV = "FRAMECAST_FIELD_CACHE_MB"
+
+
+def _decoded_budget() -> int:
+    """Bytes of decoded fields a process keeps (``FRAMECAST_FIELD_CACHE_MB``, default 160 MB:
+    about 55 ICON-EU fields, those of a 2-step chunk of the shipped products; 0 turns it off)."""
+    raw = os.environ.get(FIELD_CACHE_ENV, "").strip() or "160"
+    try:
+        mb = float(raw)
+    except ValueError:
+        raise DataError(f"{FIELD_CACHE_ENV}={raw!r}: expected a size in MB (e.g. 160)") from None
+    if mb < 0:
+        raise DataError(f"{FIELD_CACHE_ENV}={raw!r}: expected a size in MB >= 0")
+    return int(mb * 2**20)
+
+
+class _DecodedFields:
+    """Decoded fields shared by every dataset of this process (see
+    ``RunDataset._decode_shared``), least recently used first, bounded in bytes."""
+
+    def __init__(self) -> None:
+        self.fields: OrderedDict[tuple, Field] = OrderedDict()
+        self.nbytes = 0
+
+    def get(self, key: tuple) -> Field | None:
+        hit = self.fields.get(key)
+        if hit is not None:
+            self.fields.move_to_end(key)
+        return hit
+
+    def clear(self) -> None:
+        self.fields.clear()
+        self.nbytes = 0
+
+    def put(self, key: tuple, fld: Field, budget: int) -> None:
+        self.fields[key] = fld
+        self.nbytes += fld.values.nbytes
+        while len(self.fields) > 1 and self.nbytes > budget:
+            self.nbytes -= self.fields.popitem(last=False)[1].values.nbytes
+
+
+_DECODED = _DecodedFields()
 
 
 class Keys(Protocol):
@@ -445,10 +490,38 @@ class RunDataset:
             if name in self._zero_at_start and step == 0:
                 return self._zero(name)
             raise self._missing(name, step)
-        fld = self._decode(entry)
+        fld = self._decode_shared(entry)
         self._cache[key] = fld
         while len(self._cache) > LRU_SIZE:
             self._cache.popitem(last=False)
+        return fld
+
+    def _decode_shared(self, entry: Entry) -> Field:
+        """:meth:`_decode` through the process-wide cache of decoded fields.
+
+        A render task opens the run once per product and region, and the products of one
+        chunk need the same few fields (mean sea-level pressure, 2 m temperature, winds) on
+        every region, so each would decode them again. The key holds the file's identity
+        (device, inode, size, mtime), so a file replaced by a later download is decoded anew;
+        values are read-only, so no caller can change another's field.
+        """
+        budget = _decoded_budget()
+        try:
+            st = os.stat(entry.path)
+        except OSError:
+            return self._decode(entry)  # let the decoder name the missing file
+        if budget == 0:
+            return self._decode(entry)
+        base = self.catalogue.base(entry.name)  # its units and scale shape the field too
+        key = (str(entry.path), entry.offset, entry.length, st.st_dev, st.st_ino, st.st_size,
+               st.st_mtime_ns, self.decoder, self.model, self.run_time,
+               None if base is None else (base.units, base.dwd_scale))
+        hit = _DECODED.get(key)
+        if hit is not None:
+            self.stats.cache_hits += 1
+            return hit
+        fld = self._decode(entry)
+        _DECODED.put(key, fld, budget)
         return fld
 
     def _decode(self, entry: Entry) -> Field:

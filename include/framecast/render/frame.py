@@ -69,6 +69,31 @@ def sampler_for(grid, lon: np.ndarray, lat: np.ndarray) -> Sampler:
     return s
 
 
+#: Pixel lon/lat of each map and samplers of each (grid, map) pair, shared by every chart of
+#: this process: a render task draws dozens of products on the same maps and grids, a few
+#: frames each, so per-chart copies would project and weigh the same pixels again and again.
+#: Bounded: cleared when a process has seen more maps than a deployment plausibly draws.
+_POINTS: dict = {}
+_SAMPLERS: dict = {}
+_SHARED_MAX = 64
+
+
+def forget_shared() -> None:
+    """Drop this process's shared map points and samplers (as a new worker starts)."""
+    _POINTS.clear()
+    _SAMPLERS.clear()
+
+
+def _shared(cache: dict, key, make):
+    """``cache[key]``, made on first use."""
+    value = cache.get(key)
+    if value is None:
+        if len(cache) >= _SHARED_MAX:
+            cache.clear()
+        value = cache[key] = make()
+    return value
+
+
 @dataclass
 class FrameTiming:
     render_ms: float
@@ -197,7 +222,7 @@ class MapFrame:
         fig.canvas.draw()
         over = np.asarray(fig.canvas.buffer_rgba()).copy()
         return StaticLayers(under=under, over=over, map_px=map_px, xlim=tuple(xlim),
-                            ylim=tuple(ylim))
+                            ylim=tuple(ylim), colors=_frequent_colors(under, 48))
 
     def _assemble(self, layers: StaticLayers) -> None:
         """The dynamic figure: static images + a plain axes with the map's projected limits."""
@@ -205,7 +230,7 @@ class MapFrame:
         self.map_px, self.xlim, self.ylim = layers.map_px, layers.xlim, layers.ylim
         x0, y0, mw, mh = self.map_px
         x1, y1 = x0 + mw, y0 + mh
-        self._static_rgb = _frequent_colors(under, 48)
+        self._static_rgb = layers.colors
         fig = self._new_figure()
         fig.add_artist(PixelImage(under, 0, 0, zorder=-3))
         self._fill_img = None
@@ -287,29 +312,35 @@ class MapFrame:
         self._lonlat: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
         self._geodetic = ccrs.PlateCarree()
 
+    def _points_key(self, factor: int) -> str:
+        return static_cache.points_key(self.crs.to_wkt(), self.map_px, self.xlim, self.ylim,
+                                       factor)
+
     def _grid_points(self, factor: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Projected x/y axes and lon/lat of pixel centres, subsampled by ``factor``."""
         if factor not in self._lonlat:
-            xs = self.px_x[factor // 2::factor]
-            ys = self.px_y[factor // 2::factor]
-            key = static_cache.points_key(self.crs.to_wkt(), self.map_px, self.xlim, self.ylim,
-                                          factor)
-            cached = static_cache.load_arrays(key, ("lon", "lat"))
-            if cached is not None and cached["lon"].size == xs.size * ys.size:
-                self._lonlat[factor] = (xs, ys, cached["lon"], cached["lat"])
-                return self._lonlat[factor]
-            gx, gy = np.meshgrid(xs, ys)
-            pts = self._geodetic.transform_points(self.crs, gx.ravel(), gy.ravel())
-            lon, lat = pts[:, 0], pts[:, 1]
-            # Points off the globe (e.g. Robinson's corners) come back as inf or NaN.
-            bad = ~(np.isfinite(lon) & np.isfinite(lat)) | (np.abs(lat) > 90)
-            # Also drop points outside the projection's boundary.
-            bad |= ~contains_xy(Polygon(self.crs.boundary.coords), gx.ravel(), gy.ravel())
-            lon = np.where(bad, np.nan, lon)
-            lat = np.where(bad, np.nan, lat)
-            static_cache.store_arrays(key, lon=lon, lat=lat)
-            self._lonlat[factor] = (xs, ys, lon, lat)
+            self._lonlat[factor] = _shared(_POINTS, self._points_key(factor),
+                                           lambda: self._project_points(factor))
         return self._lonlat[factor]
+
+    def _project_points(self, factor: int):
+        xs = self.px_x[factor // 2::factor]
+        ys = self.px_y[factor // 2::factor]
+        key = self._points_key(factor)
+        cached = static_cache.load_arrays(key, ("lon", "lat"))
+        if cached is not None and cached["lon"].size == xs.size * ys.size:
+            return xs, ys, cached["lon"], cached["lat"]
+        gx, gy = np.meshgrid(xs, ys)
+        pts = self._geodetic.transform_points(self.crs, gx.ravel(), gy.ravel())
+        lon, lat = pts[:, 0], pts[:, 1]
+        # Points off the globe (e.g. Robinson's corners) come back as inf or NaN.
+        bad = ~(np.isfinite(lon) & np.isfinite(lat)) | (np.abs(lat) > 90)
+        # Also drop points outside the projection's boundary.
+        bad |= ~contains_xy(Polygon(self.crs.boundary.coords), gx.ravel(), gy.ravel())
+        lon = np.where(bad, np.nan, lon)
+        lat = np.where(bad, np.nan, lat)
+        static_cache.store_arrays(key, lon=lon, lat=lat)
+        return xs, ys, lon, lat
 
     def pixel_of(self, lon: float, lat: float) -> tuple[int, int]:
         """(row, column) of a geographic point in the rendered image (for checks and tests)."""
@@ -328,8 +359,9 @@ class MapFrame:
         s = self._samplers.get(key)
         if s is None:
             _, _, lon, lat = self._grid_points(factor)
-            s = sampler_for(field.grid, lon, lat)
-            self._samplers[key] = s
+            s = self._samplers[key] = _shared(
+                _SAMPLERS, (field.grid.key, SAMPLING, self._points_key(factor)),
+                lambda: sampler_for(field.grid, lon, lat))
         return s
 
     # ---- per frame -------------------------------------------------------------------------

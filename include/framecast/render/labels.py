@@ -133,6 +133,11 @@ def place_labels(ax, cs, fmt, fontsize: float, color: str, spacing: float = 2.0)
     return out
 
 
+#: Label bitmaps of every chart this process draws: products share isoline values and colours
+#: (a render task draws dozens of products, a few frames each), so one cache serves them all.
+_LABELS = BitmapCache()
+
+
 def _angle(rotation: float) -> int:
     return int(round(rotation / ANGLE_STEP) * ANGLE_STEP) % 360
 
@@ -144,7 +149,7 @@ class CachedLabels(Artist):
         super().__init__()
         self.set_zorder(zorder)
         self.labels: list[Label] = []
-        self._cache = BitmapCache()
+        self._cache = _LABELS
 
     def add(self, labels: Sequence[Label]) -> None:
         self.labels.extend(labels)
@@ -156,7 +161,7 @@ class CachedLabels(Artist):
         """The cached bitmap of ``lab`` (rendered on first use)."""
         angle = _angle(lab.rotation)
         return self._cache.get(
-            (lab.text, angle, lab.color, lab.fontsize),
+            (lab.text, angle, lab.color, lab.fontsize, renderer.dpi),
             lambda: render_text(self.get_figure(root=True), lab.text, rotation=angle,
                                 color=lab.color, prop=FontProperties(size=lab.fontsize),
                                 dpi=renderer.dpi, ha="center", va="center"))

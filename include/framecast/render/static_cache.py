@@ -45,6 +45,9 @@ class StaticLayers:
     map_px: tuple[int, int, int, int]  # left, bottom, width, height (display px)
     xlim: tuple[float, float]
     ylim: tuple[float, float]
+    #: (n, 3) uint8: the underlay's most frequent colours, which an 8-bit palette keeps exact
+    #: (a whole-image count: stored rather than counted again by every process)
+    colors: np.ndarray
 
 
 def cache_dir() -> Path | None:
@@ -129,19 +132,19 @@ def store_arrays(key: str, **arrays: np.ndarray) -> None:
 
 def load(key: str) -> StaticLayers | None:
     """The cached layers for ``key``, or None."""
-    z = load_arrays(key, ("under", "over", "map_px", "xlim", "ylim"))
+    z = load_arrays(key, ("under", "over", "map_px", "xlim", "ylim", "colors"))
     if z is None:
         return None
     return StaticLayers(under=z["under"], over=z["over"],
                         map_px=tuple(int(v) for v in z["map_px"]),
                         xlim=tuple(float(v) for v in z["xlim"]),
-                        ylim=tuple(float(v) for v in z["ylim"]))
+                        ylim=tuple(float(v) for v in z["ylim"]), colors=z["colors"])
 
 
 def store(key: str, layers: StaticLayers) -> None:
     """Write ``layers`` under ``key``."""
     store_arrays(key, under=layers.under, over=layers.over, map_px=np.array(layers.map_px),
-                 xlim=np.array(layers.xlim), ylim=np.array(layers.ylim))
+                 xlim=np.array(layers.xlim), ylim=np.array(layers.ylim), colors=layers.colors)
 
 
 def points_key(crs_wkt: str, map_px, xlim, ylim, factor: int) -> str:

@@ -78,6 +78,13 @@ class BitmapCache:
         return bmp
 
 
+#: Title words and widths of every chart this process draws, keyed by everything that shapes
+#: the picture: a render task draws dozens of products whose titles share most words (model,
+#: run, valid time), a few frames each, so a cache per chart would render them all again.
+_TITLE_WORDS = BitmapCache()
+_TITLE_WIDTHS: dict[tuple, float] = {}
+
+
 class CachedTitle(Artist):
     """A figure's centred, top-aligned title, drawn word by word from cached bitmaps.
 
@@ -98,8 +105,7 @@ class CachedTitle(Artist):
                             linespacing=linespacing, transform=IdentityTransform(),
                             parse_math=False)
         self._layout.set_figure(fig)
-        self._cache = BitmapCache()
-        self._widths: dict[str, float] = {}
+        self._cache, self._widths = _TITLE_WORDS, _TITLE_WIDTHS
 
     def set_text(self, text: str) -> None:
         self._layout.set_text(text)
@@ -109,16 +115,18 @@ class CachedTitle(Artist):
         return self._layout.get_text()
 
     def _width(self, text: str, renderer) -> float:
-        w = self._widths.get(text)
+        key = (text, self._prop, renderer.dpi)
+        w = self._widths.get(key)
         if w is None:
             if len(self._widths) > MAX_ENTRIES:
                 self._widths.clear()
-            w = self._widths[text] = renderer.get_text_width_height_descent(
+            w = self._widths[key] = renderer.get_text_width_height_descent(
                 text, self._prop, ismath=False)[0]
         return w
 
     def _word(self, word: str, renderer) -> Bitmap:
-        return self._cache.get((word,), lambda: render_text(
+        key = (word, self._color, self._prop, renderer.dpi)
+        return self._cache.get(key, lambda: render_text(
             self.get_figure(root=True), word, rotation=0, color=self._color, prop=self._prop,
             dpi=renderer.dpi, ha="left", va="baseline"))
 
