@@ -154,6 +154,7 @@ def shape_run(ws: Path, args, steps: list[int], shape: str) -> dict:
     airflow.migrate({"framecast_download": 4})
     watch = ManifestWatch(ws / "publish" / "icon-eu" / format_run(RUN) / "manifest.json")
     listening: set[tuple[str, str, int]] = set()
+    sessions: set[int] = set()
     load_before = load_average()
     with UpstreamServer(ws / "upstream" / "icon-eu") as upstream:
         release = Release(upstream, models, args.speedup, gate)
@@ -163,6 +164,7 @@ def shape_run(ws: Path, args, steps: list[int], shape: str) -> dict:
         def on_poll(stack: localstack.RunningStack) -> None:
             release.start()
             listening.update(stack.listening())
+            sessions.update(stack.sessions())
 
         watch.start()
         try:
@@ -170,7 +172,7 @@ def shape_run(ws: Path, args, steps: list[int], shape: str) -> dict:
         finally:
             watch.done.set()
             watch.join(timeout=5)
-    left = localstack.processes_of(airflow.home)
+    left = localstack.processes_of(airflow.home, sessions=sessions)
     if release.nominal is None:
         raise SystemExit(f"{shape}: the DAG run ended before the benchmark released the run")
     released = step_releases(models, release.nominal)

@@ -219,26 +219,42 @@ def listening_sockets(pgids: set[int]) -> list[tuple[int, str, int]]:
     return sorted(found)
 
 
+def _stat_fields(pid: int) -> list[str]:
+    """/proc/PID/stat after the command name: state, ppid, pgrp, session, ... ([] if gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
 def parent_pid(pid: int) -> int:
     """The parent of ``pid`` from /proc/PID/stat (0 once it has exited or cannot be read)."""
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, ValueError, IndexError):
-        return 0
+    fields = _stat_fields(pid)
+    return int(fields[1]) if len(fields) > 1 else 0
 
 
-def processes_of(home: Path) -> list[int]:
-    """Processes of this user still running with ``AIRFLOW_HOME`` = ``home`` (components and
-    the task processes they started), this process and its ancestors excepted."""
+def processes_of(home: Path, sessions: Iterable[int] = ()) -> list[int]:
+    """Processes of this user still running with ``AIRFLOW_HOME`` = ``home``, or in one of
+    ``sessions`` (the components' pids: each starts its own session, which the task processes
+    it forks stay in), this process and its ancestors excepted.
+
+    Why both: a task process retitles itself, which overwrites the memory its environment is
+    read from, so only its session still tells whose it is, also after its component died.
+    """
     mine: set[int] = set()
     pid = os.getpid()
     while pid > 1:
         mine.add(pid)
         pid = parent_pid(pid)
+    sessions = {int(s) for s in sessions}
     marker = f"AIRFLOW_HOME={Path(home).resolve()}".encode()
     out = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit() or int(proc.name) in mine:
+            continue
+        fields = _stat_fields(int(proc.name))
+        if len(fields) > 3 and int(fields[3]) in sessions:
+            out.append(int(proc.name))
             continue
         try:
             if marker in (proc / "environ").read_bytes().split(b"\0"):
@@ -380,9 +396,13 @@ class RunningStack:
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait(timeout=10)
-        for pid in processes_of(self.home):
+        for pid in processes_of(self.home, sessions=self.sessions()):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+    def sessions(self) -> list[int]:
+        """The components' sessions (each component leads its own)."""
+        return [p.pid for p in self.procs.values()]
 
     def __enter__(self) -> RunningStack:
         return self
