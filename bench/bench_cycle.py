@@ -3,8 +3,9 @@
 Both shapes run the ICON-EU DAG of the shipped DAG file on the embedded default
 (:mod:`framecast_airflow.localstack`: api-server, scheduler, dag-processor, triggerer, the
 LocalExecutor on SQLite, one task slot per core), each from a fresh Airflow home, data root
-(cold static-map cache) and publish folder. The local upstream serves one generated run in
-DWD's layout (``.grib2.bz2``) and releases its files on the ICON-EU arrival table of
+and publish folder; the static-map cache is the one a site has after its first cycle
+(``--static-maps warm``, built before the runs and not timed) or empty (``cold``). The local
+upstream serves one generated run in DWD's layout (``.grib2.bz2``) and releases its files on the ICON-EU arrival table of
 ``config/arrival.yaml`` sped up by ``--speedup`` (step 0 when the DAG run is triggered).
 
 * **streaming**: every chunk of ``chunk_size`` steps waits for its own files, then is
@@ -71,6 +72,7 @@ from framecast_airflow import localstack  # noqa: E402
 from framecast_airflow.localenv import LocalAirflow  # noqa: E402
 
 SHAPES = ("streaming", "wait for everything")
+WARM_MAPS = "static-maps-warm"
 #: Seconds from now at which the run is first scheduled, i.e. not before the DAG run starts.
 NOT_YET_S = 10**7
 
@@ -137,10 +139,45 @@ def step_releases(models: Path, nominal: dict[str, float]) -> dict[int, float]:
     return out
 
 
+def _warm_map(pair: tuple[str, str]) -> None:
+    from framecast.products import load_catalog
+    from framecast.render.frame import CONTOUR_FACTOR, MapFrame
+
+    catalog = load_catalog()
+    frame = MapFrame(catalog.product(pair[0]), catalog.region(pair[1]))
+    for factor in (1, CONTOUR_FACTOR):
+        frame._grid_points(factor)
+
+
+def warm_static_maps(folder: Path, products: list[str], regions: list[str]) -> float:
+    """The static-map cache a site has after its first cycle (map layers and pixel positions
+    of every product/region), built into ``folder`` before the runs and not timed; seconds."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    before = os.environ.get("FRAMECAST_STATIC_CACHE")
+    os.environ["FRAMECAST_STATIC_CACHE"] = str(folder)  # the forked workers write there
+    t0 = time.perf_counter()
+    try:
+        with ProcessPoolExecutor(localstack.slots(), mp_context=mp.get_context("fork")) as pool:
+            list(pool.map(_warm_map, [(p, r) for p in products for r in regions]))
+    finally:
+        if before is None:
+            os.environ.pop("FRAMECAST_STATIC_CACHE", None)
+        else:
+            os.environ["FRAMECAST_STATIC_CACHE"] = before
+    return time.perf_counter() - t0
+
+
 def shape_run(ws: Path, args, steps: list[int], shape: str) -> dict:
-    """One DAG run of ``shape`` from a fresh home, data root and publish folder."""
+    """One DAG run of ``shape`` from a fresh home, data root and publish folder (and the
+    static-map cache of ``--static-maps``)."""
     for sub in ("airflow", "data", "publish"):
         shutil.rmtree(ws / sub, ignore_errors=True)
+    if args.static_maps == "warm":
+        shutil.copytree(ws / WARM_MAPS, ws / "data" / "cache" / "static-maps")
     gate = shape != "streaming"
     chunk = len(steps) if gate and args.wait_shape == "one-chunk" else args.chunk_size
     models = ws / "demo" / "models.yaml"
@@ -250,6 +287,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="seconds between a waiting chunk's checks upstream (default 5)")
     ap.add_argument("--wait-shape", choices=("gate", "one-chunk"), default="gate",
                     help="how the wait-for-everything run is made (see the module docstring)")
+    ap.add_argument("--static-maps", choices=("warm", "cold"), default="warm",
+                    help="warm (default): both runs start with the static-map cache a site has "
+                         "after its first cycle (built before the runs, not timed); cold: "
+                         "empty, as on the first cycle after an install or upgrade")
     ap.add_argument("--workspace", type=Path, default=ROOT / "var" / "bench-cycle")
     args = ap.parse_args(argv)
     stop_on_sigterm()
@@ -261,12 +302,17 @@ def main(argv: list[str] | None = None) -> int:
                             args.chunk_size)
     os.environ.update(demo.demo_env(var=ws))
     demo.sample_data(RUN, steps, var=ws)
+    if args.static_maps == "warm":
+        took = warm_static_maps(ws / WARM_MAPS, args.products, args.regions)
+        print(f"static maps of {len(args.products) * len(args.regions)} product/region pairs "
+              f"built in {took:.0f} s (before the runs, not timed)", flush=True)
     n = len(args.products) * len(args.regions) * len(steps)
     print(f"ICON-EU {RUN:%Y-%m-%d %H} UTC: {len(args.products)} products x {len(args.regions)} "
           f"regions ({','.join(args.regions)}) x {len(steps)} steps (+{steps[0]}..+{steps[-1]}) "
           f"= {n} frames; chunks of {args.chunk_size}; arrival table sped up {args.speedup:g}x; "
           f"chunks check upstream every {args.poke_interval:g} s; {localstack.slots()} task "
-          f"slots; wait-for-everything shape: {args.wait_shape}; load average {load_average()}",
+          f"slots; wait-for-everything shape: {args.wait_shape}; static-map cache: "
+          f"{args.static_maps}; load average {load_average()}",
           flush=True)
 
     results = {}
