@@ -278,9 +278,9 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"keep the shipped steps up to this hour (default {shipped.steps[-1]})")
     ap.add_argument("--chunk-size", type=int, default=shipped.chunk_size,
                     help=f"steps per chunk (default {shipped.chunk_size}, as shipped)")
-    ap.add_argument("--speedup", type=float, default=2.5,
-                    help="arrival table divided by this (default 2.5: ICON-EU's hourly steps "
-                         "every 13.8 s, about what a step of the shipped set takes to download "
+    ap.add_argument("--speedup", type=float, default=3.0,
+                    help="arrival table divided by this (default 3: ICON-EU's hourly steps "
+                         "every 11.5 s, about what a step of the shipped set takes to download "
                          "and render on 2 cores; the output says whether steps arrived at least "
                          "as fast as they rendered)")
     ap.add_argument("--poke-interval", type=float, default=5.0,

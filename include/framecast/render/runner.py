@@ -188,6 +188,27 @@ def _run_chunk(args: tuple) -> list[FrameRecord]:
                         try_number=try_number)
 
 
+def _run_chunks(jobs: list[tuple]) -> list[FrameRecord]:
+    return [rec for j in jobs for rec in _run_chunk(j)]
+
+
+def _by_product(jobs: list[tuple]) -> list[list[tuple]]:
+    """Consecutive jobs of one product and steps (its regions) as one unit of pool work.
+
+    Why: the product's fields are then decoded once in one worker for all its regions (the
+    process-wide field cache of ``framecast.dataset``) rather than once in each of two workers;
+    for windowed products (24 h maximum, minimum, sums) that is 24 or more decodes a frame.
+    """
+    groups: list[list[tuple]] = []
+    for j in jobs:
+        last = groups[-1][-1][4] if groups else None
+        if last is not None and (last.product, last.steps) == (j[4].product, j[4].steps):
+            groups[-1].append(j)
+        else:
+            groups.append([j])
+    return groups
+
+
 def render_run(data_dir: Path, out_root: Path, *, model: str, run_time: datetime,
                chunks: Sequence[Chunk], workers: int | None = None,
                products_file: Path | None = None, regions_file: Path | None = None,
@@ -221,7 +242,7 @@ def render_run(data_dir: Path, out_root: Path, *, model: str, run_time: datetime
         _index_before_fork(Path(data_dir))
     ctx = mp.get_context(start_method)
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_pool_worker_init) as pool:
-        futures = [pool.submit(_run_chunk, j) for j in jobs]
+        futures = [pool.submit(_run_chunks, g) for g in _by_product(jobs)]
         try:
             for fut in as_completed(futures):
                 recs = fut.result()
