@@ -147,3 +147,33 @@ def test_unstructured_samplers_are_loaded_not_rebuilt(tmp_path, monkeypatch):
     frame_mod.forget_shared()
     with pytest.raises(AssertionError, match="rebuilt"):
         MapFrame(prod, region).render(_icon_fields(25), model="icon", run_time=RUN, step=0)
+
+
+def test_charts_of_one_process_share_map_points_and_samplers_but_only_on_the_same_map(
+        monkeypatch):
+    """Products on one map share its pixel positions and samplers; another map size or region
+    never gets them; and a chart drawn after many others is the chart a fresh worker draws."""
+    monkeypatch.delenv(static_cache.ENV, raising=False)
+    region = CATALOG.region("germany")
+    base = CATALOG.product("t2m_mslp")
+    small = replace(base, size=(640, 480))
+    fresh = {}
+    for prod in (base, small):
+        frame_mod.forget_shared()
+        fresh[prod.size] = _render(prod, region)
+
+    frame_mod.forget_shared()
+    a, b = MapFrame(base, region), MapFrame(replace(base, name="t2m_mslp_copy"), region)
+    c, d = MapFrame(small, region), MapFrame(base, CATALOG.region("europe"))
+    for fr in (a, b, c, d):
+        fr.render(_fields(), model="icon-eu", run_time=RUN, step=0)
+    assert a.sampler(_fields()["t2m"], 1) is b.sampler(_fields()["t2m"], 1)
+    assert a._grid_points(1)[2] is b._grid_points(1)[2]
+    assert c.sampler(_fields()["t2m"], 1) is not a.sampler(_fields()["t2m"], 1)
+    assert d.sampler(_fields()["t2m"], 1) is not a.sampler(_fields()["t2m"], 1)
+    np.testing.assert_array_equal(
+        MapFrame(base, region).render(_fields(), model="icon-eu", run_time=RUN, step=0),
+        fresh[base.size])
+    np.testing.assert_array_equal(
+        MapFrame(small, region).render(_fields(), model="icon-eu", run_time=RUN, step=0),
+        fresh[small.size])
