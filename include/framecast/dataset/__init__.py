@@ -74,7 +74,8 @@ FIELD_CACHE_ENV = "FRAMECAST_FIELD_CACHE_MB"
 
 def _decoded_budget() -> int:
     """Bytes of decoded fields a process keeps (``FRAMECAST_FIELD_CACHE_MB``, default 160 MB:
-    about 55 ICON-EU fields, those of a 2-step chunk of the shipped products; 0 turns it off)."""
+    44 ICON-EU fields of 3.6 MB, enough for one product's 24 h window of 2 steps on both
+    regions; 0 turns it off)."""
     raw = os.environ.get(FIELD_CACHE_ENV, "").strip() or "160"
     try:
         mb = float(raw)
