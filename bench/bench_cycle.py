@@ -42,6 +42,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,9 +52,10 @@ for _dir in ("bench", "scripts", "plugins"):
 import demo  # noqa: E402 - scripts/demo.py: the demo's catalog, sample data and run
 from bench_cycle_overhead import (  # noqa: E402 - the DAG-run benchmark's helpers
     RUN,
+    _when,
     count_frames,
     load_average,
-    render_spans,
+    spans_of,
     stop_on_sigterm,
 )
 
@@ -171,13 +173,21 @@ def warm_static_maps(folder: Path, products: list[str], regions: list[str]) -> f
     return time.perf_counter() - t0
 
 
+def shape_dir(ws: Path, shape: str) -> Path:
+    """Where one shape's Airflow home, data root and publish folder live: kept after the run,
+    so its task logs can be read when it went wrong."""
+    return ws / "runs" / shape.replace(" ", "-")
+
+
 def shape_run(ws: Path, args, steps: list[int], shape: str) -> dict:
     """One DAG run of ``shape`` from a fresh home, data root and publish folder (and the
-    static-map cache of ``--static-maps``)."""
-    for sub in ("airflow", "data", "publish"):
-        shutil.rmtree(ws / sub, ignore_errors=True)
+    static-map cache of ``--static-maps``); the upstream (``ws/upstream``) is shared."""
+    upstream_dir = ws / "upstream" / "icon-eu"
+    ws = shape_dir(ws, shape)
+    shutil.rmtree(ws, ignore_errors=True)
+    ws.mkdir(parents=True)
     if args.static_maps == "warm":
-        shutil.copytree(ws / WARM_MAPS, ws / "data" / "cache" / "static-maps")
+        shutil.copytree(ws.parent.parent / WARM_MAPS, ws / "data" / "cache" / "static-maps")
     gate = shape != "streaming"
     chunk = len(steps) if gate and args.wait_shape == "one-chunk" else args.chunk_size
     models = ws / "demo" / "models.yaml"
@@ -193,7 +203,7 @@ def shape_run(ws: Path, args, steps: list[int], shape: str) -> dict:
     listening: set[tuple[str, str, int]] = set()
     sessions: set[int] = set()
     load_before = load_average()
-    with UpstreamServer(ws / "upstream" / "icon-eu") as upstream:
+    with UpstreamServer(upstream_dir) as upstream:
         release = Release(upstream, models, args.speedup, gate)
         upstream.replay_run("icon-eu", format_run(RUN), speedup=1.0, start=time.time() + NOT_YET_S,
                             models_file=models)  # nothing upstream before the trigger
@@ -220,8 +230,11 @@ def shape_run(ws: Path, args, steps: list[int], shape: str) -> dict:
         chunks.setdefault(r.chunk, ([], r.published_at))[0].append(r.step)
     chunk_latency = [published - max(released[s] for s in st)
                      for st, published in chunks.values()]
-    render_busy_s = busy_seconds(render_spans(airflow))
+    tis = airflow.task_states(demo.DAG_ID)
+    render_busy_s = busy_seconds(spans_of(tis))
     return {
+        "home": str(ws), "tasks": task_timing(tis), "not_done": not_done(tis),
+        "component_cpu": run.component_cpu,
         "state": run.state, "run_s": run.seconds, "status": watch.status,
         "last_to_complete_s": None if watch.final_at is None else watch.final_at - last,
         "chunk_median_s": statistics.median(chunk_latency) if chunk_latency else None,
@@ -235,6 +248,38 @@ def shape_run(ws: Path, args, steps: list[int], shape: str) -> dict:
         "listening": sorted(listening), "left": left,
         "load_before": load_before, "load_after": load_average(),
     }
+
+
+def task_timing(tis: list[dict]) -> dict[str, dict[str, float]]:
+    """Per task (chunk.wait, chunk.download, ..., publish): mean seconds a finished instance
+    waited from its upstream task's end (or its run's first task) to its start (slots, pools,
+    scheduler), and mean seconds it ran. Where the time of a chunk went."""
+    ends: dict[tuple[int, str], datetime] = {}
+    for t in tis:
+        if t["end_date"]:
+            ends[(t["map_index"], t["task_id"])] = _when(t["end_date"])
+    before = {"chunk.download": "chunk.wait", "chunk.render": "chunk.download",
+              "chunk.publish": "chunk.render"}
+    out: dict[str, dict[str, list[float]]] = {}
+    for t in tis:
+        if not (t["start_date"] and t["end_date"]) or t["state"] != "success":
+            continue
+        kind = t["task_id"]
+        row = out.setdefault(kind, {"waited": [], "ran": []})
+        start, end = _when(t["start_date"]), _when(t["end_date"])
+        row["ran"].append((end - start).total_seconds())
+        ready = ends.get((t["map_index"], before.get(kind, "")))
+        if ready is not None:
+            row["waited"].append((start - ready).total_seconds())
+    return {k: {"n": len(v["ran"]), "ran": statistics.mean(v["ran"]),
+                "waited": statistics.mean(v["waited"]) if v["waited"] else float("nan")}
+            for k, v in sorted(out.items())}
+
+
+def not_done(tis: list[dict]) -> list[str]:
+    """Task instances that did not succeed (``task[label]: state``): why a run is incomplete."""
+    return [f"{t['task_id']}[{t['rendered_map_index'] or t['map_index']}]: {t['state']}"
+            for t in tis if t["state"] != "success"]
 
 
 def arrival_by_spacing(steps: list[int], speedup: float) -> dict[int, float]:
@@ -291,8 +336,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="warm (default): both runs start with the static-map cache a site has "
                          "after its first cycle (built before the runs, not timed); cold: "
                          "empty, as on the first cycle after an install or upgrade")
+    ap.add_argument("--shapes", default=",".join(SHAPES),
+                    help=f"comma-separated shapes to run (default: both, {','.join(SHAPES)})")
     ap.add_argument("--workspace", type=Path, default=ROOT / "var" / "bench-cycle")
     args = ap.parse_args(argv)
+    args.shapes = [x.strip() for x in args.shapes.split(",")]
+    if not args.shapes or set(args.shapes) - set(SHAPES):
+        ap.error(f"--shapes: choose from {', '.join(SHAPES)}, got {','.join(args.shapes)}")
     stop_on_sigterm()
     args.products, args.regions = args.products.split(","), args.regions.split(",")
 
@@ -316,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
           flush=True)
 
     results = {}
-    for shape in SHAPES:
+    for shape in args.shapes:
         print(f"--- {shape} ---", flush=True)
         r = shape_run(ws, args, steps, shape)
         results[shape] = r
@@ -335,12 +385,29 @@ def main(argv: list[str] | None = None) -> int:
               f"  metadata-DB errors in logs: {r['db_errors']}; listening: "
               f"{', '.join(f'{c} {a}:{p}' for c, a, p in r['listening']) or 'nothing seen'}; "
               f"processes left after the run: {len(r['left'])}\n"
-              f"  load average before {r['load_before']}, after {r['load_after']}", flush=True)
-    s, w = results["streaming"], results["wait for everything"]
+              f"  load average before {r['load_before']}, after {r['load_after']}\n"
+              f"  tasks (mean s waiting after the step before / running): "
+              + ", ".join(f"{k} x{v['n']} {v['waited']:.1f}/{v['ran']:.1f}"
+                          for k, v in r["tasks"].items())
+              + (f"\n  did not succeed: {', '.join(r['not_done'][:20])}" if r["not_done"] else "")
+              + "\n  Airflow components' own CPU: "
+              + ", ".join(f"{k} {v:.0f} s" for k, v in sorted(r["component_cpu"].items()))
+              + f"\n  Airflow home, data and publish folder: {r['home']}", flush=True)
+    s, w = (results.get(k, {}) for k in SHAPES)
     print(f"summary ({n} frames, speed-up {args.speedup:g}): last file -> complete: streaming "
-          f"{_s(s['last_to_complete_s'])} (goal <= 90 s), waiting {_s(w['last_to_complete_s'])};"
-          f" median chunk's last file -> published: streaming {_s(s['chunk_median_s'])} "
-          f"(goal <= 60 s), waiting {_s(w['chunk_median_s'])}")
+          f"{_s(s.get('last_to_complete_s'))} (goal <= 90 s), waiting "
+          f"{_s(w.get('last_to_complete_s'))}; median chunk's last file -> published: streaming "
+          f"{_s(s.get('chunk_median_s'))} (goal <= 60 s), waiting {_s(w.get('chunk_median_s'))}")
+    if s and w and w["last_to_complete_s"]:
+        # the whole pipeline's pace with every step upstream at once (the waiting shape, all
+        # released at its last file's instant): what a step costs to download, render and
+        # publish on this machine, the pace streaming arrivals are compared with
+        pace = w["last_to_complete_s"] / len(steps)
+        print(f"pace: with the whole run upstream at once, a step took {pace:.1f} s to download, "
+              f"render and publish (wait-for-everything: release -> complete / steps); streaming "
+              f"steps arrived every {s['arrival_s_per_step']:.1f} s: "
+              + ("at least as fast as the machine processes them" if
+                 s["arrival_s_per_step"] <= pace else "slower than the machine processes them"))
     ok = all(r["state"] == "success" and r["status"] == "complete" and r["frames"] == n
              and r["db_errors"] == 0 and not r["exposed"] and not r["left"]
              for r in results.values())
