@@ -252,8 +252,8 @@ def shape_run(ws: Path, args, steps: list[int], shape: str) -> dict:
 
 def task_timing(tis: list[dict]) -> dict[str, dict[str, float]]:
     """Per task (chunk.wait, chunk.download, ..., publish): mean seconds a finished instance
-    waited from its upstream task's end (or its run's first task) to its start (slots, pools,
-    scheduler), and mean seconds it ran. Where the time of a chunk went."""
+    waited from the end of the chunk's previous task to its start (slots, pools, scheduler;
+    NaN for tasks without one), and mean seconds it ran. Where the time of a chunk went."""
     ends: dict[tuple[int, str], datetime] = {}
     for t in tis:
         if t["end_date"]:
