@@ -52,7 +52,7 @@ for _dir in ("bench", "scripts", "plugins"):
 import demo  # noqa: E402 - scripts/demo.py: the demo's catalog, sample data and run
 from bench_cycle_overhead import (  # noqa: E402 - the DAG-run benchmark's helpers
     RUN,
-    _when,
+    as_datetime,
     count_frames,
     load_average,
     spans_of,
@@ -257,7 +257,7 @@ def task_timing(tis: list[dict]) -> dict[str, dict[str, float]]:
     ends: dict[tuple[int, str], datetime] = {}
     for t in tis:
         if t["end_date"]:
-            ends[(t["map_index"], t["task_id"])] = _when(t["end_date"])
+            ends[(t["map_index"], t["task_id"])] = as_datetime(t["end_date"])
     before = {"chunk.download": "chunk.wait", "chunk.render": "chunk.download",
               "chunk.publish": "chunk.render"}
     out: dict[str, dict[str, list[float]]] = {}
@@ -266,7 +266,7 @@ def task_timing(tis: list[dict]) -> dict[str, dict[str, float]]:
             continue
         kind = t["task_id"]
         row = out.setdefault(kind, {"waited": [], "ran": []})
-        start, end = _when(t["start_date"]), _when(t["end_date"])
+        start, end = as_datetime(t["start_date"]), as_datetime(t["end_date"])
         row["ran"].append((end - start).total_seconds())
         ready = ends.get((t["map_index"], before.get(kind, "")))
         if ready is not None:

@@ -88,14 +88,14 @@ def count_frames(root: Path) -> int:
     return len(list((root / "icon-eu" / format_run(RUN)).glob("[!_]*/*/*.png")))
 
 
-def _when(value: datetime | str) -> datetime:
+def as_datetime(value: datetime | str) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(value)
 
 
 def spans_of(tis: Iterable[dict]) -> list[tuple[datetime, datetime]]:
     """(start, end) of every finished render task (``chunk.render``) among ``tis`` (SQLite
     gives ISO strings, PostgreSQL datetimes)."""
-    return [(_when(t["start_date"]), _when(t["end_date"])) for t in tis
+    return [(as_datetime(t["start_date"]), as_datetime(t["end_date"])) for t in tis
             if t["task_id"].rsplit(".", 1)[-1] == "render" and t["end_date"]]
 
 
